@@ -1,0 +1,54 @@
+"""Keyset pagination over a query, with tokens bound to caller, Region and query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Connection, Row, Select, tuple_
+
+from gumshoe.api._context import Context
+from gumshoe.pagination import DEFAULT_PAGE_SIZE
+
+
+def page(
+    ctx: Context,
+    conn: Connection,
+    query: Select[Any],
+    keys: tuple[Column[Any], ...],
+    params: dict[str, Any],
+    *,
+    binding: tuple[str, ...],
+    default_size: int = DEFAULT_PAGE_SIZE,
+) -> tuple[list[Row[Any]], str | None]:
+    limit = params.get("MaxResults") or default_size
+    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
+    token = params.get("NextToken")
+    if token:
+        after = ctx.services.tokens.decode(token, bind)
+        if len(after) != len(keys):
+            after = ctx.services.tokens.decode("", bind)  # raises: malformed key
+        query = query.where(tuple_(*keys) > tuple_(*after))
+    rows = list(conn.execute(query.order_by(*keys).limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, ctx.services.tokens.encode(bind, [getattr(last, k.name) for k in keys])
+
+
+def page_list(
+    ctx: Context, items: list[Any], params: dict[str, Any], *, binding: tuple[str, ...], default_size: int = DEFAULT_PAGE_SIZE
+) -> tuple[list[Any], str | None]:
+    """Pagination over a small in-memory sequence in a stable order (offset keyed)."""
+    limit = params.get("MaxResults") or default_size
+    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
+    start = 0
+    token = params.get("NextToken")
+    if token:
+        after = ctx.services.tokens.decode(token, bind)
+        if len(after) != 1 or not isinstance(after[0], int) or after[0] < 0:
+            ctx.services.tokens.decode("", bind)
+        start = after[0]
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    return chunk, ctx.services.tokens.encode(bind, [start + limit]) if more else None

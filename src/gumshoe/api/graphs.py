@@ -1,0 +1,99 @@
+"""CreateGraph, DeleteGraph, ListGraphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from gumshoe.api._context import Context
+from gumshoe.api._details import GRAPH_LEVEL, PACKAGES, PACKAGES_ON_CREATE, set_ingest_state
+from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_arn
+from gumshoe.api._paging import page
+from gumshoe.protocol.errors import AccessDeniedException
+from gumshoe.store.schema import (
+    graph_tags,
+    graphs,
+    ingest_history,
+    ingest_states,
+    members,
+    organization_admins,
+    volume_usage,
+)
+
+
+def create_graph_for(conn: Connection, account_id: str, region: str, now_ms: int, *, organization: bool) -> str:
+    arn = new_graph_arn(region, account_id)
+    conn.execute(
+        insert(graphs).values(
+            arn=arn, administrator_id=account_id, region=region, created_ms=now_ms,
+            is_organization_graph=organization, auto_enable=False,
+        )
+    )
+    # The administrator account contributes to its own graph from the start.
+    conn.execute(
+        insert(members).values(
+            graph_arn=arn, account_id=account_id, administrator_id=account_id, region=region,
+            email=None, status="ENABLED", disabled_reason=None, invitation_type=None,
+            invited_ms=None, updated_ms=now_ms, seq=0, enabled_ms=now_ms, email_notification=False,
+        )
+    )
+    for package in PACKAGES:
+        state = "STARTED" if package in PACKAGES_ON_CREATE else "DISABLED"
+        set_ingest_state(conn, arn, GRAPH_LEVEL, package, state, now_ms)
+        set_ingest_state(conn, arn, account_id, package, state, now_ms)
+    return arn
+
+
+def delete_graph_rows(conn: Connection, arn: str) -> None:
+    for table in (graph_tags,):
+        conn.execute(delete(table).where(table.c.graph_arn == arn))
+    for table in (members, ingest_states, ingest_history, volume_usage):
+        conn.execute(delete(table).where(table.c.graph_arn == arn))
+    conn.execute(delete(graphs).where(graphs.c.arn == arn))
+
+
+def create_graph(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    caller = ctx.caller
+    if not ctx.directory.guardduty_enrolled(caller.account_id):
+        raise AccessDeniedException(
+            f"Account {caller.account_id} is not enrolled in Amazon GuardDuty, which Detective requires "
+            "before it can be enabled. Enroll the account (guardduty = true in the account directory) and retry."
+        )
+    with ctx.store.write() as conn:
+        existing = graph_of_admin(conn, caller.account_id, caller.region)
+        if existing is not None:
+            # One graph per administrator and Region: a repeat call answers the same ARN.
+            return {"GraphArn": existing.arn}
+        delegated = conn.execute(
+            select(organization_admins.c.account_id).where(organization_admins.c.region == caller.region)
+        ).scalar()
+        arn = create_graph_for(
+            conn, caller.account_id, caller.region, ctx.now_ms, organization=delegated == caller.account_id
+        )
+        for key, value in (params.get("Tags") or {}).items():
+            conn.execute(insert(graph_tags).values(graph_arn=arn, key=key, value=value))
+    return {"GraphArn": arn}
+
+
+def delete_graph(ctx: Context, params: dict[str, Any]) -> None:
+    arn = params["GraphArn"]
+    with ctx.store.write() as conn:
+        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        delete_graph_rows(conn, arn)
+    ctx.services.graph_deleted(arn)
+
+
+def list_graphs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    caller = ctx.caller
+    query = select(graphs.c.arn, graphs.c.created_ms).where(
+        graphs.c.administrator_id == caller.account_id, graphs.c.region == caller.region
+    )
+    with ctx.store.read() as conn:
+        rows, token = page(
+            ctx, conn, query, (graphs.c.created_ms, graphs.c.arn), params, binding=("ListGraphs",)
+        )
+    return {
+        "GraphList": [{"Arn": r.arn, "CreatedTime": r.created_ms / 1000} for r in rows],
+        "NextToken": token,
+    }

@@ -1,0 +1,279 @@
+"""CreateMembers, GetMembers, ListMembers, DeleteMembers, StartMonitoringMember,
+and the background steps of the membership state machine.
+
+    CreateMembers ─> VERIFICATION_IN_PROGRESS ─verify─> INVITED ─accept─> ACCEPTED_BUT_DISABLED
+                                     │                  (or VERIFICATION_FAILED)        │
+                                     │ organization account in the organization graph    │ volume check
+                                     └──────────────────────────────────────────────────>┴─> ENABLED
+                                                                   or stays ACCEPTED_BUT_DISABLED
+                                                                   with VOLUME_UNKNOWN / VOLUME_TOO_HIGH
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from gumshoe.api._context import Context, Services
+from gumshoe.api._details import (
+    count_members,
+    enabled_volume,
+    forget_member,
+    latest_volumes,
+    member_details,
+    start_member_packages,
+)
+from gumshoe.api._graphs import administered_graph
+from gumshoe.api._paging import page
+from gumshoe.jobs import enqueue
+from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
+from gumshoe.protocol.validate import Errors, fail, raise_if_any
+from gumshoe.store.schema import members
+
+log = logging.getLogger("gumshoe.members")
+
+# Detective quota: a behavior graph has at most 1,200 member accounts besides its administrator.
+MAX_MEMBERS_PER_GRAPH = 1200
+
+VERIFY_MEMBER = "verify_member"
+ENABLE_ORGANIZATION_MEMBER = "enable_organization_member"
+CHECK_VOLUME = "check_member_volume"
+
+
+def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    caller = ctx.caller
+    arn = params["GraphArn"]
+    accounts = params["Accounts"]
+    directory = ctx.directory
+    with ctx.store.write() as conn:
+        graph = administered_graph(conn, arn, caller.account_id, caller.region)
+        organization_graph = bool(graph.is_organization_graph)
+        # Invited accounts need their root email; organization accounts of the organization
+        # graph are enabled without one.
+        errors: Errors = []
+        for i, account in enumerate(accounts, 1):
+            org_account = organization_graph and directory.in_organization(account["AccountId"])
+            if not org_account and not account.get("EmailAddress"):
+                fail(errors, None, f"accounts.{i}.member.emailAddress", "Member must not be null")
+        raise_if_any(errors)
+
+        existing = {
+            a for (a,) in conn.execute(select(members.c.account_id).where(members.c.graph_arn == arn))
+        }
+        unprocessed: list[dict[str, str]] = []
+        to_add: list[dict[str, Any]] = []
+        for account in accounts:
+            account_id = account["AccountId"]
+            if account_id == caller.account_id:
+                unprocessed.append({"AccountId": account_id, "Reason": "The administrator account is already part of its own behavior graph and cannot be added as a member account."})
+            elif account_id in existing:
+                unprocessed.append({"AccountId": account_id, "Reason": "The account is already a member account of the behavior graph."})
+            else:
+                existing.add(account_id)
+                to_add.append(account)
+        current = count_members(conn, arn, caller.account_id)
+        if to_add and current + len(to_add) > MAX_MEMBERS_PER_GRAPH:
+            raise ServiceQuotaExceededException(
+                f"A behavior graph can have at most {MAX_MEMBERS_PER_GRAPH} member accounts; it has {current} "
+                f"and the request adds {len(to_add)}. Remove member accounts with DeleteMembers first.",
+                resources=[arn],
+            )
+        seq = int(conn.execute(select(func.coalesce(func.max(members.c.seq), 0)).where(members.c.graph_arn == arn)).scalar_one())
+        added = []
+        delay = ctx.settings.job_delay
+        notify = not params.get("DisableEmailNotification", False)
+        for account in to_add:
+            seq += 1
+            account_id = account["AccountId"]
+            org_account = organization_graph and directory.in_organization(account_id)
+            conn.execute(
+                insert(members).values(
+                    graph_arn=arn, account_id=account_id, administrator_id=caller.account_id, region=caller.region,
+                    email=account.get("EmailAddress"), status="VERIFICATION_IN_PROGRESS", disabled_reason=None,
+                    invitation_type="ORGANIZATION" if org_account else "INVITATION",
+                    invited_ms=None if org_account else ctx.now_ms, updated_ms=ctx.now_ms, seq=seq,
+                    message=params.get("Message"), email_notification=notify and not org_account,
+                )
+            )
+            kind = ENABLE_ORGANIZATION_MEMBER if org_account else VERIFY_MEMBER
+            enqueue(conn, kind, {"graph": arn, "account": account_id}, delay=delay)
+            added.append(account_id)
+        rows = _rows(conn, arn, added)
+        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+    if added and delay <= 0:
+        ctx.jobs_due = True
+    return {"Members": details, "UnprocessedAccounts": unprocessed}
+
+
+def _rows(conn: Connection, arn: str, account_ids: list[str]) -> list[Any]:
+    if not account_ids:
+        return []
+    found = {
+        r.account_id: r
+        for r in conn.execute(select(members).where(members.c.graph_arn == arn, members.c.account_id.in_(account_ids)))
+    }
+    return [found[a] for a in account_ids if a in found]
+
+
+def get_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["GraphArn"]
+    wanted = list(dict.fromkeys(params["AccountIds"]))
+    with ctx.store.read() as conn:
+        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        rows = _rows(conn, arn, wanted)
+        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+    found = {r.account_id for r in rows}
+    unprocessed = [
+        {"AccountId": a, "Reason": "The account is not a member account of the behavior graph."}
+        for a in wanted if a not in found
+    ]
+    return {"MemberDetails": details, "UnprocessedAccounts": unprocessed}
+
+
+def list_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["GraphArn"]
+    with ctx.store.read() as conn:
+        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        query = select(members).where(members.c.graph_arn == arn)
+        rows, token = page(ctx, conn, query, (members.c.seq,), params, binding=("ListMembers", arn))
+        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+    return {"MemberDetails": details, "NextToken": token}
+
+
+def delete_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    caller = ctx.caller
+    arn = params["GraphArn"]
+    deleted: list[str] = []
+    unprocessed: list[dict[str, str]] = []
+    with ctx.store.write() as conn:
+        administered_graph(conn, arn, caller.account_id, caller.region)
+        for account_id in dict.fromkeys(params["AccountIds"]):
+            if account_id == caller.account_id:
+                unprocessed.append({"AccountId": account_id, "Reason": "The administrator account cannot be removed from its own behavior graph. Use DeleteGraph to disable Detective."})
+                continue
+            gone = conn.execute(
+                delete(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)
+            ).rowcount
+            if gone:
+                forget_member(conn, arn, account_id)
+                deleted.append(account_id)
+            else:
+                unprocessed.append({"AccountId": account_id, "Reason": "The account is not a member account of the behavior graph."})
+    return {"AccountIds": deleted, "UnprocessedAccounts": unprocessed}
+
+
+def start_monitoring_member(ctx: Context, params: dict[str, Any]) -> None:
+    caller = ctx.caller
+    arn = params["GraphArn"]
+    account_id = params["AccountId"]
+    with ctx.store.write() as conn:
+        administered_graph(conn, arn, caller.account_id, caller.region)
+        row = conn.execute(
+            select(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)
+        ).first()
+        if row is None:
+            raise ResourceNotFoundException(f"Account {account_id} is not a member account of the behavior graph {arn}.")
+        if row.status != "ACCEPTED_BUT_DISABLED":
+            raise ConflictException(
+                f"Account {account_id} has status {row.status}; StartMonitoringMember needs ACCEPTED_BUT_DISABLED."
+            )
+        enqueue(conn, CHECK_VOLUME, {"graph": arn, "account": account_id}, delay=ctx.settings.job_delay)
+    if ctx.settings.job_delay <= 0:
+        ctx.jobs_due = True
+
+
+# --- Background steps ------------------------------------------------------------------
+
+
+def _member(conn: Connection, arn: str, account_id: str) -> Any:
+    return conn.execute(select(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)).first()
+
+
+def _transition(conn: Connection, arn: str, account_id: str, expected: str, now_ms: int, **values: Any) -> bool:
+    """Compare-and-set on the status, so concurrent changes end in one consistent state."""
+    return bool(
+        conn.execute(
+            update(members)
+            .where(members.c.graph_arn == arn, members.c.account_id == account_id, members.c.status == expected)
+            .values(updated_ms=now_ms, **values)
+        ).rowcount
+    )
+
+
+def volume_verdict(conn: Connection, services: Services, arn: str, account_id: str) -> str | None:
+    """None when the account can be enabled, else the DisabledReason."""
+    directory = services.directory
+    if not directory.guardduty_enrolled(account_id):
+        return "VOLUME_UNKNOWN"
+    known = latest_volumes(conn, arn, [account_id]).get(account_id)
+    own = known[0] if known else (directory.estimated_daily_volume(account_id) or 0)
+    others = enabled_volume(conn, arn, account_id, directory.estimated_daily_volume)
+    if others + own > services.settings.graph_volume_limit:
+        return "VOLUME_TOO_HIGH"
+    return None
+
+
+def try_enable(conn: Connection, services: Services, arn: str, account_id: str, now_ms: int) -> bool:
+    row = _member(conn, arn, account_id)
+    if row is None or row.status != "ACCEPTED_BUT_DISABLED":
+        return False
+    reason = volume_verdict(conn, services, arn, account_id)
+    if reason is None:
+        if _transition(conn, arn, account_id, "ACCEPTED_BUT_DISABLED", now_ms, status="ENABLED", disabled_reason=None, enabled_ms=now_ms):
+            start_member_packages(conn, arn, account_id, now_ms)
+            return True
+        return False
+    if row.disabled_reason != reason:
+        _transition(conn, arn, account_id, "ACCEPTED_BUT_DISABLED", now_ms, disabled_reason=reason)
+    return False
+
+
+def job_verify_member(services: Services, conn: Connection, payload: dict[str, Any], now_ms: int) -> None:
+    arn, account_id = payload["graph"], payload["account"]
+    row = _member(conn, arn, account_id)
+    if row is None or row.status != "VERIFICATION_IN_PROGRESS":
+        return
+    if not services.directory.email_matches(account_id, row.email):
+        _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="VERIFICATION_FAILED")
+        return
+    _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="INVITED", invited_ms=now_ms)
+    if row.email_notification and services.mailer is not None and row.email:
+        services.mailer.send_invitation(
+            to_address=row.email, member_account_id=account_id, administrator_account_id=row.administrator_id,
+            graph_arn=arn, region=row.region, message=row.message,
+        )
+
+
+def job_enable_organization_member(services: Services, conn: Connection, payload: dict[str, Any], now_ms: int) -> None:
+    arn, account_id = payload["graph"], payload["account"]
+    row = _member(conn, arn, account_id)
+    if row is None or row.status != "VERIFICATION_IN_PROGRESS":
+        return
+    if not services.directory.in_organization(account_id):
+        _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="VERIFICATION_FAILED")
+        return
+    _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="ACCEPTED_BUT_DISABLED")
+    try_enable(conn, services, arn, account_id, now_ms)
+
+
+def job_check_volume(services: Services, conn: Connection, payload: dict[str, Any], now_ms: int) -> None:
+    try_enable(conn, services, payload["graph"], payload["account"], now_ms)
+
+
+def monitoring_pass(services: Services, now_ms: int) -> int:
+    """Detective's hourly pass: enable members held back by volume, in invitation order."""
+    enabled = 0
+    with services.store.read() as conn:
+        candidates = conn.execute(
+            select(members.c.graph_arn, members.c.account_id)
+            .where(members.c.status == "ACCEPTED_BUT_DISABLED", members.c.disabled_reason == "VOLUME_TOO_HIGH")
+            .order_by(members.c.graph_arn, members.c.seq)
+        ).all()
+    for arn, account_id in candidates:
+        with services.store.write() as conn:
+            if try_enable(conn, services, arn, account_id, now_ms):
+                enabled += 1
+    return enabled
+

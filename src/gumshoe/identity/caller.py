@@ -1,0 +1,57 @@
+"""Who is calling: account and Region from the SigV4 credential scope, verified in sigv4 mode.
+
+- open (default): the signature is parsed but not checked; a request without one, or with
+  one that cannot be parsed, is the default account in the default Region.
+- sigv4: the signature is recomputed with the configured secret and compared in constant
+  time; AWS's authentication errors otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gumshoe.config import Settings
+from gumshoe.identity.accounts import AccountDirectory, Caller
+from gumshoe.identity.sigv4 import parse_authorization, verify_signature
+from gumshoe.protocol.errors import (
+    IncompleteSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+
+
+def identify(
+    settings: Settings,
+    directory: AccountDirectory,
+    *,
+    method: str,
+    raw_path: bytes,
+    query_string: bytes,
+    header_list: list[tuple[bytes, bytes]],
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str | None,
+) -> Caller:
+    user_agent = headers.get("user-agent")
+    if settings.auth == "open":
+        try:
+            info = parse_authorization(headers, query_string)
+        except IncompleteSignatureException:
+            info = None
+        if info is None:
+            return Caller(settings.default_account, settings.default_region, None, source_ip, user_agent)
+        return Caller(
+            directory.account_for_key(info.access_key_id), info.region or settings.default_region,
+            info.access_key_id, source_ip, user_agent,
+        )
+    info = parse_authorization(headers, query_string)
+    if info is None:
+        raise MissingAuthenticationTokenException("Missing Authentication Token")
+    secret = directory.secret_for_key(info.access_key_id)
+    if secret is None:
+        raise UnrecognizedClientException("The security token included in the request is invalid.")
+    verify_signature(
+        info, method=method, raw_path=raw_path, query_string=query_string, headers=header_list, body=body,
+        secret_access_key=secret, now=dt.datetime.now(dt.timezone.utc),
+    )
+    return Caller(directory.account_for_key(info.access_key_id), info.region, info.access_key_id, source_ip, user_agent)

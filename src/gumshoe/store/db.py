@@ -1,0 +1,94 @@
+"""The control store: one engine, a long-lived read connection and one writer.
+
+SQLite (the embedded default) runs in WAL mode; write transactions start with
+``BEGIN IMMEDIATE`` so that two writers never deadlock on a lock upgrade, and every
+operation is one transaction. The same code runs on PostgreSQL, where state transitions
+rely on conditional UPDATEs (``WHERE status = ...``) rather than on the single writer.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.engine import make_url
+
+from gumshoe.store.schema import SCHEMA_VERSION, meta, metadata
+
+
+class ControlStore:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.is_sqlite:
+            self._configure_sqlite(self.engine, sqlite_synchronous.upper())
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        metadata.create_all(self.engine)
+        with self.write() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            if row is None:
+                conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                conn.execute(insert(meta).values(key="token_secret", value=secrets.token_hex(32)))
+            self.token_secret = bytes.fromhex(
+                conn.execute(select(meta.c.value).where(meta.c.key == "token_secret")).scalar_one()
+            )
+
+    @staticmethod
+    def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin event decide how a transaction starts.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("gumshoe_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def _reader(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "reader", None)
+        if conn is None or conn.closed:
+            conn = self.engine.connect()
+            self._local.reader = conn
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads; each read runs in its own short transaction."""
+        conn = self._reader()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction; committed when the block ends, rolled back on error."""
+        with self._write_lock:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = conn.execution_options(gumshoe_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "reader", None)
+        if conn is not None:
+            conn.close()
+        self.engine.dispose()

@@ -1,0 +1,125 @@
+"""Control-plane schema (SQLAlchemy Core). Portable: SQLite by default, PostgreSQL later.
+
+Times are integer milliseconds since the epoch (UTC), the API's own resolution.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+graphs = Table(
+    "graphs",
+    metadata,
+    Column("arn", String(128), primary_key=True),
+    Column("administrator_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("is_organization_graph", Boolean, nullable=False, default=False),
+    Column("auto_enable", Boolean, nullable=False, default=False),
+    UniqueConstraint("administrator_id", "region", name="one_graph_per_account_and_region"),
+)
+
+graph_tags = Table(
+    "graph_tags",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("account_id", String(12), primary_key=True),
+    Column("administrator_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("email", String(64)),
+    Column("status", String(32), nullable=False),
+    Column("disabled_reason", String(32)),
+    Column("invitation_type", String(16)),
+    Column("invited_ms", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
+    # Invitation order: automatic enabling walks disabled members in this order.
+    Column("seq", BigInteger, nullable=False),
+    Column("enabled_ms", BigInteger),
+    Column("message", Text),
+    Column("email_notification", Boolean, nullable=False, default=True),
+)
+Index("members_by_account", members.c.account_id, members.c.region)
+
+# Last time each ingest state was entered, per graph (account_id '') and per member account.
+ingest_history = Table(
+    "ingest_history",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("account_id", String(12), primary_key=True),
+    Column("package", String(32), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("changed_ms", BigInteger, nullable=False),
+)
+
+# Current ingest state per graph (account_id '') and per member account.
+ingest_states = Table(
+    "ingest_states",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("account_id", String(12), primary_key=True),
+    Column("package", String(32), primary_key=True),
+    Column("state", String(16), nullable=False),
+)
+
+# Bytes ingested per member account, day and datasource package (filled by the data plane).
+volume_usage = Table(
+    "volume_usage",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("account_id", String(12), primary_key=True),
+    Column("package", String(32), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+organization_admins = Table(
+    "organization_admins",
+    metadata,
+    Column("region", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("graph_arn", String(128), nullable=False),
+    Column("delegation_ms", BigInteger, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+)
+Index("jobs_by_due", jobs.c.due_ms)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
