@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from gumshoe import __version__
-from gumshoe.config import SETTINGS_BY_NAME, ConfigError, Settings, load_settings
+from gumshoe.config import SETTINGS, SETTINGS_BY_NAME, ConfigError, Settings, load_settings
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
-SERVE_FLAGS = (
-    "host", "port", "data_dir", "config", "auth", "allow_open_network", "database_url", "log_level",
-    "job_delay", "graph_volume_limit", "strict_accounts",
-)
+SERVE_FLAGS = tuple(s.name for s in SETTINGS)
 
 
 def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:

@@ -40,6 +40,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import unquote, unquote_to_bytes
 
 from gumshoe.protocol.errors import (
@@ -452,10 +453,17 @@ def _signing_key(secret_access_key: str, date: str, region: str, service: str) -
     return hmac.digest(key, b"aws4_request", "sha256")
 
 
+class _HashState(Protocol):
+    def copy(self) -> _HashState: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+    def hexdigest(self) -> str: ...
+
+
 @lru_cache(maxsize=1024)
-def _signing_pads(secret_access_key: str, date: str, region: str, service: str) -> tuple[
-    hashlib._Hash, hashlib._Hash
-]:  # fmt: skip
+def _signing_pads(
+    secret_access_key: str, date: str, region: str, service: str
+) -> tuple[_HashState, _HashState]:
     """The signing key, derived once per (secret, date, region, service) and kept as the two
     SHA-256 states HMAC starts from (key XOR ipad, key XOR opad): copying them is about half
     the cost of a fresh ``hmac.digest`` (OpenSSL 3 HMAC set-up is slow)."""
@@ -551,7 +559,7 @@ def _remove_dot_segments(path: bytes) -> bytes:
 
 
 def _canonical_query(query_string: bytes, presigned: bool) -> tuple[bytes, int]:
-    """The canonical query string, and X-Amz-Expires (0 when absent) for presigned URLs."""
+    """The canonical query string, and X-Amz-Expires when presigned (else 0)."""
     if not query_string:
         return b"", 0
     pairs: list[tuple[bytes, bytes]] = []
