@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -176,7 +176,7 @@ class Gumshoe:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
         if path.startswith("/_gumshoe/"):
@@ -333,6 +333,12 @@ def _is_loopback_client(host: str) -> bool:
     from gumshoe.config import is_loopback
 
     return is_loopback(host)
+
+
+def new_request_id() -> str:
+    """A random UUID-shaped id, as AWS's request ids are (cheaper than uuid.uuid4())."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
 
 
 def create_app(settings: Settings | None = None) -> Gumshoe:

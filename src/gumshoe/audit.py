@@ -18,7 +18,6 @@ import secrets
 import string
 import tempfile
 import threading
-import uuid
 from typing import Any
 
 import orjson
@@ -134,7 +133,7 @@ class AuditTrail:
             event: dict[str, Any] = {
                 "eventVersion": EVENT_VERSION,
                 "userIdentity": identity,
-                "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventTime": _event_time(when),
                 "eventSource": EVENT_SOURCE,
                 "eventName": event_name,
                 "awsRegion": region,
@@ -148,7 +147,7 @@ class AuditTrail:
                 requestParameters=hide_sensitive(request_parameters, sensitive_paths),
                 responseElements=response_elements,
                 requestID=request_id,
-                eventID=str(uuid.uuid4()),
+                eventID=_event_id(),
                 readOnly=read_only,
                 eventType="AwsApiCall",
                 managementEvent=True,
@@ -240,3 +239,20 @@ class AuditTrail:
         except BaseException:
             pathlib.Path(tmp).unlink(missing_ok=True)
             raise
+
+
+_last_second: list[Any] = [None, ""]
+
+
+def _event_time(when: datetime.datetime) -> str:
+    # Many records share a second; formatting once per second is a measurable share of a call.
+    second = int(when.timestamp())
+    if _last_second[0] != second:
+        _last_second[0] = second
+        _last_second[1] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_last_second[1])
+
+
+def _event_id() -> str:
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"

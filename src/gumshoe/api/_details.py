@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
+from gumshoe.store.queries import Query, Snapshot, SqlAlchemySnapshot
 from gumshoe.store.schema import ingest_history, ingest_states, volume_usage
 
 PACKAGES = ("DETECTIVE_CORE", "EKS_AUDIT", "ASFF_SECURITYHUB_FINDING")
@@ -80,14 +81,26 @@ def forget_member(conn: Connection, graph_arn: str, account_id: str) -> None:
         conn.execute(delete(table).where(table.c.graph_arn == graph_arn, table.c.account_id == account_id))
 
 
-def member_states(conn: Connection, graph_arn: str, account_ids: Sequence[str] | None) -> dict[str, dict[str, str]]:
-    query = select(ingest_states.c.account_id, ingest_states.c.package, ingest_states.c.state).where(
-        ingest_states.c.graph_arn == graph_arn
+_STATES_OF_GRAPH = Query(
+    select(ingest_states.c.account_id, ingest_states.c.package, ingest_states.c.state).where(
+        ingest_states.c.graph_arn == bindparam("graph")
     )
-    if account_ids is not None:
-        query = query.where(ingest_states.c.account_id.in_(account_ids))
+)
+_STATES_OF_ACCOUNTS = Query(
+    select(ingest_states.c.account_id, ingest_states.c.package, ingest_states.c.state).where(
+        ingest_states.c.graph_arn == bindparam("graph"),
+        ingest_states.c.account_id.in_(bindparam("accounts", expanding=True)),
+    )
+)
+
+
+def member_states(snap: Snapshot, graph_arn: str, account_ids: Sequence[str] | None) -> dict[str, dict[str, str]]:
+    if account_ids is None:
+        rows = snap.all(_STATES_OF_GRAPH, graph=graph_arn)
+    else:
+        rows = snap.all(_STATES_OF_ACCOUNTS, graph=graph_arn, accounts=list(account_ids))
     out: dict[str, dict[str, str]] = defaultdict(dict)
-    for account, package, state in conn.execute(query):
+    for account, package, state in rows:
         out[account][package] = state
     return out
 
@@ -107,15 +120,24 @@ def histories(
     return out
 
 
+_VOLUME_OF_GRAPH = Query(select(volume_usage).where(volume_usage.c.graph_arn == bindparam("graph")))
+_VOLUME_OF_ACCOUNTS = Query(
+    select(volume_usage).where(
+        volume_usage.c.graph_arn == bindparam("graph"),
+        volume_usage.c.account_id.in_(bindparam("accounts", expanding=True)),
+    )
+)
+
+
 def latest_volumes(
-    conn: Connection, graph_arn: str, account_ids: Sequence[str] | None = None
+    snap: Snapshot, graph_arn: str, account_ids: Sequence[str] | None = None
 ) -> dict[str, tuple[int, int, dict[str, tuple[int, int]]]]:
     """account -> (bytes of its latest day, updated ms, package -> (bytes, updated ms))."""
-    query = select(volume_usage).where(volume_usage.c.graph_arn == graph_arn)
-    if account_ids is not None:
-        query = query.where(volume_usage.c.account_id.in_(account_ids))
+    if account_ids is None:
+        rows = snap.all(_VOLUME_OF_GRAPH, graph=graph_arn)
+    else:
+        rows = snap.all(_VOLUME_OF_ACCOUNTS, graph=graph_arn, accounts=list(account_ids))
     latest_day: dict[str, str] = {}
-    rows = conn.execute(query).all()
     for row in rows:
         if row.day > latest_day.get(row.account_id, ""):
             latest_day[row.account_id] = row.day
@@ -139,12 +161,12 @@ def enabled_volume(conn: Connection, graph_arn: str, exclude: str, estimate: Any
         )
         if a != exclude
     ]
-    known = latest_volumes(conn, graph_arn, enabled) if enabled else {}
+    known = latest_volumes(SqlAlchemySnapshot(conn), graph_arn, enabled) if enabled else {}
     return sum(known[a][0] if a in known else (estimate(a) or 0) for a in enabled)
 
 
 def member_details(
-    conn: Connection, rows: Sequence[Row[Any]], graph_limit: int, *, by_graph: bool = True
+    snap: Snapshot, rows: Sequence[Row[Any]], graph_limit: int, *, by_graph: bool = True
 ) -> list[dict[str, Any]]:
     """MemberDetail objects for member rows (of one graph, or of several for ListInvitations)."""
     if not rows:
@@ -156,9 +178,9 @@ def member_details(
         graphs_seen[row.graph_arn].append(row.account_id)
     for graph_arn, accounts in graphs_seen.items():
         scope = None if by_graph and len(accounts) > 50 else accounts
-        for account, value in member_states(conn, graph_arn, scope).items():
+        for account, value in member_states(snap, graph_arn, scope).items():
             states[(graph_arn, account)] = value
-        for account, vol in latest_volumes(conn, graph_arn, scope).items():
+        for account, vol in latest_volumes(snap, graph_arn, scope).items():
             volumes[(graph_arn, account)] = vol
     out = []
     for row in rows:

@@ -9,10 +9,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import bindparam, select
 
 from gumshoe.protocol.errors import ResourceNotFoundException
+from gumshoe.store.queries import Query, Snapshot
 from gumshoe.store.schema import graphs, members
+
+GRAPH_BY_ARN = Query(select(graphs).where(graphs.c.arn == bindparam("arn")))
+GRAPH_OF_ADMIN = Query(
+    select(graphs).where(graphs.c.administrator_id == bindparam("account"), graphs.c.region == bindparam("region"))
+)
+MEMBER = Query(
+    select(members).where(members.c.graph_arn == bindparam("arn"), members.c.account_id == bindparam("account"))
+)
 
 
 def partition_of(region: str) -> str:
@@ -43,24 +52,20 @@ def graph_not_found(arn: str) -> ResourceNotFoundException:
     )
 
 
-def administered_graph(conn: Connection, arn: str, account_id: str, region: str) -> Row[Any]:
-    row = conn.execute(select(graphs).where(graphs.c.arn == arn)).first()
+def administered_graph(snap: Snapshot, arn: str, account_id: str, region: str) -> Any:
+    row = snap.first(GRAPH_BY_ARN, arn=arn)
     if row is None or row.administrator_id != account_id or row.region != region:
         raise graph_not_found(arn)
     return row
 
 
-def graph_of_admin(conn: Connection, account_id: str, region: str) -> Row[Any] | None:
-    return conn.execute(
-        select(graphs).where(graphs.c.administrator_id == account_id, graphs.c.region == region)
-    ).first()
+def graph_of_admin(snap: Snapshot, account_id: str, region: str) -> Any:
+    return snap.first(GRAPH_OF_ADMIN, account=account_id, region=region)
 
 
-def membership(conn: Connection, arn: str, account_id: str, region: str) -> Row[Any]:
+def membership(snap: Snapshot, arn: str, account_id: str, region: str) -> Any:
     """The caller's own membership in a graph it was invited to or enabled in."""
-    row = conn.execute(
-        select(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)
-    ).first()
+    row = snap.first(MEMBER, arn=arn, account=account_id)
     if row is None or row.region != region or row.administrator_id == account_id:
         raise ResourceNotFoundException(
             f"The calling account has no invitation to or membership in the behavior graph {arn} in this Region."

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Select, tuple_
+from sqlalchemy import Column, Connection, Row, Select, bindparam, tuple_
 
 from gumshoe.api._context import Context
 from gumshoe.pagination import DEFAULT_PAGE_SIZE
+from gumshoe.store.queries import Query, Snapshot
 
 
 def page(
@@ -52,3 +53,41 @@ def page_list(
     chunk = items[start : start + limit]
     more = start + limit < len(items)
     return chunk, ctx.services.tokens.encode(bind, [start + limit]) if more else None
+
+
+class PagedQuery:
+    """A keyset-paginated prepared query: the first page, and the pages after a key."""
+
+    def __init__(self, query: Select[Any], keys: tuple[Column[Any], ...]) -> None:
+        self.key_names = tuple(k.name for k in keys)
+        after = tuple_(*keys) > tuple_(*(bindparam(f"after_{k.name}") for k in keys))
+        self.first = Query(query.order_by(*keys).limit(bindparam("page_limit")))
+        self.after = Query(query.where(after).order_by(*keys).limit(bindparam("page_limit")))
+
+
+def page_prepared(
+    ctx: Context,
+    snap: Snapshot,
+    paged: PagedQuery,
+    params: dict[str, Any],
+    *,
+    binding: tuple[str, ...],
+    default_size: int = DEFAULT_PAGE_SIZE,
+    **query_params: Any,
+) -> tuple[list[Any], str | None]:
+    limit = params.get("MaxResults") or default_size
+    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
+    token = params.get("NextToken")
+    if token:
+        after = ctx.services.tokens.decode(token, bind)
+        if len(after) != len(paged.key_names):
+            ctx.services.tokens.decode("", bind)  # raises: malformed key
+        keys = {f"after_{name}": value for name, value in zip(paged.key_names, after)}
+        rows = snap.all(paged.after, page_limit=limit + 1, **query_params, **keys)
+    else:
+        rows = snap.all(paged.first, page_limit=limit + 1, **query_params)
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, ctx.services.tokens.encode(bind, [getattr(last, name) for name in paged.key_names])

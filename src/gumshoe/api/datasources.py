@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._details import GRAPH_LEVEL, PACKAGES, graph_package_states, histories, set_ingest_state
 from gumshoe.api._graphs import administered_graph
@@ -17,7 +18,7 @@ from gumshoe.store.schema import members
 def list_datasource_packages(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["GraphArn"]
     with ctx.store.read() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         states = graph_package_states(conn, arn)
         history = histories(conn, arn, [GRAPH_LEVEL]).get(GRAPH_LEVEL, {})
     ordered = [p for p in PACKAGES if p in states]
@@ -34,7 +35,7 @@ def list_datasource_packages(ctx: Context, params: dict[str, Any]) -> dict[str, 
 def update_datasource_packages(ctx: Context, params: dict[str, Any]) -> None:
     arn = params["GraphArn"]
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         enabled = [
             a for (a,) in conn.execute(
                 select(members.c.account_id).where(members.c.graph_arn == arn, members.c.status == "ENABLED")
@@ -58,7 +59,7 @@ def batch_get_graph_member_datasources(ctx: Context, params: dict[str, Any]) -> 
     arn = params["GraphArn"]
     wanted = list(dict.fromkeys(params["AccountIds"]))
     with ctx.store.read() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         found = {
             a for (a,) in conn.execute(
                 select(members.c.account_id).where(members.c.graph_arn == arn, members.c.account_id.in_(wanted))

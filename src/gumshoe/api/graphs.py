@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._details import GRAPH_LEVEL, PACKAGES, PACKAGES_ON_CREATE, set_ingest_state
 from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_arn
-from gumshoe.api._paging import page
-from gumshoe.protocol.errors import AccessDeniedException
+from gumshoe.api._paging import PagedQuery, page_prepared
+from gumshoe.protocol.errors import AccessDeniedException, ServiceQuotaExceededException
 from gumshoe.store.schema import (
     graph_tags,
     graphs,
@@ -61,10 +62,18 @@ def create_graph(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             "before it can be enabled. Enroll the account (guardduty = true in the account directory) and retry."
         )
     with ctx.store.write() as conn:
-        existing = graph_of_admin(conn, caller.account_id, caller.region)
+        existing = graph_of_admin(tx(conn), caller.account_id, caller.region)
         if existing is not None:
             # One graph per administrator and Region: a repeat call answers the same ARN.
             return {"GraphArn": existing.arn}
+        # Detective checks the account's own data volume against the graph quota first.
+        volume = ctx.directory.estimated_daily_volume(caller.account_id) or 0
+        if volume > ctx.settings.graph_volume_limit:
+            raise ServiceQuotaExceededException(
+                f"Account {caller.account_id} produces about {volume} bytes of data a day, more than the "
+                f"{ctx.settings.graph_volume_limit} bytes a behavior graph may ingest, so Detective cannot be enabled.",
+                resources=[caller.account_id],
+            )
         delegated = conn.execute(
             select(organization_admins.c.account_id).where(organization_admins.c.region == caller.region)
         ).scalar()
@@ -79,19 +88,24 @@ def create_graph(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def delete_graph(ctx: Context, params: dict[str, Any]) -> None:
     arn = params["GraphArn"]
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         delete_graph_rows(conn, arn)
     ctx.services.graph_deleted(arn)
 
 
+_LIST_GRAPHS = PagedQuery(
+    select(graphs.c.arn, graphs.c.created_ms).where(
+        graphs.c.administrator_id == bindparam("account"), graphs.c.region == bindparam("region")
+    ),
+    (graphs.c.created_ms, graphs.c.arn),
+)
+
+
 def list_graphs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     caller = ctx.caller
-    query = select(graphs.c.arn, graphs.c.created_ms).where(
-        graphs.c.administrator_id == caller.account_id, graphs.c.region == caller.region
-    )
-    with ctx.store.read() as conn:
-        rows, token = page(
-            ctx, conn, query, (graphs.c.created_ms, graphs.c.arn), params, binding=("ListGraphs",)
+    with ctx.store.snapshot() as snap:
+        rows, token = page_prepared(
+            ctx, snap, _LIST_GRAPHS, params, binding=("ListGraphs",), account=caller.account_id, region=caller.region
         )
     return {
         "GraphList": [{"Arn": r.arn, "CreatedTime": r.created_ms / 1000} for r in rows],

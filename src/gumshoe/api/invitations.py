@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._details import forget_member, member_details
 from gumshoe.api._graphs import membership
-from gumshoe.api._paging import page
+from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.api.members import CHECK_VOLUME, _transition
 from gumshoe.jobs import enqueue
 from gumshoe.protocol.errors import ConflictException
@@ -20,17 +21,25 @@ from gumshoe.store.schema import members
 VISIBLE_TO_MEMBER = ("INVITED", "ENABLED", "ACCEPTED_BUT_DISABLED")
 
 
+_LIST_INVITATIONS = PagedQuery(
+    select(members).where(
+        members.c.account_id == bindparam("account"),
+        members.c.region == bindparam("region"),
+        members.c.administrator_id != bindparam("account"),
+        members.c.status.in_(VISIBLE_TO_MEMBER),
+    ),
+    (members.c.graph_arn,),
+)
+
+
 def list_invitations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     caller = ctx.caller
-    query = select(members).where(
-        members.c.account_id == caller.account_id,
-        members.c.region == caller.region,
-        members.c.administrator_id != caller.account_id,
-        members.c.status.in_(VISIBLE_TO_MEMBER),
-    )
-    with ctx.store.read() as conn:
-        rows, token = page(ctx, conn, query, (members.c.graph_arn,), params, binding=("ListInvitations",))
-        details = member_details(conn, rows, ctx.settings.graph_volume_limit, by_graph=False)
+    with ctx.store.snapshot() as snap:
+        rows, token = page_prepared(
+            ctx, snap, _LIST_INVITATIONS, params, binding=("ListInvitations",),
+            account=caller.account_id, region=caller.region,
+        )
+        details = member_details(snap, rows, ctx.settings.graph_volume_limit, by_graph=False)
     return {"Invitations": details, "NextToken": token}
 
 
@@ -45,7 +54,7 @@ def accept_invitation(ctx: Context, params: dict[str, Any]) -> None:
     caller = ctx.caller
     arn = params["GraphArn"]
     with ctx.store.write() as conn:
-        row = membership(conn, arn, caller.account_id, caller.region)
+        row = membership(tx(conn), arn, caller.account_id, caller.region)
         if row.status != "INVITED" or not _transition(
             conn, arn, caller.account_id, "INVITED", ctx.now_ms, status="ACCEPTED_BUT_DISABLED"
         ):
@@ -59,7 +68,7 @@ def reject_invitation(ctx: Context, params: dict[str, Any]) -> None:
     caller = ctx.caller
     arn = params["GraphArn"]
     with ctx.store.write() as conn:
-        row = membership(conn, arn, caller.account_id, caller.region)
+        row = membership(tx(conn), arn, caller.account_id, caller.region)
         gone = conn.execute(
             delete(members).where(
                 members.c.graph_arn == arn, members.c.account_id == caller.account_id, members.c.status == "INVITED"
@@ -74,7 +83,7 @@ def disassociate_membership(ctx: Context, params: dict[str, Any]) -> None:
     caller = ctx.caller
     arn = params["GraphArn"]
     with ctx.store.write() as conn:
-        row = membership(conn, arn, caller.account_id, caller.region)
+        row = membership(tx(conn), arn, caller.account_id, caller.region)
         if row.invitation_type == "ORGANIZATION":
             raise ConflictException(
                 f"Account {caller.account_id} is an organization account of the organization behavior graph {arn}; "

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from gumshoe.store.queries import Query, Snapshot
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context, Services
 from gumshoe.api._details import (
     count_members,
@@ -26,7 +28,7 @@ from gumshoe.api._details import (
     start_member_packages,
 )
 from gumshoe.api._graphs import administered_graph
-from gumshoe.api._paging import page
+from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.jobs import enqueue
 from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
 from gumshoe.protocol.validate import Errors, fail, raise_if_any
@@ -48,7 +50,7 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     accounts = params["Accounts"]
     directory = ctx.directory
     with ctx.store.write() as conn:
-        graph = administered_graph(conn, arn, caller.account_id, caller.region)
+        graph = administered_graph(tx(conn), arn, caller.account_id, caller.region)
         organization_graph = bool(graph.is_organization_graph)
         # Invited accounts need their root email; organization accounts of the organization
         # graph are enabled without one.
@@ -100,30 +102,33 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             kind = ENABLE_ORGANIZATION_MEMBER if org_account else VERIFY_MEMBER
             enqueue(conn, kind, {"graph": arn, "account": account_id}, delay=delay)
             added.append(account_id)
-        rows = _rows(conn, arn, added)
-        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+        rows = _rows(tx(conn), arn, added)
+        details = member_details(tx(conn), rows, ctx.settings.graph_volume_limit)
     if added and delay <= 0:
         ctx.jobs_due = True
     return {"Members": details, "UnprocessedAccounts": unprocessed}
 
 
-def _rows(conn: Connection, arn: str, account_ids: list[str]) -> list[Any]:
+_MEMBERS_BY_ID = Query(
+    select(members).where(members.c.graph_arn == bindparam("arn"), members.c.account_id.in_(bindparam("accounts", expanding=True)))
+)
+_LIST_MEMBERS = PagedQuery(select(members).where(members.c.graph_arn == bindparam("arn")), (members.c.seq,))
+
+
+def _rows(snap: Snapshot, arn: str, account_ids: list[str]) -> list[Any]:
     if not account_ids:
         return []
-    found = {
-        r.account_id: r
-        for r in conn.execute(select(members).where(members.c.graph_arn == arn, members.c.account_id.in_(account_ids)))
-    }
+    found = {r.account_id: r for r in snap.all(_MEMBERS_BY_ID, arn=arn, accounts=account_ids)}
     return [found[a] for a in account_ids if a in found]
 
 
 def get_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["GraphArn"]
     wanted = list(dict.fromkeys(params["AccountIds"]))
-    with ctx.store.read() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
-        rows = _rows(conn, arn, wanted)
-        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+    with ctx.store.snapshot() as snap:
+        administered_graph(snap, arn, ctx.caller.account_id, ctx.caller.region)
+        rows = _rows(snap, arn, wanted)
+        details = member_details(snap, rows, ctx.settings.graph_volume_limit)
     found = {r.account_id for r in rows}
     unprocessed = [
         {"AccountId": a, "Reason": "The account is not a member account of the behavior graph."}
@@ -134,11 +139,10 @@ def get_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 def list_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["GraphArn"]
-    with ctx.store.read() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
-        query = select(members).where(members.c.graph_arn == arn)
-        rows, token = page(ctx, conn, query, (members.c.seq,), params, binding=("ListMembers", arn))
-        details = member_details(conn, rows, ctx.settings.graph_volume_limit)
+    with ctx.store.snapshot() as snap:
+        administered_graph(snap, arn, ctx.caller.account_id, ctx.caller.region)
+        rows, token = page_prepared(ctx, snap, _LIST_MEMBERS, params, binding=("ListMembers", arn), arn=arn)
+        details = member_details(snap, rows, ctx.settings.graph_volume_limit)
     return {"MemberDetails": details, "NextToken": token}
 
 
@@ -148,7 +152,7 @@ def delete_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     deleted: list[str] = []
     unprocessed: list[dict[str, str]] = []
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, caller.account_id, caller.region)
+        administered_graph(tx(conn), arn, caller.account_id, caller.region)
         for account_id in dict.fromkeys(params["AccountIds"]):
             if account_id == caller.account_id:
                 unprocessed.append({"AccountId": account_id, "Reason": "The administrator account cannot be removed from its own behavior graph. Use DeleteGraph to disable Detective."})
@@ -169,7 +173,7 @@ def start_monitoring_member(ctx: Context, params: dict[str, Any]) -> None:
     arn = params["GraphArn"]
     account_id = params["AccountId"]
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, caller.account_id, caller.region)
+        administered_graph(tx(conn), arn, caller.account_id, caller.region)
         row = conn.execute(
             select(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)
         ).first()
@@ -207,7 +211,7 @@ def volume_verdict(conn: Connection, services: Services, arn: str, account_id: s
     directory = services.directory
     if not directory.guardduty_enrolled(account_id):
         return "VOLUME_UNKNOWN"
-    known = latest_volumes(conn, arn, [account_id]).get(account_id)
+    known = latest_volumes(tx(conn), arn, [account_id]).get(account_id)
     own = known[0] if known else (directory.estimated_daily_volume(account_id) or 0)
     others = enabled_volume(conn, arn, account_id, directory.estimated_daily_volume)
     if others + own > services.settings.graph_volume_limit:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context, Services
 from gumshoe.api._details import count_members
 from gumshoe.api._paging import page_list
@@ -58,7 +59,7 @@ def enable_organization_admin_account(ctx: Context, params: dict[str, Any]) -> N
                 )
         if any(row.region == region for row in designated):
             return
-        graph = graph_of_admin(conn, account_id, region)
+        graph = graph_of_admin(tx(conn), account_id, region)
         if graph is None:
             arn = create_graph_for(conn, account_id, region, ctx.now_ms, organization=True)
         else:
@@ -80,7 +81,7 @@ def disable_organization_admin_account(ctx: Context, params: dict[str, Any]) -> 
                 error_code="INVALID_REQUEST_BODY",
             )
         conn.execute(delete(organization_admins).where(organization_admins.c.region == region))
-        graph = graph_of_admin(conn, row.account_id, region)
+        graph = graph_of_admin(tx(conn), row.account_id, region)
         deleted = None
         if graph is not None:
             delete_graph_rows(conn, graph.arn)
@@ -96,7 +97,7 @@ def list_organization_admin_accounts(ctx: Context, params: dict[str, Any]) -> di
         rows = conn.execute(select(organization_admins).where(organization_admins.c.region == region)).all()
         admins = []
         for row in rows:
-            graph = graph_of_admin(conn, row.account_id, region)
+            graph = graph_of_admin(tx(conn), row.account_id, region)
             admins.append(
                 {
                     "AccountId": row.account_id,

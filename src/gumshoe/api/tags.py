@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.protocol.errors import ValidationException
@@ -19,7 +20,7 @@ def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["ResourceArn"]
     tags: dict[str, str] = params["Tags"]
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         existing = {k for (k,) in conn.execute(select(graph_tags.c.key).where(graph_tags.c.graph_arn == arn))}
         total = len(existing | set(tags))
         if total > MAX_TAGS_PER_GRAPH:
@@ -40,7 +41,7 @@ def tag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["ResourceArn"]
     with ctx.store.write() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         conn.execute(delete(graph_tags).where(graph_tags.c.graph_arn == arn, graph_tags.c.key.in_(params["TagKeys"])))
     return {}
 
@@ -48,7 +49,7 @@ def untag_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def list_tags_for_resource(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = params["ResourceArn"]
     with ctx.store.read() as conn:
-        administered_graph(conn, arn, ctx.caller.account_id, ctx.caller.region)
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
         rows = conn.execute(
             select(graph_tags.c.key, graph_tags.c.value).where(graph_tags.c.graph_arn == arn).order_by(graph_tags.c.key)
         ).all()

@@ -61,11 +61,10 @@ class OperationCodec:
                 fail(errors, value, lower_camel(str(key)), "Member is not defined by the model of this operation")
             raise_if_any(errors)
             return {}
+        # Path and query members sent in the body are unknown members of the body, too.
         for key in data:
-            if key in self.uri_members.values() or key not in self.body_members:
-                # Path and query members in the body are unknown members of the body.
-                if key not in self.body_members:
-                    fail(errors, data[key], lower_camel(str(key)), "Member is not defined by the model of this operation")
+            if key not in self.body_members:
+                fail(errors, data[key], lower_camel(str(key)), "Member is not defined by the model of this operation")
         data = {k: v for k, v in data.items() if k in self.body_members}
         for wire, name in self.uri_members.items():
             if wire in labels:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 
+from gumshoe.store.queries import Snapshot, SqlAlchemySnapshot, SqliteSnapshot
 from gumshoe.store.schema import SCHEMA_VERSION, meta, metadata
 
 
@@ -57,25 +58,41 @@ class ControlStore:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return
             mode = conn.get_execution_options().get("gumshoe_begin", "DEFERRED")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     def _reader(self) -> Connection:
         conn: Connection | None = getattr(self._local, "reader", None)
         if conn is None or conn.closed:
-            conn = self.engine.connect()
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self._local.reader = conn
         return conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads; each read runs in its own short transaction."""
-        conn = self._reader()
+        """A connection for reads (autocommit: each statement sees the latest commit)."""
+        yield self._reader()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """Prepared reads inside one read transaction (see store.queries)."""
+        if not self.is_sqlite:
+            with self.engine.connect() as conn, conn.begin():
+                yield SqlAlchemySnapshot(conn)
+            return
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            self._local.raw = raw
+        cursor = raw.cursor()
+        cursor.execute("BEGIN")
         try:
-            yield conn
+            yield SqliteSnapshot(cursor, self.engine.dialect)
         finally:
-            if conn.in_transaction():
-                conn.rollback()
+            cursor.execute("COMMIT")
+            cursor.close()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -91,4 +108,7 @@ class ControlStore:
         conn = getattr(self._local, "reader", None)
         if conn is not None:
             conn.close()
+        raw = getattr(self._local, "raw", None)
+        if raw is not None:
+            raw.close()
         self.engine.dispose()

@@ -1,0 +1,4 @@
+-- One fixed request replayed by wrk (ListGraphs, ListMembers, GetMembers, the floor).
+-- The generated prologue sets wrk.method, wrk.path, wrk.body and wrk.headers (for sigv4
+-- mode, a request signed by benchmarks/run.py just before the run). Defining no request()
+-- keeps wrk on its fast path: the request is formatted once per thread.
