@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import jobs
@@ -30,10 +30,16 @@ def now_ms() -> int:
 
 
 def enqueue(conn: Connection, kind: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
+    enqueue_many(conn, kind, [payload], delay=delay)
+
+
+def enqueue_many(conn: Connection, kind: str, payloads: list[dict[str, Any]], *, delay: float = 0.0) -> None:
+    if not payloads:
+        return
+    due = now_ms() + int(delay * 1000)
     conn.execute(
-        insert(jobs).values(
-            kind=kind, payload=orjson.dumps(payload).decode(), due_ms=now_ms() + int(delay * 1000), attempts=0
-        )
+        insert(jobs),
+        [{"kind": kind, "payload": orjson.dumps(p).decode(), "due_ms": due, "attempts": 0} for p in payloads],
     )
 
 
@@ -51,36 +57,36 @@ class JobRunner:
         return int(value) if value is not None else None
 
     def run_due(self, limit: int = 500) -> int:
-        """Run the jobs that are due now; returns how many ran."""
+        """Run the jobs that are due now, in one transaction; returns how many ran.
+
+        Each job runs in its own savepoint: a failing job rolls back alone and is put back
+        with a later due time, while the others commit.
+        """
         ran = 0
         cutoff = now_ms()
-        with self.store.read() as conn:
+        with self.store.write() as conn:
             due = conn.execute(
                 select(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts)
                 .where(jobs.c.due_ms <= cutoff)
                 .order_by(jobs.c.due_ms, jobs.c.id)
                 .limit(limit)
             ).all()
-        for job_id, kind, payload, attempts in due:
-            handler = self.handlers.get(kind)
-            try:
-                with self.store.write() as conn:
-                    gone = conn.execute(delete(jobs).where(jobs.c.id == job_id)).rowcount == 0
-                    if gone:
-                        continue  # another runner took it
-                    if handler is None:
-                        raise LookupError(f"no handler for job kind {kind!r}")
-                    handler(conn, orjson.loads(payload), now_ms())
-                ran += 1
-            except Exception as exc:  # a job's failure must not stop the others
-                log.exception("job failed id=%s kind=%s attempts=%s", job_id, kind, attempts + 1)
-                backoff = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 10))
-                with self.store.write() as conn:
+            for job_id, kind, payload, attempts in due:
+                handler = self.handlers.get(kind)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(delete(jobs).where(jobs.c.id == job_id))
+                        if handler is None:
+                            raise LookupError(f"no handler for job kind {kind!r}")
+                        handler(conn, orjson.loads(payload), now_ms())
+                    ran += 1
+                except Exception as exc:  # a job's failure must not stop the others
+                    log.exception("job failed id=%s kind=%s attempts=%s", job_id, kind, attempts + 1)
+                    backoff = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 10))
                     conn.execute(
-                        insert(jobs).values(
-                            id=job_id, kind=kind, payload=payload, due_ms=now_ms() + backoff,
-                            attempts=attempts + 1, last_error=repr(exc)[:2000],
-                        )
+                        update(jobs)
+                        .where(jobs.c.id == job_id)
+                        .values(due_ms=now_ms() + backoff, attempts=attempts + 1, last_error=repr(exc)[:2000])
                     )
         return ran
 

@@ -121,8 +121,8 @@ def test_email_mismatch_fails_verification(srv: Any) -> None:
     assert response["Members"][0]["Status"] == "VERIFICATION_IN_PROGRESS"
     assert status_of(admin, arn, account_id) == "VERIFICATION_FAILED"
     assert invitation_arns(srv.client(account_id)) == []
-    # No invitation, so nothing to accept.
-    expect_error("ResourceNotFoundException", 404, srv.client(account_id).accept_invitation, GraphArn=arn)
+    # No invitation was sent, so there is nothing to accept (the status is not INVITED).
+    expect_error("ConflictException", 409, srv.client(account_id).accept_invitation, GraphArn=arn)
     # The failed account stays listed until the administrator removes it.
     assert account_id in member_ids(admin, arn)
     assert admin.delete_members(GraphArn=arn, AccountIds=[account_id])["AccountIds"] == [account_id]

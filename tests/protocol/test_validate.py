@@ -165,6 +165,14 @@ def test_map_key_and_value_constraints() -> None:
     )
 
 
+def test_map_null_value() -> None:
+    exc = reject("TagResource", {"Tags": {"team": None}}, labels={"ResourceArn": ARN})
+    assert exc.message.startswith("1 validation error detected: Value '{team=")
+    assert exc.message.endswith(
+        "}' at 'tags' failed to satisfy constraint: Map value must satisfy constraint: [Member must not be null]"
+    )
+
+
 # --- Patterns and enums ----------------------------------------------------------------
 
 
@@ -272,6 +280,24 @@ def test_sensitive_email_message_is_not_echoed() -> None:
         "Value at 'message' failed to satisfy constraint: Member must have length less than or equal to 1000"
     )
     assert "confidential" not in exc.message
+
+
+def test_sensitive_email_is_not_echoed_in_a_too_long_list() -> None:
+    # The list-length error renders the list; the accounts' email addresses must not appear in it.
+    accounts = [account(n, EmailAddress=f"secret{n}@example.com") for n in range(51)]
+    exc = reject("CreateMembers", {"GraphArn": ARN, "Accounts": accounts})
+    assert exc.message.startswith("1 validation error detected: Value ")
+    assert exc.message.endswith(
+        " at 'accounts' failed to satisfy constraint: Member must have length less than or equal to 50"
+    )
+    assert "@example.com" not in exc.message
+    assert all("@example.com" not in str(v) for v in exc.members.values())
+
+
+def test_sensitive_email_is_not_echoed_when_the_parent_has_the_wrong_type() -> None:
+    exc = reject("CreateMembers", {"GraphArn": ARN, "Accounts": account(0, EmailAddress="secret@example.com")})
+    assert "at 'accounts' failed to satisfy constraint: " in exc.message
+    assert "secret@example.com" not in exc.message
 
 
 def test_sensitive_value_of_wrong_type_is_not_echoed() -> None:
@@ -461,6 +487,12 @@ def test_render_like_java() -> None:
     assert render([1, "a", [True]]) == "[1, a, [true]]"
     assert render({"k": "v", "n": 2}) == "{k=v, n=2}"
     assert render("plain") == "plain"
+
+
+def test_render_null_like_java() -> None:
+    # render() promises Java's rendering: a null inside a list or map prints as "null".
+    assert render([None, "a"]) == "[null, a]"
+    assert render({"team": None}) == "{team=null}"
 
 
 def test_parse_timestamp_forms() -> None:

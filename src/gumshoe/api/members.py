@@ -29,7 +29,7 @@ from gumshoe.api._details import (
 )
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import PagedQuery, page_prepared
-from gumshoe.jobs import enqueue
+from gumshoe.jobs import enqueue, enqueue_many
 from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
 from gumshoe.protocol.validate import Errors, fail, raise_if_any
 from gumshoe.store.schema import members
@@ -83,25 +83,31 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 resources=[arn],
             )
         seq = int(conn.execute(select(func.coalesce(func.max(members.c.seq), 0)).where(members.c.graph_arn == arn)).scalar_one())
-        added = []
+        added: list[str] = []
         delay = ctx.settings.job_delay
         notify = not params.get("DisableEmailNotification", False)
+        new_rows: list[dict[str, Any]] = []
+        work: dict[str, list[dict[str, Any]]] = {VERIFY_MEMBER: [], ENABLE_ORGANIZATION_MEMBER: []}
         for account in to_add:
             seq += 1
             account_id = account["AccountId"]
             org_account = organization_graph and directory.in_organization(account_id)
-            conn.execute(
-                insert(members).values(
+            new_rows.append(
+                dict(
                     graph_arn=arn, account_id=account_id, administrator_id=caller.account_id, region=caller.region,
                     email=account.get("EmailAddress"), status="VERIFICATION_IN_PROGRESS", disabled_reason=None,
                     invitation_type="ORGANIZATION" if org_account else "INVITATION",
-                    invited_ms=None if org_account else ctx.now_ms, updated_ms=ctx.now_ms, seq=seq,
+                    invited_ms=None if org_account else ctx.now_ms, updated_ms=ctx.now_ms, seq=seq, enabled_ms=None,
                     message=params.get("Message"), email_notification=notify and not org_account,
                 )
             )
             kind = ENABLE_ORGANIZATION_MEMBER if org_account else VERIFY_MEMBER
-            enqueue(conn, kind, {"graph": arn, "account": account_id}, delay=delay)
+            work[kind].append({"graph": arn, "account": account_id})
             added.append(account_id)
+        if new_rows:
+            conn.execute(insert(members), new_rows)
+        for kind, payloads in work.items():
+            enqueue_many(conn, kind, payloads, delay=delay)
         rows = _rows(tx(conn), arn, added)
         details = member_details(tx(conn), rows, ctx.settings.graph_volume_limit)
     if added and delay <= 0:

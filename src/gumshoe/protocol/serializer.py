@@ -92,10 +92,13 @@ def _build(shape: Shape, cache: dict[str, Writer]) -> Writer:
 
 def error_body(error: DetectiveError) -> tuple[int, bytes]:
     """Status and JSON body of an error: ``message``, ``Message`` and the modeled members."""
-    status = error_statuses().get(error.code, error.status)
+    statuses = error_statuses()
+    modeled = error.code in statuses
+    status = statuses.get(error.code, error.status)
     body: dict[str, Any] = {"message": error.message, "Message": error.message}
     allowed = error_members(error.code)
     for key, value in error.members.items():
-        if not allowed or key in allowed:
+        # A modeled error carries only its shape's members; protocol errors carry theirs.
+        if not modeled or key in allowed:
             body[key] = value
     return status, orjson.dumps(body)

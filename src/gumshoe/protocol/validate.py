@@ -41,6 +41,8 @@ def lower_camel(name: str) -> str:
 
 def render(value: Any) -> str:
     """Values as AWS's (Java) services print them in messages."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -85,6 +87,23 @@ def compile_shape(shape: Shape, _cache: dict[str, Validator] | None = None) -> V
     slot.append(fn)
     cache[shape.name] = fn
     return fn
+
+
+def contains_sensitive(shape: Shape, _seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a value of this shape may hold sensitive data (then it is never echoed)."""
+    if shape.metadata.get("sensitive"):
+        return True
+    if shape.name in _seen:
+        return False
+    seen = _seen | {shape.name}
+    kind = shape.type_name
+    if kind == "structure":
+        return any(contains_sensitive(m, seen) for m in shape.members.values())  # type: ignore[attr-defined]
+    if kind == "list":
+        return contains_sensitive(shape.member, seen)  # type: ignore[attr-defined]
+    if kind == "map":
+        return contains_sensitive(shape.key, seen) or contains_sensitive(shape.value, seen)  # type: ignore[attr-defined]
+    return False
 
 
 def _length_checks(shape: Shape) -> tuple[int | None, int | None]:
@@ -195,16 +214,17 @@ def _timestamp(shape: Shape, cache: dict[str, Validator]) -> Validator:
 def _list(shape: Shape, cache: dict[str, Validator]) -> Validator:
     lo, hi = _length_checks(shape)
     item = compile_shape(shape.member, cache)  # type: ignore[attr-defined]
+    hide = contains_sensitive(shape)
 
     def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, list):
-            fail(errors, value, path, "Member must be a list")
+            fail(errors, value, path, "Member must be a list", sensitive=hide and bool(value))
             return value
         n = len(value)
         if lo is not None and n < lo:
-            fail(errors, value, path, f"Member must have length greater than or equal to {lo}")
+            fail(errors, value, path, f"Member must have length greater than or equal to {lo}", sensitive=hide and bool(value))
         if hi is not None and n > hi:
-            fail(errors, value, path, f"Member must have length less than or equal to {hi}")
+            fail(errors, value, path, f"Member must have length less than or equal to {hi}", sensitive=hide and bool(value))
         out = []
         for i, element in enumerate(value, 1):
             element_path = f"{path}.{i}.member"
@@ -222,10 +242,11 @@ def _map(shape: Shape, cache: dict[str, Validator]) -> Validator:
     lo, hi = _length_checks(shape)
     key_check = compile_shape(shape.key, cache)  # type: ignore[attr-defined]
     value_check = compile_shape(shape.value, cache)  # type: ignore[attr-defined]
+    hide = contains_sensitive(shape)
 
     def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, dict):
-            fail(errors, value, path, "Member must be a map")
+            fail(errors, value, path, "Member must be a map", sensitive=hide and bool(value))
             return value
         n = len(value)
         if lo is not None and n < lo:
@@ -268,10 +289,11 @@ def _structure(shape: Shape, cache: dict[str, Validator]) -> Validator:
         if (shape.name, m) not in OPTIONAL_OVERRIDES
     ]
     checks = {name: (compile_shape(mshape, cache), lower_camel(name)) for name, mshape in members.items()}
+    hide = contains_sensitive(shape)
 
     def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, dict):
-            fail(errors, value, path or "body", "Member must be a structure")
+            fail(errors, value, path or "body", "Member must be a structure", sensitive=hide and bool(value))
             return value
         prefix = f"{path}." if path else ""
         for name in required:
