@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -74,7 +75,7 @@ GOALS_TEXT = [
     "ListMembers (200 of a 1,200-member graph) ≥ 2,000 req/s",
 ]
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 class BenchError(Exception):
@@ -119,6 +120,30 @@ def lua_string(text: str) -> str:
 def amz_now() -> tuple[str, str]:
     now = dt.datetime.now(dt.timezone.utc)
     return now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over a short sample (0..1), from /proc/stat."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields[:8]), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, str]:
@@ -179,7 +204,13 @@ class Api:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
     def send(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        self.conn.request("POST", path, body=body, headers=headers)
+        try:
+            self.conn.request("POST", path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server closed the idle keep-alive connection (uvicorn: after 5 s): the
+            # request never got out, so sending it again on a new connection is safe.
+            self.conn.close()
+            self.conn.request("POST", path, body=body, headers=headers)
         response = self.conn.getresponse()
         return response.status, response.read()
 
@@ -254,6 +285,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     requests: int
+    server_cpu: float  # CPU seconds of the server per second of the run (1.0 = one core)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -283,18 +315,26 @@ def run_wrk(wrk: str, port: int, script: Path, seconds: float, args: list[str] |
                       "-s", str(script), f"http://{HOST}:{port}"])
     if args:
         argv += ["--", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (time.monotonic() - started)
     match = re.search(r"^GUMSHOE_BENCH (\{.*\})$", proc.stdout, re.M)
     if proc.returncode != 0 or match is None:
         raise BenchError(f"wrk failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     data: dict[str, Any] = json.loads(match.group(1))
     data["stderr"] = proc.stderr.strip()
+    data["wrk_cpu"] = wrk_cpu
     return data
 
 
-def measure(wrk: str, port: int, script: Path, scenario: str, mode: str, seconds: float,
+def measure(wrk: str, server: Server, script: Path, scenario: str, mode: str, seconds: float,
             args: list[str] | None = None) -> Result:
-    data = run_wrk(wrk, port, script, seconds, args)
+    assert server.process is not None
+    cpu0, wall0 = process_cpu_seconds(server.process.pid), time.monotonic()
+    data = run_wrk(wrk, server.port, script, seconds, args)
+    server_cpu = (process_cpu_seconds(server.process.pid) - cpu0) / (time.monotonic() - wall0)
     problems = []
     if data["non2xx"]:
         problems.append(f"{data['non2xx']} non-2xx responses")
@@ -311,9 +351,17 @@ def measure(wrk: str, port: int, script: Path, scenario: str, mode: str, seconds
         detail = f"\n{data['stderr']}" if data["stderr"] else ""
         raise BenchError(f"{scenario} ({mode}): " + "; ".join(problems) + detail)
     rps = data["requests"] / (data["duration_us"] / 1e6)
-    result = Result(scenario, mode, rps, data["p50_us"] / 1000, data["p99_us"] / 1000, data["requests"], data)
+    result = Result(scenario, mode, rps, data["p50_us"] / 1000, data["p99_us"] / 1000, data["requests"],
+                    server_cpu, data)
     console.print(f"  {scenario:<14} {mode:<6} {rps:>9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                  f"p99 {result.p99_ms:7.2f} ms  ({data['requests']:,} requests)")
+                  f"p99 {result.p99_ms:7.2f} ms  ({data['requests']:,} requests, CPU: server {100 * server_cpu:.0f}%, "
+                  f"wrk {100 * data['wrk_cpu']:.0f}%)",
+                  highlight=False)
+    if server_cpu < 0.8:
+        console.print(f"  [yellow]the server used only {100 * server_cpu:.0f}% of a CPU: it waited on I/O or on wrk, "
+                      "or another process competed for CPU 0[/]")
+    if data["wrk_cpu"] > 0.9:
+        console.print(f"  [yellow]wrk used {100 * data['wrk_cpu']:.0f}% of a CPU: it may be the bottleneck[/]")
     return result
 
 
@@ -342,7 +390,7 @@ def run_floor(wrk: str, work: Path, opts: Options) -> Result:
             raise BenchError(f"bare app answered {status}")
         script = write_script(work, "floor", static_prologue(raw), "static.lua")
         run_wrk(wrk, port, script, opts.warmup)
-        return measure(wrk, port, script, "floor", "bare", opts.duration)
+        return measure(wrk, server, script, "floor", "bare", opts.duration)
 
 
 def member_count(db: Path) -> int:
@@ -353,12 +401,14 @@ def member_count(db: Path) -> int:
 def settled_member_count(db: Path) -> int:
     """The member count once the server has finished the requests still in flight."""
     last = member_count(db)
-    while True:
-        time.sleep(0.3)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
         now = member_count(db)
         if now == last:
-            return now
+            break
         last = now
+    return last
 
 
 def run_mode(wrk: str, work: Path, mode: str, opts: Options, create_capacity: int | None) -> list[Result]:
@@ -402,6 +452,7 @@ def run_mode(wrk: str, work: Path, mode: str, opts: Options, create_capacity: in
             path = head.split(b" ")[1].decode()
             headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
             headers.pop("Host", None)
+            api.conn.close()  # idle during the last wrk run: start a new connection
             status, data = api.send(path, body, headers)
             if status != 200 or not ok(json.loads(data)):
                 raise BenchError(f"{name} ({mode}): the benchmark request answered {status}: {data[:300]!r}")
@@ -419,7 +470,7 @@ def run_mode(wrk: str, work: Path, mode: str, opts: Options, create_capacity: in
             check(name, raw, ok)
             script = write_script(work, f"{name}-{mode}", static_prologue(raw), "static.lua")
             run_wrk(wrk, port, script, opts.warmup)
-            results.append(measure(wrk, port, script, name, mode, opts.duration))
+            results.append(measure(wrk, server, script, name, mode, opts.duration))
 
         # CreateMembers: request i adds accounts CREATE_MEMBER_BASE + 50*i .. +49 to graph i % len(graphs).
         db = data_dir / "gumshoe.db"
@@ -451,7 +502,7 @@ def run_mode(wrk: str, work: Path, mode: str, opts: Options, create_capacity: in
                           f"({script.stat().st_size / 1e6:.1f} MB of Lua)")
         api.close()
         before = member_count(db)
-        result = measure(wrk, port, script, "CreateMembers", mode, opts.duration)
+        result = measure(wrk, server, script, "CreateMembers", mode, opts.duration)
         created = settled_member_count(db) - before
         low, high = PER_REQUEST * result.requests, PER_REQUEST * (result.requests + CONNECTIONS)
         if not low <= created <= high:
@@ -507,9 +558,11 @@ def print_table(results: list[Result]) -> None:
 
 def markdown(results: list[Result], info: dict[str, str], opts: Options, command: str) -> str:
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    busy = f" The machine was {info['busy']}% busy before the run: numbers are noisy." \
+        if int(info.get("busy", "0")) > 15 else ""
     lines = [
         f"Last run: {today}, `{command}`, {opts.duration:g} s per scenario, wrk -t1 -c{CONNECTIONS}; "
-        f"{info['nproc']} × {info['cpu']}, Linux {info['kernel']}, Python {info['python']}, wrk {info['wrk']}.",
+        f"{info['nproc']} × {info['cpu']}, Linux {info['kernel']}, Python {info['python']}, wrk {info['wrk']}.{busy}",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:"]) + "|",
@@ -579,10 +632,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graphs", type=int, default=1000, help="graphs pre-created for CreateMembers (default 1000)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directories and scripts")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/PERFORMANCE.md")
+    parser.add_argument("--wait-idle", type=float, default=30.0, metavar="SECONDS",
+                        help="wait up to this long for the machine to be idle before starting (default 30)")
     args = parser.parse_args(argv)
     duration = 3.0 if args.quick else args.duration
     opts = Options(duration=duration, warmup=1.0, graphs=args.graphs, keep=args.keep, write_doc=not args.no_doc)
-    command = "make bench" if not (args.quick or argv or sys.argv[1:]) else "benchmarks/run.py " + " ".join(sys.argv[1:])
+    given = sys.argv[1:] if argv is None else argv
+    command = "make bench" if not given else "benchmarks/run.py " + " ".join(given)
 
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="gumshoe-bench-"))
@@ -593,7 +649,17 @@ def main(argv: list[str] | None = None) -> int:
         if not shutil.which("taskset"):
             console.print("[yellow]taskset not found: server and wrk are not pinned to separate CPUs[/]")
         console.print(f"[bold]Gumshoe API benchmark[/]: {info['nproc']} × {info['cpu']}, {duration:g} s per scenario, "
-                      f"work dir {work}")
+                      f"work dir {work}", highlight=False)
+        busy = cpu_busy()
+        waited_until = time.monotonic() + args.wait_idle
+        if busy > 0.15 and args.wait_idle > 0:
+            console.print(f"machine {100 * busy:.0f}% busy: waiting up to {args.wait_idle:g} s for it to be idle")
+            while busy > 0.15 and time.monotonic() < waited_until:
+                busy = cpu_busy(2.0)
+        info["busy"] = f"{100 * busy:.0f}"
+        if busy > 0.15:
+            console.print(f"[yellow]the machine is not idle ({100 * busy:.0f}% CPU busy before the run): "
+                          "other processes will compete with the server and wrk; expect noisy numbers[/]")
         results.append(run_floor(wrk, work, opts))
         open_results = run_mode(wrk, work, "open", opts, None)
         results += open_results

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -157,9 +158,14 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
             if text in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError(value)
+        if setting.kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
         if setting.kind is int and isinstance(value, float):
             raise ValueError(value)
-        return setting.kind(value)
+        result = setting.kind(value)
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ValueError(value)
+        return result
     except (TypeError, ValueError):
         raise ConfigError(
             f"{source}: {value!r} is not a valid {setting.kind.__name__} for {setting.name}"
@@ -188,18 +194,26 @@ def parse_directory(data: Mapping[str, Any], source: str) -> Directory:
             raise ConfigError(f"{where}: account {account_id} is listed twice")
         seen.add(account_id)
         volume = entry.get("daily_volume")
+        if volume is not None and (isinstance(volume, bool) or not isinstance(volume, int) or volume < 0):
+            raise ConfigError(f"{where}: daily_volume must be a whole number of bytes, not {volume!r}")
+        guardduty = entry.get("guardduty", True)
+        if not isinstance(guardduty, bool):
+            raise ConfigError(f"{where}: guardduty must be true or false, not {guardduty!r}")
         accounts.append(
             AccountEntry(
                 id=account_id,
                 email=entry.get("email"),
                 name=entry.get("name"),
-                guardduty=bool(entry.get("guardduty", True)),
-                daily_volume=int(volume) if volume is not None else None,
+                guardduty=guardduty,
+                daily_volume=volume,
             )
         )
     organization = None
     org = data.get("organization")
     if org:
+        unknown = set(org) - {"management_account", "accounts"}
+        if unknown:
+            raise ConfigError(f"{source}: [organization] has unknown keys {sorted(unknown)}")
         if "management_account" not in org:
             raise ConfigError(f"{source}: [organization] needs management_account")
         management = _account_id(org["management_account"], f"{source}: organization")
@@ -208,6 +222,9 @@ def parse_directory(data: Mapping[str, Any], source: str) -> Directory:
     credentials = []
     for i, entry in enumerate(data.get("credentials", []) or []):
         where = f"{source}: credentials[{i}]"
+        unknown = set(entry) - {"access_key_id", "secret_access_key", "account"} if isinstance(entry, dict) else set()
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
         try:
             credentials.append(
                 Credential(
@@ -279,6 +296,18 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"port {settings.port} is out of range")
     if settings.sqlite_synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
         raise ConfigError("sqlite_synchronous must be NORMAL, FULL or EXTRA")
+    if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(f"log_level must be debug, info, warning or error, not {settings.log_level!r}")
+    if not 0 < settings.smtp_port < 65536:
+        raise ConfigError(f"smtp_port {settings.smtp_port} is out of range")
+    if settings.graph_volume_limit < 0:
+        raise ConfigError("graph_volume_limit cannot be negative")
+    if settings.job_delay < 0:
+        raise ConfigError("job_delay cannot be negative")
+    if settings.audit_flush_interval <= 0:
+        raise ConfigError("audit_flush_interval must be more than 0 seconds")
+    if settings.monitoring_interval <= 0:
+        raise ConfigError("monitoring_interval must be more than 0 seconds")
 
 
 def is_loopback(host: str) -> bool:

@@ -34,6 +34,8 @@ def test_a_new_graph_ingests_the_core_package(env):
     arn = env.graph(ADMIN)
     out = packages(env, arn)["DatasourcePackages"]
     assert set(out) == ALL_PACKAGES
+    assert {p: d["DatasourcePackageIngestState"] for p, d in out.items()} == {
+        "DETECTIVE_CORE": "STARTED", "EKS_AUDIT": "STARTED", "ASFF_SECURITYHUB_FINDING": "DISABLED"}
     core = out["DETECTIVE_CORE"]
     assert core["DatasourcePackageIngestState"] == "STARTED"
     assert before - 5 <= core["LastIngestStateChange"]["STARTED"]["Timestamp"] <= time.time() + 5
@@ -81,8 +83,8 @@ def test_update_datasource_packages_starts_a_package_for_the_graph_and_enabled_m
     for not_enabled in (M2, M3):
         history = member_history(env, arn, not_enabled)
         assert "STARTED" not in history.get("ASFF_SECURITYHUB_FINDING", {})
-        states = env.member(arn, ADMIN, not_enabled).get("DatasourcePackageIngestStates") or {}
-        assert states.get("ASFF_SECURITYHUB_FINDING") != "STARTED"
+        # Not ENABLED: no package states at all.
+        assert not env.member(arn, ADMIN, not_enabled).get("DatasourcePackageIngestStates")
 
 
 def test_a_member_enabled_later_ingests_the_graphs_packages(env):

@@ -40,6 +40,30 @@ def test_create_graph_twice_answers_the_same_arn(env):
     assert len(env.call(graphs.list_graphs, ADMIN)["GraphList"]) == 1
 
 
+def test_a_repeated_create_graph_keeps_the_tags(env):
+    arn = env.graph(ADMIN, tags={"team": "sec"})
+    assert env.graph(ADMIN, tags={"team": "other", "new": "x"}) == arn
+    assert env.call(tags.list_tags_for_resource, ADMIN, {"ResourceArn": arn})["Tags"] == {"team": "sec"}
+
+
+def test_the_administrator_is_the_first_member_of_its_graph(env):
+    arn = env.graph(ADMIN)
+    env.invite(arn, ADMIN, MEMBER)
+    listed = env.call(members.list_members, ADMIN, {"GraphArn": arn})["MemberDetails"]
+    assert [m["AccountId"] for m in listed] == [ADMIN, MEMBER]
+    admin = listed[0]
+    assert admin["Status"] == "ENABLED"
+    assert admin["AdministratorId"] == ADMIN
+    assert admin.get("InvitationType") is None and admin.get("InvitedTime") is None
+    assert admin["DatasourcePackageIngestStates"]["DETECTIVE_CORE"] == "STARTED"
+    # It cannot be added or removed as a member.
+    out = env.invite(arn, ADMIN, ADMIN)
+    assert out["Members"] == [] and [u["AccountId"] for u in out["UnprocessedAccounts"]] == [ADMIN]
+    out = env.call(members.delete_members, ADMIN, {"GraphArn": arn, "AccountIds": [ADMIN]})
+    assert out["AccountIds"] == [] and [u["AccountId"] for u in out["UnprocessedAccounts"]] == [ADMIN]
+    assert env.status(arn, ADMIN, ADMIN) == ("ENABLED", None)
+
+
 def test_one_graph_per_account_and_region(env):
     here = env.graph(ADMIN)
     there = env.graph(ADMIN, region=OTHER_REGION)

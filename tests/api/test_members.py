@@ -3,6 +3,8 @@ background steps of the membership state machine, volume verdicts and MemberDeta
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import insert
 
@@ -62,6 +64,7 @@ def test_create_members_with_no_delay_invites_at_once(env):
     arn = env.graph(ADMIN)
     out = env.invite(arn, ADMIN, M1, M2)
     assert [m["AccountId"] for m in out["Members"]] == [M1, M2]
+    assert [m["Status"] for m in out["Members"]] == ["VERIFICATION_IN_PROGRESS"] * 2
     assert env.status(arn, ADMIN, M1) == ("INVITED", None)
     assert env.status(arn, ADMIN, M2) == ("INVITED", None)
     assert env.runner.pending() == 0
@@ -154,6 +157,30 @@ def test_member_quota_of_1200_accounts(env):
     env.call(members.delete_members, ADMIN, {"GraphArn": arn, "AccountIds": ["500000000000"]})
     env.invite(arn, ADMIN, M2)
     assert env.status(arn, ADMIN, M2) == ("INVITED", None)
+
+
+def test_invited_time_lies_between_the_request_and_the_verification(make_env, monkeypatch):
+    from gumshoe import jobs as jobs_module
+
+    env = make_env(job_delay=30)
+    arn = env.graph(ADMIN)
+    requested = env.invite(arn, ADMIN, M1)["Members"][0]["UpdatedTime"]
+    later = now_ms() + 120_000
+    monkeypatch.setattr(jobs_module, "now_ms", lambda: later)
+    assert env.run_jobs() == 1
+    invited = env.member(arn, ADMIN, M1)["InvitedTime"]
+    assert requested <= invited <= later / 1000
+
+
+def test_no_new_members_while_the_graph_ingests_over_its_limit(make_env):
+    """ServiceQuotaExceededException (model): the request cannot be completed if the current
+    volume ingested is above the limit; Detective will not allow additional member accounts."""
+    env = make_env(graph_volume_limit=100)
+    arn = env.graph(ADMIN)
+    env.add_volume(arn, ADMIN, "DETECTIVE_CORE", "2024-05-01", 150, now_ms())
+    with pytest.raises(ServiceQuotaExceededException):
+        env.invite(arn, ADMIN, M1)
+    assert env.member(arn, ADMIN, M1) is None
 
 
 # --- GetMembers, ListMembers ------------------------------------------------------------
@@ -470,3 +497,54 @@ def test_a_volume_check_of_a_deleted_member_does_not_resurrect_it(make_env):
     env.run_jobs(all_pending=True)
     assert env.member(arn, ADMIN, M1) is None
     assert env.call(invitations.list_invitations, M1)["Invitations"] == []
+
+
+def _stale_member(monkeypatch, status: str) -> None:
+    real = members._member
+
+    def stale(*args, **kwargs):
+        row = real(*args, **kwargs)
+        return None if row is None else SimpleNamespace(**{**row._asdict(), "status": status})
+
+    monkeypatch.setattr(members, "_member", stale)
+
+
+def test_a_volume_check_on_a_stale_read_does_not_enable(env, monkeypatch):
+    """The conditional UPDATE (WHERE status = 'ACCEPTED_BUT_DISABLED') keeps a stale decision out."""
+    arn = env.graph(ADMIN)
+    env.invite(arn, ADMIN, M1)
+    _stale_member(monkeypatch, "ACCEPTED_BUT_DISABLED")
+    with env.store.write() as conn:
+        members.job_check_volume(env.services, conn, {"graph": arn, "account": M1}, now_ms())
+    monkeypatch.undo()
+    detail = env.member(arn, ADMIN, M1)
+    assert (detail["Status"], detail["DisabledReason"]) == ("INVITED", None)
+    assert not detail.get("DatasourcePackageIngestStates")
+
+
+def test_a_verification_on_a_stale_read_sends_no_second_invitation(env, monkeypatch):
+    """A verification that loses the compare-and-set (the member is no longer being verified)
+    must not act on its stale read: no second invitation email."""
+    arn = env.graph(ADMIN)
+    env.invite(arn, ADMIN, M1)
+    assert env.status(arn, ADMIN, M1) == ("INVITED", None)
+    assert len(env.mailer.sent) == 1
+    _stale_member(monkeypatch, "VERIFICATION_IN_PROGRESS")
+    with env.store.write() as conn:
+        members.job_verify_member(env.services, conn, {"graph": arn, "account": M1}, now_ms())
+    monkeypatch.undo()
+    assert env.status(arn, ADMIN, M1) == ("INVITED", None)
+    assert len(env.mailer.sent) == 1
+
+
+def test_transition_is_a_compare_and_set(env):
+    arn = env.graph(ADMIN)
+    env.invite(arn, ADMIN, M1)
+    before = env.member(arn, ADMIN, M1)
+    with env.store.write() as conn:
+        assert members._transition(conn, arn, M1, "VERIFICATION_IN_PROGRESS", now_ms(), status="ENABLED") is False
+        assert members._transition(conn, arn, M3, "INVITED", now_ms(), status="ENABLED") is False
+    assert env.member(arn, ADMIN, M1) == before
+    with env.store.write() as conn:
+        assert members._transition(conn, arn, M1, "INVITED", now_ms(), status="ACCEPTED_BUT_DISABLED") is True
+    assert env.status(arn, ADMIN, M1) == ("ACCEPTED_BUT_DISABLED", None)

@@ -26,10 +26,12 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_create_graph_is_idempotent_per_account_and_region(srv: Any) -> None:
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
     client = srv.client("200000000001")
-    first = client.create_graph()["GraphArn"]
+    first = client.create_graph(Tags={"orig": "1"})["GraphArn"]
     second = client.create_graph()["GraphArn"]
     again_with_tags = client.create_graph(Tags={"k": "v"})["GraphArn"]
     assert first == second == again_with_tags
+    # A repeat call does not change the tags (documented choice).
+    assert client.list_tags_for_resource(ResourceArn=first)["Tags"] == {"orig": "1"}
 
     match = GRAPH_ARN_RE.match(first)
     assert match, first
@@ -136,10 +138,15 @@ def test_nonexistent_graph_is_not_found(srv: Any) -> None:
 def test_administrator_is_a_member_of_its_own_graph(srv: Any) -> None:
     client = srv.client("200000000040")
     arn = client.create_graph()["GraphArn"]
+    invite(client, arn, ("200000000041", "m41@example.com"))
     details = client.list_members(GraphArn=arn)["MemberDetails"]
     assert [(d["AccountId"], d["Status"], d["AdministratorId"]) for d in details] == [
-        ("200000000040", "ENABLED", "200000000040")
+        ("200000000040", "ENABLED", "200000000040"),
+        ("200000000041", "INVITED", "200000000040"),
     ]
+    # Documented: the administrator comes first, without InvitationType or InvitedTime.
+    assert "InvitationType" not in details[0] and "InvitedTime" not in details[0]
+    assert details[0]["MasterId"] == "200000000040" and details[0]["GraphArn"] == arn
     # ... but it does not invite itself: ListInvitations excludes its own graph.
     assert invitation_arns(client) == []
 
@@ -149,3 +156,27 @@ def test_create_graph_needs_guardduty(srv: Any) -> None:
     client = srv.client("200000000099")
     expect_error("AccessDeniedException", 403, client.create_graph)
     assert client.list_graphs()["GraphList"] == []
+
+
+def test_create_graph_over_the_volume_quota(make_server: Any) -> None:
+    # Documented: if the account's data volume exceeds the quota, Detective cannot be enabled.
+    server = make_server(
+        config_toml='[[accounts]]\nid = "200000000098"\ndaily_volume = 500\n\n'
+                    '[[accounts]]\nid = "200000000097"\ndaily_volume = 100\n',
+        args=["--graph-volume-limit", "100"],
+    )
+    big = server.client("200000000098")
+    response = expect_error("ServiceQuotaExceededException", 402, big.create_graph)
+    assert response["Error"]["Message"]
+    assert big.list_graphs()["GraphList"] == []
+    # At the limit is still fine.
+    assert GRAPH_ARN_RE.match(server.client("200000000097").create_graph()["GraphArn"])
+
+
+def test_partition_follows_the_region(srv: Any) -> None:
+    for region, partition in (("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")):
+        client = srv.client("200000000050", region)
+        arn = client.create_graph()["GraphArn"]
+        assert arn.startswith(f"arn:{partition}:detective:{region}:200000000050:graph:"), arn
+        assert [m["AccountId"] for m in client.list_members(GraphArn=arn)["MemberDetails"]] == ["200000000050"]
+        assert client.create_graph()["GraphArn"] == arn

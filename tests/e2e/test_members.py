@@ -129,6 +129,14 @@ def test_email_mismatch_fails_verification(srv: Any) -> None:
     assert account_id not in member_ids(admin, arn)
 
 
+def test_email_match_is_case_insensitive(srv: Any) -> None:
+    admin = srv.client("300000000024")
+    arn = admin.create_graph()["GraphArn"]
+    account_id, email = acct(24)
+    invite(admin, arn, (account_id, email.upper()))
+    assert status_of(admin, arn, account_id) == "INVITED"
+
+
 def test_accept_enables_member_enrolled_in_guardduty(srv: Any) -> None:
     admin = srv.client("300000000007")
     arn = admin.create_graph()["GraphArn"]
@@ -267,7 +275,7 @@ def test_member_quota_is_1200(srv: Any) -> None:
         DisableEmailNotification=True,
     )
     assert response["Error"]["Message"]
-    assert response.get("Resources") in (None, [arn])
+    assert response.get("Resources") == [arn]
     assert len(member_ids(admin, arn)) == 1201  # 1200 members and the administrator
     # Making room allows one more.
     admin.delete_members(GraphArn=arn, AccountIds=["318000000000"])
@@ -409,3 +417,59 @@ def test_volume_too_high(make_server: Any) -> None:
     detail = member(admin, arn, "300000000303")
     assert detail is not None
     assert detail["Status"] == "ENABLED" and "DisabledReason" not in detail
+
+
+def test_monitoring_pass_enables_volume_too_high_members_in_invitation_order(make_server: Any) -> None:
+    directory = [
+        {"id": "300000000400", "email": "w0@example.com", "daily_volume": 0},
+        {"id": "300000000401", "email": "w1@example.com", "daily_volume": 60},
+        {"id": "300000000402", "email": "w2@example.com", "daily_volume": 50},
+        {"id": "300000000403", "email": "w3@example.com", "daily_volume": 55},
+    ]
+    server = make_server(
+        config_toml=_accounts_toml(directory), args=["--graph-volume-limit", "100"],
+        env={"GUMSHOE_MONITORING_INTERVAL": "0.2"},
+    )
+    admin = server.client("300000000400")
+    arn = admin.create_graph()["GraphArn"]
+    invite(admin, arn, ("300000000401", "w1@example.com"))
+    invite(admin, arn, ("300000000402", "w2@example.com"))  # invited before 403 ...
+    invite(admin, arn, ("300000000403", "w3@example.com"))
+    server.client("300000000401").accept_invitation(GraphArn=arn)
+    server.client("300000000403").accept_invitation(GraphArn=arn)  # ... but accepts after it
+    server.client("300000000402").accept_invitation(GraphArn=arn)
+    assert status_of(admin, arn, "300000000401") == "ENABLED"
+    for account_id in ("300000000402", "300000000403"):
+        detail = member(admin, arn, account_id)
+        assert detail is not None and detail.get("DisabledReason") == "VOLUME_TOO_HIGH"
+    # Several passes run while the graph is full: nothing changes.
+    time.sleep(0.5)
+    assert status_of(admin, arn, "300000000402") == "ACCEPTED_BUT_DISABLED"
+    assert status_of(admin, arn, "300000000403") == "ACCEPTED_BUT_DISABLED"
+
+    # Room for one of them: the earlier invitation (50) goes first; then 50 + 55 > 100.
+    server.client("300000000401").disassociate_membership(GraphArn=arn)
+    wait_for(lambda: status_of(admin, arn, "300000000402") == "ENABLED", timeout=10, what="monitoring pass")
+    time.sleep(0.5)
+    detail = member(admin, arn, "300000000403")
+    assert detail is not None
+    assert (detail["Status"], detail.get("DisabledReason")) == ("ACCEPTED_BUT_DISABLED", "VOLUME_TOO_HIGH")
+
+
+def test_invited_time_with_job_delay(make_server: Any) -> None:
+    server = make_server(config_toml=_accounts_toml(DIRECTORY[:3]), args=["--job-delay", "1"])
+    admin = server.client("300000000025")
+    arn = admin.create_graph()["GraphArn"]
+    requested = dt.datetime.now(dt.timezone.utc)
+    response = invite(admin, arn, acct(1))
+    in_progress = response["Members"][0]
+    wait_for(lambda: status_of(admin, arn, acct(1)[0]) == "INVITED", timeout=10, what="INVITED")
+    invited = member(admin, arn, acct(1)[0])
+    assert invited is not None
+    # Between the request and the moment the invitation went out.
+    assert requested - dt.timedelta(seconds=2) <= invited["InvitedTime"] <= dt.datetime.now(dt.timezone.utc)
+    assert invited["UpdatedTime"] >= in_progress["UpdatedTime"]
+    # Accepting does not move it.
+    server.client(acct(1)[0]).accept_invitation(GraphArn=arn)
+    after = member(admin, arn, acct(1)[0])
+    assert after is not None and after["InvitedTime"] == invited["InvitedTime"]

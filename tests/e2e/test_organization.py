@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from e2e_helpers import VENV_BIN, expect_error, invitation_arns, invite, member, member_ids, status_of, wait_for
+from e2e_helpers import (
+    VENV_BIN,
+    expect_error,
+    invitation_arns,
+    invite,
+    member,
+    member_ids,
+    module_server,
+    status_of,
+    wait_for,
+)
 
 MGMT = "500000000001"
 ADMIN = "500000000002"
@@ -51,50 +61,86 @@ BASE_ACCOUNTS = [ADMIN, ADMIN2, ORG1, ORG2, ORG3]
 
 @pytest.fixture
 def org(make_server: Any) -> Any:
+    """A server of its own, for tests that rewrite the config or designate another account."""
     return make_server(config_toml=org_config(BASE_ACCOUNTS))
 
 
-def _designate(server: Any, account: str = ADMIN, region: str = "us-east-1") -> str:
-    mgmt = server.client(MGMT, region)
+class InRegion:
+    """A shared server seen from one Region: each test gets a Region of its own, so tests that
+    all designate ADMIN (allowed: the same account in every Region) do not see each other."""
+
+    def __init__(self, server: Any, region: str) -> None:
+        self.server = server
+        self.region = region
+
+    def client(self, account: str, region: str | None = None, **kw: Any) -> Any:
+        return self.server.client(account, region or self.region, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+
+REGIONS = iter([
+    "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-south-1", "sa-east-1", "ca-central-1",
+])
+
+
+@pytest.fixture(scope="module")
+def shared_org(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with module_server(tmp_path_factory, org_config(BASE_ACCOUNTS), name="org") as server:
+        yield server
+
+
+@pytest.fixture
+def org_r(shared_org: Any) -> InRegion:
+    return InRegion(shared_org, next(REGIONS))
+
+
+def _designate(server: Any, account: str = ADMIN, region: str | None = None) -> str:
+    mgmt = server.client(MGMT, region) if region else server.client(MGMT)
     mgmt.enable_organization_admin_account(AccountId=account)
     admins = mgmt.list_organization_admin_accounts()["Administrators"]
     assert [a["AccountId"] for a in admins] == [account]
     return str(admins[0]["GraphArn"])
 
 
-def _outbox(server: Any) -> list[Path]:
-    return sorted((server.data_dir / "outbox").glob("*.eml"))
+def _outbox(server: Any, mentioning: str | None = None) -> list[Path]:
+    found = sorted((server.data_dir / "outbox").glob("*.eml"))
+    if mentioning is not None:
+        found = [p for p in found if mentioning in p.read_text(errors="replace")]
+    return found
 
 
-def test_only_the_management_account_manages_the_administrator(org: Any) -> None:
+def test_only_the_management_account_manages_the_administrator(org_r: Any) -> None:
     for account in (ADMIN, ORG1, OUTSIDER):
-        c = org.client(account)
+        c = org_r.client(account)
         expect_error("AccessDeniedException", 403, c.enable_organization_admin_account, AccountId=ADMIN)
         expect_error("AccessDeniedException", 403, c.list_organization_admin_accounts)
         expect_error("AccessDeniedException", 403, c.disable_organization_admin_account)
-    mgmt = org.client(MGMT)
+    mgmt = org_r.client(MGMT)
     assert mgmt.list_organization_admin_accounts()["Administrators"] == []
     # Nothing was designated by the refused calls.
-    assert org.client(ADMIN).list_graphs()["GraphList"] == []
-    _designate(org)
+    assert org_r.client(ADMIN).list_graphs()["GraphList"] == []
+    _designate(org_r)
     # The designated administrator still cannot manage the designation.
-    admin = org.client(ADMIN)
+    admin = org_r.client(ADMIN)
     expect_error("AccessDeniedException", 403, admin.list_organization_admin_accounts)
     expect_error("AccessDeniedException", 403, admin.disable_organization_admin_account)
     expect_error("AccessDeniedException", 403, admin.enable_organization_admin_account, AccountId=ADMIN2)
     assert len(mgmt.list_organization_admin_accounts()["Administrators"]) == 1
 
 
-def test_enable_creates_the_graph_when_missing(org: Any) -> None:
+def test_enable_creates_the_graph_when_missing(org_r: Any) -> None:
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
-    mgmt = org.client(MGMT)
+    mgmt = org_r.client(MGMT)
     mgmt.enable_organization_admin_account(AccountId=ADMIN)
     admins = mgmt.list_organization_admin_accounts()["Administrators"]
     assert len(admins) == 1
     entry = admins[0]
     assert entry["AccountId"] == ADMIN
     assert before <= entry["DelegationTime"] <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
-    admin = org.client(ADMIN)
+    admin = org_r.client(ADMIN)
     assert [g["Arn"] for g in admin.list_graphs()["GraphList"]] == [entry["GraphArn"]]
     assert entry["GraphArn"].split(":")[4] == ADMIN
     assert admin.describe_organization_configuration(GraphArn=entry["GraphArn"])["AutoEnable"] is False
@@ -105,13 +151,13 @@ def test_enable_creates_the_graph_when_missing(org: Any) -> None:
     assert mgmt.list_organization_admin_accounts()["Administrators"] == admins
 
 
-def test_enable_turns_an_existing_graph_into_the_organization_graph(org: Any) -> None:
-    admin = org.client(ADMIN)
+def test_enable_turns_an_existing_graph_into_the_organization_graph(org_r: Any) -> None:
+    admin = org_r.client(ADMIN)
     arn = admin.create_graph(Tags={"keep": "me"})["GraphArn"]
     invite(admin, arn, (OUTSIDER, "outsider@example.com"))
     expect_error("AccessDeniedException", 403, admin.describe_organization_configuration, GraphArn=arn)
 
-    assert _designate(org) == arn
+    assert _designate(org_r) == arn
     assert [g["Arn"] for g in admin.list_graphs()["GraphList"]] == [arn]
     assert admin.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is False
     # Members, tags and invitation types carry over.
@@ -162,18 +208,18 @@ def test_enable_organization_account_without_email(make_server: Any) -> None:
     wait_for(lambda: status_of(admin, arn, ORG2) == "ENABLED", timeout=10, what="ORG2 enabled again")
 
 
-def test_organization_account_with_email_is_enabled_without_email_notification(org: Any) -> None:
-    arn = _designate(org)
-    admin = org.client(ADMIN)
+def test_organization_account_with_email_is_enabled_without_email_notification(org_r: Any) -> None:
+    arn = _designate(org_r)
+    admin = org_r.client(ADMIN)
     response = invite(admin, arn, (ORG1, "org1@example.com"))
     assert response["Members"][0]["InvitationType"] == "ORGANIZATION"
     assert status_of(admin, arn, ORG1) == "ENABLED"
-    assert _outbox(org) == []
+    assert _outbox(org_r, mentioning=arn) == []
 
 
-def test_accounts_outside_the_organization_need_an_email(org: Any) -> None:
-    arn = _designate(org)
-    raw = org.client(ADMIN, parameter_validation=False)
+def test_accounts_outside_the_organization_need_an_email(org_r: Any) -> None:
+    arn = _designate(org_r)
+    raw = org_r.client(ADMIN, parameter_validation=False)
     response = expect_error("ValidationException", 400, raw.create_members, GraphArn=arn, Accounts=[{"AccountId": OUTSIDER}])
     assert "emailAddress" in response["Error"]["Message"]
     # All or nothing: an organization account in the same request is not enabled either.
@@ -181,17 +227,17 @@ def test_accounts_outside_the_organization_need_an_email(org: Any) -> None:
         "ValidationException", 400, raw.create_members, GraphArn=arn,
         Accounts=[{"AccountId": ORG2}, {"AccountId": OUTSIDER}],
     )
-    assert member_ids(org.client(ADMIN), arn) == [ADMIN]
+    assert member_ids(org_r.client(ADMIN), arn) == [ADMIN]
     # With an email the outsider is invited the usual way.
-    invite(org.client(ADMIN), arn, (OUTSIDER, "outsider@example.com"))
-    detail = member(org.client(ADMIN), arn, OUTSIDER)
+    invite(org_r.client(ADMIN), arn, (OUTSIDER, "outsider@example.com"))
+    detail = member(org_r.client(ADMIN), arn, OUTSIDER)
     assert detail is not None and (detail["Status"], detail["InvitationType"]) == ("INVITED", "INVITATION")
-    assert arn in invitation_arns(org.client(OUTSIDER))
+    assert arn in invitation_arns(org_r.client(OUTSIDER))
 
 
-def test_organization_accounts_need_an_email_outside_the_organization_graph(org: Any) -> None:
-    _designate(org)
-    other = org.client(ADMIN2, parameter_validation=False)
+def test_organization_accounts_need_an_email_outside_the_organization_graph(org_r: Any) -> None:
+    _designate(org_r)
+    other = org_r.client(ADMIN2, parameter_validation=False)
     arn = other.create_graph()["GraphArn"]
     expect_error("ValidationException", 400, other.create_members, GraphArn=arn, Accounts=[{"AccountId": ORG1}])
     invite(other, arn, (ORG1, "org1@example.com"))
@@ -199,21 +245,21 @@ def test_organization_accounts_need_an_email_outside_the_organization_graph(org:
     assert detail is not None and (detail["Status"], detail["InvitationType"]) == ("INVITED", "INVITATION")
 
 
-def test_organization_configuration_only_by_the_administrator(org: Any) -> None:
-    arn = _designate(org)
-    admin = org.client(ADMIN)
+def test_organization_configuration_only_by_the_administrator(org_r: Any) -> None:
+    arn = _designate(org_r)
+    admin = org_r.client(ADMIN)
     admin.update_organization_configuration(GraphArn=arn, AutoEnable=True)
     assert admin.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is True
     admin.update_organization_configuration(GraphArn=arn, AutoEnable=False)
     assert admin.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is False
 
-    other_arn = org.client(ADMIN2).create_graph()["GraphArn"]
+    other_arn = org_r.client(ADMIN2).create_graph()["GraphArn"]
     for account in (MGMT, ADMIN2, ORG1, OUTSIDER):
-        c = org.client(account)
+        c = org_r.client(account)
         expect_error("AccessDeniedException", 403, c.describe_organization_configuration, GraphArn=arn)
         expect_error("AccessDeniedException", 403, c.update_organization_configuration, GraphArn=arn, AutoEnable=True)
     # A graph that is not the organization graph has no organization configuration.
-    c = org.client(ADMIN2)
+    c = org_r.client(ADMIN2)
     expect_error("AccessDeniedException", 403, c.describe_organization_configuration, GraphArn=other_arn)
     expect_error("AccessDeniedException", 403, c.update_organization_configuration, GraphArn=other_arn, AutoEnable=True)
     assert admin.describe_organization_configuration(GraphArn=arn)["AutoEnable"] is False
@@ -330,11 +376,11 @@ def test_administrator_must_be_the_same_in_every_region(org: Any) -> None:
     _designate(org, ADMIN2, "eu-west-1")
 
 
-def test_only_organization_accounts_can_be_designated(org: Any) -> None:
-    mgmt = org.client(MGMT)
+def test_only_organization_accounts_can_be_designated(org_r: Any) -> None:
+    mgmt = org_r.client(MGMT)
     expect_error("ValidationException", 400, mgmt.enable_organization_admin_account, AccountId=OUTSIDER)
     assert mgmt.list_organization_admin_accounts()["Administrators"] == []
-    assert org.client(OUTSIDER).list_graphs()["GraphList"] == []
+    assert org_r.client(OUTSIDER).list_graphs()["GraphList"] == []
 
 
 def test_no_organization_configured(server: Any) -> None:

@@ -75,6 +75,14 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             else:
                 existing.add(account_id)
                 to_add.append(account)
+        if to_add:
+            ingesting = enabled_volume(conn, arn, "", directory.estimated_daily_volume)
+            if ingesting > ctx.settings.graph_volume_limit:
+                raise ServiceQuotaExceededException(
+                    f"The behavior graph {arn} already ingests {ingesting} bytes a day, over its limit of "
+                    f"{ctx.settings.graph_volume_limit}; it cannot take new member accounts.",
+                    resources=[arn],
+                )
         current = count_members(conn, arn, caller.account_id)
         if to_add and current + len(to_add) > MAX_MEMBERS_PER_GRAPH:
             raise ServiceQuotaExceededException(
@@ -248,7 +256,8 @@ def job_verify_member(services: Services, conn: Connection, payload: dict[str, A
     if not services.directory.email_matches(account_id, row.email):
         _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="VERIFICATION_FAILED")
         return
-    _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="INVITED", invited_ms=now_ms)
+    if not _transition(conn, arn, account_id, "VERIFICATION_IN_PROGRESS", now_ms, status="INVITED", invited_ms=now_ms):
+        return  # someone else moved it on; their outcome stands, and no second email goes out
     if row.email_notification and services.mailer is not None and row.email:
         services.mailer.send_invitation(
             to_address=row.email, member_account_id=account_id, administrator_account_id=row.administrator_id,
