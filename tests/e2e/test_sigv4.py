@@ -93,6 +93,15 @@ def test_unsigned_request(srv: Any) -> None:
     expect_error("MissingAuthenticationTokenException", 403, unsigned.create_graph)
 
 
+def test_malformed_authorization_header(srv: Any) -> None:
+    for header in ("AWS4-HMAC-SHA256 garbage", "AWS4-HMAC-SHA256 Credential=" + KEY_A + ", Signature=abc",
+                   "AWS4-HMAC-SHA256 Credential=" + KEY_A + "/20240101/us-east-1/detective/aws4_request, "
+                   "SignedHeaders=host;x-amz-date"):
+        response = raw(srv, "POST", "/graphs/list", body={}, sign=False,
+                       headers={"authorization": header, "x-amz-date": "20240101T000000Z"})
+        assert_aws_error(response, 403, "IncompleteSignatureException")
+
+
 def test_forged_signature_header(srv: Any) -> None:
     # A well-formed Authorization header with a made-up signature.
     response = raw(srv, "POST", "/graphs/list", body={}, account=KEY_A)

@@ -62,6 +62,17 @@ def test_limits_of_keys_values_and_counts(srv: Any) -> None:
     assert len(tags) == 50 and tags["key0"] == "changed"
 
 
+def test_non_ascii_values_count_characters(srv: Any) -> None:
+    c = srv.client("600000000009")
+    arn = c.create_graph()["GraphArn"]
+    value = "é" * 256  # 512 bytes of UTF-8, 256 characters
+    c.tag_resource(ResourceArn=arn, Tags={"name": value, "city": "Zürich – 東京"})
+    assert c.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"name": value, "city": "Zürich – 東京"}
+    expect_error("ValidationException", 400, c.tag_resource, ResourceArn=arn, Tags={"name": "é" * 257})
+    # Keys allow only the model's ASCII characters.
+    expect_error("ValidationException", 400, c.tag_resource, ResourceArn=arn, Tags={"clé": "v"})
+
+
 def test_create_graph_tag_limits(srv: Any) -> None:
     c = srv.client("600000000003")
     expect_error("ValidationException", 400, c.create_graph, Tags={f"k{i}": "v" for i in range(51)})

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from gumshoe.config import Settings
 from gumshoe.identity.accounts import AccountDirectory, Caller
@@ -18,6 +19,9 @@ from gumshoe.protocol.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+
+
+_LENIENT_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/,\s]*/([^/,\s]*)")
 
 
 def identify(
@@ -37,7 +41,13 @@ def identify(
         try:
             info = parse_authorization(headers, query_string)
         except IncompleteSignatureException:
-            info = None
+            # Open mode checks nothing, but the caller still names itself: read the scope as
+            # well as it can be read (a hand-made header without X-Amz-Date, say).
+            scope = _LENIENT_CREDENTIAL.search(headers.get("authorization", ""))
+            if scope is None:
+                return Caller(settings.default_account, settings.default_region, None, source_ip, user_agent)
+            key, region = scope.group(1), scope.group(2)
+            return Caller(directory.account_for_key(key), region or settings.default_region, key, source_ip, user_agent)
         if info is None:
             return Caller(settings.default_account, settings.default_region, None, source_ip, user_agent)
         return Caller(

@@ -8,6 +8,7 @@ Detective documents) and leaves everything else as JSON-ready values for orjson.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,29 @@ def _identity(value: Any) -> Any:
     return value
 
 
+_SECOND_PREFIXES: dict[int, str] = {}
+
+
+def epoch_iso8601(seconds: float) -> str:
+    """``iso8601`` for epoch seconds, without datetime objects: a response of 200 members
+    formats ~400 timestamps, and strftime was most of its cost."""
+    millis = round(seconds * 1000)
+    whole, ms = divmod(millis, 1000)
+    prefix = _SECOND_PREFIXES.get(whole)
+    if prefix is None:
+        if len(_SECOND_PREFIXES) > 65536:
+            _SECOND_PREFIXES.clear()
+        t = time.gmtime(whole)
+        prefix = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}."
+        _SECOND_PREFIXES[whole] = prefix
+    return f"{prefix}{ms:03d}Z"
+
+
 def _timestamp(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return epoch_iso8601(value)
     if isinstance(value, dt.datetime):
         return iso8601(value)
-    if isinstance(value, (int, float)):
-        return iso8601(dt.datetime.fromtimestamp(value, tz=dt.timezone.utc))
     return value
 
 
