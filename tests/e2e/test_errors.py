@@ -136,6 +136,18 @@ def test_max_results_out_of_range(srv: Any, graph: str, value: int) -> None:
     srv.client(ACCOUNT).list_members(GraphArn=graph, MaxResults=200)
 
 
+def test_validation_message_quotes_the_value_as_sent(srv: Any, graph: str) -> None:
+    body = b'{"GraphArn": "%s", "MaxResults": 99999999999999999999999}' % graph.encode()
+    response = raw(srv, "POST", "/graph/members/list", body=body, account=ACCOUNT)
+    message = assert_aws_error(response, 400, "ValidationException")["message"]
+    assert message.startswith("1 validation error detected: Value '99999999999999999999999' at 'maxResults' "), message
+    response = raw(srv, "POST", "/graph/members/list", body={"GraphArn": graph, "MaxResults": 500}, account=ACCOUNT)
+    assert assert_aws_error(response, 400, "ValidationException")["message"] == (
+        "1 validation error detected: Value '500' at 'maxResults' failed to satisfy constraint: "
+        "Member must have value less than or equal to 200"
+    )
+
+
 def test_unknown_member_in_body(srv: Any, graph: str) -> None:
     response = raw(srv, "POST", "/graph/members/list", body={"GraphArn": graph, "Bogus": 1}, account=ACCOUNT)
     body = assert_aws_error(response, 400, "ValidationException")

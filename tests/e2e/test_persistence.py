@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e_helpers import invitation_arns, invite, member_ids, status_of, wait_for
+from e2e_helpers import expect_error, invitation_arns, invite, member_ids, status_of, wait_for
 
 MGMT = "850000000001"
 ORG_ADMIN = "850000000002"
@@ -143,3 +143,30 @@ def test_raised_volume_limit_after_restart_lets_start_monitoring_enable(make_ser
     detail = admin.get_members(GraphArn=arn, AccountIds=["850000000031"])["MemberDetails"][0]
     assert detail["Status"] == "ENABLED" and "DisabledReason" not in detail
     assert detail["DatasourcePackageIngestStates"]["DETECTIVE_CORE"] == "STARTED"
+
+
+def test_no_new_members_while_the_graph_ingests_over_its_limit(make_server: Any) -> None:
+    # Model: ServiceQuotaExceededException when "the current volume ingested is above the limit".
+    config = (
+        '[[accounts]]\nid = "850000000040"\ndaily_volume = 10\n\n'
+        '[[accounts]]\nid = "850000000041"\nemail = "a@example.com"\ndaily_volume = 50\n'
+    )
+    server = make_server(config_toml=config, args=["--graph-volume-limit", "100"])
+    admin = server.client("850000000040")
+    arn = admin.create_graph()["GraphArn"]
+    invite(admin, arn, ("850000000041", "a@example.com"))
+    server.client("850000000041").accept_invitation(GraphArn=arn)
+    assert status_of(admin, arn, "850000000041") == "ENABLED"
+
+    server.args = ["--graph-volume-limit", "40"]  # 10 + 50 now ingested, over the limit
+    server.restart()
+    response = expect_error("ServiceQuotaExceededException", 402, invite, admin, arn, ("850000000042", "b@example.com"))
+    assert response.get("Resources") == [arn]
+    assert "850000000042" not in member_ids(admin, arn)
+    # Already-present accounts are still just reported, not refused as a whole.
+    again = invite(admin, arn, ("850000000041", "a@example.com"))
+    assert [u["AccountId"] for u in again["UnprocessedAccounts"]] == ["850000000041"]
+    # Once under the limit again, members can be added.
+    admin.delete_members(GraphArn=arn, AccountIds=["850000000041"])
+    invite(admin, arn, ("850000000042", "b@example.com"))
+    assert status_of(admin, arn, "850000000042") == "INVITED"

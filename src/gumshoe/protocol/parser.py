@@ -9,6 +9,8 @@ A codec is built once per operation from its input and output shapes.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +20,9 @@ from botocore.model import OperationModel
 from gumshoe.protocol.errors import SerializationException
 from gumshoe.protocol.serializer import Writer, compile_output
 from gumshoe.protocol.validate import Errors, compile_shape, fail, lower_camel, raise_if_any
+
+
+_LONG_NUMBER = re.compile(rb"\d{19,}")
 
 
 class OperationCodec:
@@ -49,7 +54,11 @@ class OperationCodec:
         if body.strip():
             try:
                 data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
+                if _LONG_NUMBER.search(body):
+                    # orjson reads integers past 64 bits as floats; messages must quote the
+                    # number as sent, so such bodies are read again by the exact parser.
+                    data = json.loads(body)
+            except (orjson.JSONDecodeError, ValueError) as exc:
                 raise SerializationException(f"The request body is not valid JSON: {exc}.") from None
             if not isinstance(data, dict):
                 raise SerializationException("The request body must be a JSON object.")
