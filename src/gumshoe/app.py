@@ -27,7 +27,15 @@ from gumshoe.api._context import Context, Services
 from gumshoe.api.organization import sync_organization
 from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
-from gumshoe.config import MAX_BODY_BYTES, ConfigError, Settings, load_settings, read_config_file, parse_directory
+from gumshoe.config import (
+    MAX_BODY_BYTES,
+    ConfigError,
+    Settings,
+    is_loopback,
+    load_settings,
+    parse_directory,
+    read_config_file,
+)
 from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.identity.caller import identify
 from gumshoe.jobs import JobRunner, now_ms
@@ -44,6 +52,7 @@ from gumshoe.protocol.model import operations
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router
 from gumshoe.protocol.serializer import error_body, iso8601
+from gumshoe.store.db import ControlStore
 
 log = logging.getLogger("gumshoe.server")
 
@@ -62,8 +71,6 @@ JOB_POLL_SECONDS = 0.2
 
 class Gumshoe:
     def __init__(self, settings: Settings) -> None:
-        from gumshoe.store.db import ControlStore
-
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ControlStore(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -259,7 +266,7 @@ class Gumshoe:
             }
         elif path.rstrip("/") == "/_gumshoe/reload" and method == "POST":
             client = scope.get("client")
-            if not client or not _is_loopback_client(client[0]):
+            if not client or not is_loopback(client[0]):
                 status, body = 403, {"message": "Reload is accepted only from this machine.", "Message": "Reload is accepted only from this machine."}
             else:
                 try:
@@ -335,12 +342,6 @@ def _audit_params(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         out[_camel(key)] = dict(value) if key == "Tags" else _audit_value(value)
     return out
-
-
-def _is_loopback_client(host: str) -> bool:
-    from gumshoe.config import is_loopback
-
-    return is_loopback(host)
 
 
 def new_request_id() -> str:

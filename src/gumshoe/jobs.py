@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import jobs
@@ -92,5 +92,5 @@ class JobRunner:
 
     def pending(self) -> int:
         with self.store.read() as conn:
-            return len(conn.execute(select(jobs.c.id)).all())
+            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
 

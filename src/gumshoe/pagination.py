@@ -30,6 +30,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def invalid_token() -> ValidationException:
+    return ValidationException(
+        "The pagination token is invalid: it was not issued for this caller and request. "
+        "Repeat the request without NextToken to start from the first page.",
+        error_code="INVALID_REQUEST_BODY",
+    )
+
+
 class TokenCodec:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
@@ -55,8 +63,4 @@ class TokenCodec:
                 raise ValueError("bad key")
             return after
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-            raise ValidationException(
-                "The pagination token is invalid: it was not issued for this caller and request. "
-                "Repeat the request without NextToken to start from the first page.",
-                error_code="INVALID_REQUEST_BODY",
-            ) from None
+            raise invalid_token() from None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from gumshoe.store.queries import Query, Snapshot, SqlAlchemySnapshot
-from gumshoe.store.schema import ingest_history, ingest_states, volume_usage
+from gumshoe.store.schema import ingest_history, ingest_states, members, volume_usage
 
 PACKAGES = ("DETECTIVE_CORE", "EKS_AUDIT", "ASFF_SECURITYHUB_FINDING")
 # Packages a new behavior graph starts with; ASFF_SECURITYHUB_FINDING is opted into with
@@ -64,16 +64,6 @@ def graph_package_states(conn: Connection, graph_arn: str) -> dict[str, str]:
 def start_member_packages(conn: Connection, graph_arn: str, account_id: str, now_ms: int) -> None:
     for package, state in graph_package_states(conn, graph_arn).items():
         set_ingest_state(conn, graph_arn, account_id, package, state, now_ms)
-
-
-def disable_member_packages(conn: Connection, graph_arn: str, account_id: str, now_ms: int) -> None:
-    rows = conn.execute(
-        select(ingest_states.c.package).where(
-            ingest_states.c.graph_arn == graph_arn, ingest_states.c.account_id == account_id
-        )
-    ).all()
-    for (package,) in rows:
-        set_ingest_state(conn, graph_arn, account_id, package, "DISABLED", now_ms)
 
 
 def forget_member(conn: Connection, graph_arn: str, account_id: str) -> None:
@@ -153,8 +143,6 @@ def latest_volumes(
 
 def enabled_volume(conn: Connection, graph_arn: str, exclude: str, estimate: Any) -> int:
     """Daily volume of the graph's ENABLED accounts other than ``exclude``."""
-    from gumshoe.store.schema import members
-
     enabled = [
         a for (a,) in conn.execute(
             select(members.c.account_id).where(members.c.graph_arn == graph_arn, members.c.status == "ENABLED")
@@ -215,8 +203,6 @@ def member_details(
 
 
 def count_members(conn: Connection, graph_arn: str, administrator_id: str) -> int:
-    from gumshoe.store.schema import members
-
     return int(
         conn.execute(
             select(func.count()).select_from(members).where(

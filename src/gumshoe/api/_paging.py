@@ -4,37 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, Select, bindparam, tuple_
+from sqlalchemy import Column, Select, bindparam, tuple_
 
 from gumshoe.api._context import Context
-from gumshoe.pagination import DEFAULT_PAGE_SIZE
+from gumshoe.pagination import DEFAULT_PAGE_SIZE, invalid_token
 from gumshoe.store.queries import Query, Snapshot
-
-
-def page(
-    ctx: Context,
-    conn: Connection,
-    query: Select[Any],
-    keys: tuple[Column[Any], ...],
-    params: dict[str, Any],
-    *,
-    binding: tuple[str, ...],
-    default_size: int = DEFAULT_PAGE_SIZE,
-) -> tuple[list[Row[Any]], str | None]:
-    limit = params.get("MaxResults") or default_size
-    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
-    token = params.get("NextToken")
-    if token:
-        after = ctx.services.tokens.decode(token, bind)
-        if len(after) != len(keys):
-            after = ctx.services.tokens.decode("", bind)  # raises: malformed key
-        query = query.where(tuple_(*keys) > tuple_(*after))
-    rows = list(conn.execute(query.order_by(*keys).limit(limit + 1)).all())
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    last = rows[-1]
-    return rows, ctx.services.tokens.encode(bind, [getattr(last, k.name) for k in keys])
 
 
 def page_list(
@@ -48,7 +22,7 @@ def page_list(
     if token:
         after = ctx.services.tokens.decode(token, bind)
         if len(after) != 1 or not isinstance(after[0], int) or after[0] < 0:
-            ctx.services.tokens.decode("", bind)
+            raise invalid_token()
         start = after[0]
     chunk = items[start : start + limit]
     more = start + limit < len(items)
@@ -81,7 +55,7 @@ def page_prepared(
     if token:
         after = ctx.services.tokens.decode(token, bind)
         if len(after) != len(paged.key_names):
-            ctx.services.tokens.decode("", bind)  # raises: malformed key
+            raise invalid_token()
         keys = {f"after_{name}": value for name, value in zip(paged.key_names, after)}
         rows = snap.all(paged.after, page_limit=limit + 1, **query_params, **keys)
     else:

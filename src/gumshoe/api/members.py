@@ -27,7 +27,7 @@ from gumshoe.api._details import (
     member_details,
     start_member_packages,
 )
-from gumshoe.api._graphs import administered_graph
+from gumshoe.api._graphs import MEMBER, administered_graph
 from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.jobs import enqueue, enqueue_many
 from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
@@ -90,7 +90,7 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 f"and the request adds {len(to_add)}. Remove member accounts with DeleteMembers first.",
                 resources=[arn],
             )
-        seq = int(conn.execute(select(func.coalesce(func.max(members.c.seq), 0)).where(members.c.graph_arn == arn)).scalar_one())
+        seq = last_seq(conn, arn)
         added: list[str] = []
         delay = ctx.settings.job_delay
         notify = not params.get("DisableEmailNotification", False)
@@ -101,12 +101,10 @@ def create_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             account_id = account["AccountId"]
             org_account = organization_graph and directory.in_organization(account_id)
             new_rows.append(
-                dict(
-                    graph_arn=arn, account_id=account_id, administrator_id=caller.account_id, region=caller.region,
-                    email=account.get("EmailAddress"), status="VERIFICATION_IN_PROGRESS", disabled_reason=None,
-                    invitation_type="ORGANIZATION" if org_account else "INVITATION",
-                    invited_ms=None if org_account else ctx.now_ms, updated_ms=ctx.now_ms, seq=seq, enabled_ms=None,
-                    message=params.get("Message"), email_notification=notify and not org_account,
+                new_member_row(
+                    arn, account_id, caller.account_id, caller.region, seq, ctx.now_ms,
+                    email=account.get("EmailAddress"), organization=org_account,
+                    message=params.get("Message"), notify=notify,
                 )
             )
             kind = ENABLE_ORGANIZATION_MEMBER if org_account else VERIFY_MEMBER
@@ -127,6 +125,27 @@ _MEMBERS_BY_ID = Query(
     select(members).where(members.c.graph_arn == bindparam("arn"), members.c.account_id.in_(bindparam("accounts", expanding=True)))
 )
 _LIST_MEMBERS = PagedQuery(select(members).where(members.c.graph_arn == bindparam("arn")), (members.c.seq,))
+
+
+def last_seq(conn: Connection, arn: str) -> int:
+    """The invitation order of the graph's newest member (0: only the administrator)."""
+    return int(
+        conn.execute(select(func.coalesce(func.max(members.c.seq), 0)).where(members.c.graph_arn == arn)).scalar_one()
+    )
+
+
+def new_member_row(
+    arn: str, account_id: str, administrator_id: str, region: str, seq: int, now_ms: int, *,
+    email: str | None, organization: bool, message: str | None = None, notify: bool = False,
+) -> dict[str, Any]:
+    """A member entering verification: invited, or (organization accounts) being enabled."""
+    return dict(
+        graph_arn=arn, account_id=account_id, administrator_id=administrator_id, region=region,
+        email=email, status="VERIFICATION_IN_PROGRESS", disabled_reason=None,
+        invitation_type="ORGANIZATION" if organization else "INVITATION",
+        invited_ms=None if organization else now_ms, updated_ms=now_ms, seq=seq, enabled_ms=None,
+        message=message, email_notification=notify and not organization,
+    )
 
 
 def _rows(snap: Snapshot, arn: str, account_ids: list[str]) -> list[Any]:
@@ -206,7 +225,7 @@ def start_monitoring_member(ctx: Context, params: dict[str, Any]) -> None:
 
 
 def _member(conn: Connection, arn: str, account_id: str) -> Any:
-    return conn.execute(select(members).where(members.c.graph_arn == arn, members.c.account_id == account_id)).first()
+    return tx(conn).first(MEMBER, arn=arn, account=account_id)
 
 
 def _transition(conn: Connection, arn: str, account_id: str, expected: str, now_ms: int, **values: Any) -> bool:

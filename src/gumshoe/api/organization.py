@@ -22,7 +22,7 @@ from gumshoe.api._details import count_members
 from gumshoe.api._paging import page_list
 from gumshoe.api.graphs import create_graph_for, delete_graph_rows
 from gumshoe.api._graphs import graph_of_admin
-from gumshoe.api.members import ENABLE_ORGANIZATION_MEMBER, MAX_MEMBERS_PER_GRAPH
+from gumshoe.api.members import ENABLE_ORGANIZATION_MEMBER, MAX_MEMBERS_PER_GRAPH, last_seq, new_member_row
 from gumshoe.jobs import enqueue, now_ms
 from gumshoe.protocol.errors import AccessDeniedException, ValidationException
 from gumshoe.store.schema import graphs, members, meta, organization_admins
@@ -177,17 +177,11 @@ def sync_organization(services: Services) -> int:
                 if count_members(conn, graph.arn, graph.administrator_id) >= MAX_MEMBERS_PER_GRAPH:
                     log.warning("auto-enable skipped account=%s graph=%s reason=member-quota", account_id, graph.arn)
                     continue
-                seq = conn.execute(
-                    select(func.coalesce(func.max(members.c.seq), 0)).where(members.c.graph_arn == graph.arn)
-                ).scalar_one()
-                conn.execute(
-                    insert(members).values(
-                        graph_arn=graph.arn, account_id=account_id, administrator_id=graph.administrator_id,
-                        region=graph.region, email=services.directory.email_of(account_id),
-                        status="VERIFICATION_IN_PROGRESS", disabled_reason=None, invitation_type="ORGANIZATION",
-                        invited_ms=None, updated_ms=ts, seq=int(seq) + 1, email_notification=False,
-                    )
+                row = new_member_row(
+                    graph.arn, account_id, graph.administrator_id, graph.region, last_seq(conn, graph.arn) + 1, ts,
+                    email=services.directory.email_of(account_id), organization=True,
                 )
+                conn.execute(insert(members).values(**row))
                 enqueue(conn, ENABLE_ORGANIZATION_MEMBER, {"graph": graph.arn, "account": account_id},
                         delay=services.settings.job_delay)
                 started += 1

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections import namedtuple
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
