@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import datetime as dt
 import logging
 import os
@@ -111,6 +112,10 @@ class Gumshoe:
         self.audit.start()
         sync_organization(self.services)
         self.jobs.run_due()
+        # The model, codecs and validators live as long as the process: keep the collector
+        # from walking them again on every full collection.
+        gc.collect()
+        gc.freeze()
 
     async def _background(self) -> None:
         last_monitoring = time.monotonic()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gumshoe.api._member_cache import MemberDetailCache
 from gumshoe.config import Settings
 from gumshoe.identity.accounts import AccountDirectory, Caller
 from gumshoe.pagination import TokenCodec
@@ -26,8 +27,10 @@ class Services:
     mailer: InvitationMailer | None = None
     # Called with a graph ARN after DeleteGraph commits (the data plane drops its store).
     on_graph_deleted: list[Callable[[str], None]] = field(default_factory=list)
+    member_cache: MemberDetailCache = field(default_factory=MemberDetailCache)
 
     def graph_deleted(self, arn: str) -> None:
+        self.member_cache.forget(arn)
         for hook in self.on_graph_deleted:
             hook(arn)
 

@@ -16,7 +16,7 @@ def page_list(
 ) -> tuple[list[Any], str | None]:
     """Pagination over a small in-memory sequence in a stable order (offset keyed)."""
     limit = params.get("MaxResults") or default_size
-    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
+    bind = _bind(ctx, binding)
     start = 0
     token = params.get("NextToken")
     if token:
@@ -39,6 +39,25 @@ class PagedQuery:
         self.after = Query(query.where(after).order_by(*keys).limit(bindparam("page_limit")))
 
 
+def _bind(ctx: Context, binding: tuple[str, ...]) -> tuple[str, ...]:
+    return (ctx.caller.account_id, ctx.caller.region, *binding)
+
+
+def token_keys(ctx: Context, params: dict[str, Any], binding: tuple[str, ...], n_keys: int) -> list[Any] | None:
+    """The sort keys a NextToken carries (None on a first page)."""
+    token = params.get("NextToken")
+    if not token:
+        return None
+    after = ctx.services.tokens.decode(token, _bind(ctx, binding))
+    if len(after) != n_keys:
+        raise invalid_token()
+    return after
+
+
+def next_token(ctx: Context, binding: tuple[str, ...], keys: list[Any]) -> str:
+    return ctx.services.tokens.encode(_bind(ctx, binding), keys)
+
+
 def page_prepared(
     ctx: Context,
     snap: Snapshot,
@@ -50,12 +69,8 @@ def page_prepared(
     **query_params: Any,
 ) -> tuple[list[Any], str | None]:
     limit = params.get("MaxResults") or default_size
-    bind = (ctx.caller.account_id, ctx.caller.region, *binding)
-    token = params.get("NextToken")
-    if token:
-        after = ctx.services.tokens.decode(token, bind)
-        if len(after) != len(paged.key_names):
-            raise invalid_token()
+    after = token_keys(ctx, params, binding, len(paged.key_names))
+    if after is not None:
         keys = {f"after_{name}": value for name, value in zip(paged.key_names, after)}
         rows = snap.all(paged.after, page_limit=limit + 1, **query_params, **keys)
     else:
@@ -64,4 +79,4 @@ def page_prepared(
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    return rows, ctx.services.tokens.encode(bind, [getattr(last, name) for name in paged.key_names])
+    return rows, next_token(ctx, binding, [getattr(last, name) for name in paged.key_names])

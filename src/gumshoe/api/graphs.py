@@ -13,6 +13,7 @@ from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_ar
 from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.protocol.errors import AccessDeniedException, ServiceQuotaExceededException
 from gumshoe.store.schema import (
+    graph_revisions,
     graph_tags,
     graphs,
     ingest_history,
@@ -49,7 +50,7 @@ def create_graph_for(conn: Connection, account_id: str, region: str, now_ms: int
 def delete_graph_rows(conn: Connection, arn: str) -> None:
     for table in (graph_tags,):
         conn.execute(delete(table).where(table.c.graph_arn == arn))
-    for table in (members, ingest_states, ingest_history, volume_usage):
+    for table in (members, ingest_states, ingest_history, volume_usage, graph_revisions):
         conn.execute(delete(table).where(table.c.graph_arn == arn))
     conn.execute(delete(graphs).where(graphs.c.arn == arn))
 

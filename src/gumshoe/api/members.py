@@ -12,6 +12,7 @@ and the background steps of the membership state machine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -28,8 +29,10 @@ from gumshoe.api._details import (
     start_member_packages,
 )
 from gumshoe.api._graphs import MEMBER, administered_graph
-from gumshoe.api._paging import PagedQuery, page_prepared
+from gumshoe.api._member_cache import MemberDetailCache, json_array, json_object
+from gumshoe.api._paging import PagedQuery, next_token, page_prepared, token_keys
 from gumshoe.jobs import enqueue, enqueue_many
+from gumshoe.pagination import DEFAULT_PAGE_SIZE
 from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
 from gumshoe.protocol.validate import Errors, fail, raise_if_any
 from gumshoe.store.schema import members
@@ -155,26 +158,44 @@ def _rows(snap: Snapshot, arn: str, account_ids: list[str]) -> list[Any]:
     return [found[a] for a in account_ids if a in found]
 
 
-def get_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+def get_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any] | bytes:
     arn = params["GraphArn"]
     wanted = list(dict.fromkeys(params["AccountIds"]))
     with ctx.store.snapshot() as snap:
         administered_graph(snap, arn, ctx.caller.account_id, ctx.caller.region)
+        revision = MemberDetailCache.revision(snap, arn)
+        if revision is not None:
+            cached = ctx.services.member_cache.get(snap, arn, revision, ctx.settings.graph_volume_limit)
+            found = [cached.by_account[a] for a in wanted if a in cached.by_account]
+            return json_object(
+                MemberDetails=json_array([cached.fragments[i] for i in found]),
+                UnprocessedAccounts=_not_members(a for a in wanted if a not in cached.by_account),
+            )
         rows = _rows(snap, arn, wanted)
         details = member_details(snap, rows, ctx.settings.graph_volume_limit)
-    found = {r.account_id for r in rows}
-    unprocessed = [
-        {"AccountId": a, "Reason": "The account is not a member account of the behavior graph."}
-        for a in wanted if a not in found
-    ]
-    return {"MemberDetails": details, "UnprocessedAccounts": unprocessed}
+    present = {r.account_id for r in rows}
+    return {"MemberDetails": details, "UnprocessedAccounts": _not_members(a for a in wanted if a not in present)}
 
 
-def list_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+def _not_members(account_ids: Iterable[str]) -> list[dict[str, str]]:
+    return [{"AccountId": a, "Reason": "The account is not a member account of the behavior graph."} for a in account_ids]
+
+
+def list_members(ctx: Context, params: dict[str, Any]) -> dict[str, Any] | bytes:
     arn = params["GraphArn"]
+    binding = ("ListMembers", arn)
     with ctx.store.snapshot() as snap:
         administered_graph(snap, arn, ctx.caller.account_id, ctx.caller.region)
-        rows, token = page_prepared(ctx, snap, _LIST_MEMBERS, params, binding=("ListMembers", arn), arn=arn)
+        revision = MemberDetailCache.revision(snap, arn)
+        if revision is not None:
+            cached = ctx.services.member_cache.get(snap, arn, revision, ctx.settings.graph_volume_limit)
+            after = token_keys(ctx, params, binding, 1)
+            page, last_seq = cached.page_after(
+                after[0] if after is not None else None, params.get("MaxResults") or DEFAULT_PAGE_SIZE
+            )
+            token = next_token(ctx, binding, [last_seq]) if last_seq is not None else None
+            return json_object(MemberDetails=json_array(page), NextToken=token)
+        rows, token = page_prepared(ctx, snap, _LIST_MEMBERS, params, binding=binding, arn=arn)
         details = member_details(snap, rows, ctx.settings.graph_volume_limit)
     return {"MemberDetails": details, "NextToken": token}
 

@@ -92,7 +92,9 @@ class OperationCodec:
         raise_if_any(errors, error_code=_error_code(errors))
         return params  # type: ignore[no-any-return]
 
-    def serialize(self, result: dict[str, Any] | None) -> bytes:
+    def serialize(self, result: dict[str, Any] | bytes | None) -> bytes:
+        if isinstance(result, bytes):
+            return result  # answered from prebuilt JSON (api/_member_cache.py)
         if not self.has_body_output or self._write is None:
             return b"{}" if self.status != 204 else b""
         return orjson.dumps(self._write(result or {}))

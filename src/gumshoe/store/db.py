@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 
 from gumshoe.store.queries import Snapshot, SqlAlchemySnapshot, SqliteSnapshot
-from gumshoe.store.schema import SCHEMA_VERSION, meta, metadata
+from gumshoe.store.schema import SCHEMA_VERSION, SQLITE_TRIGGERS, meta, metadata
 
 
 class ControlStore:
@@ -35,6 +35,9 @@ class ControlStore:
         self._write_lock = threading.RLock()
         metadata.create_all(self.engine)
         with self.write() as conn:
+            if self.is_sqlite:
+                for statement in SQLITE_TRIGGERS:
+                    conn.exec_driver_sql(statement)
             row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
             if row is None:
                 conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))

@@ -117,6 +117,31 @@ jobs = Table(
 )
 Index("jobs_by_due", jobs.c.due_ms)
 
+# A counter per graph that every change to what a MemberDetail shows bumps (members, ingest
+# states, volume). On SQLite the triggers below keep it, whichever code or process writes, so
+# readers may cache a graph's serialized members until it moves (api/_member_cache.py).
+graph_revisions = Table(
+    "graph_revisions",
+    metadata,
+    Column("graph_arn", String(128), primary_key=True),
+    Column("rev", BigInteger, nullable=False),
+)
+
+
+def _revision_triggers() -> tuple[str, ...]:
+    statements = []
+    for table in ("members", "ingest_states", "volume_usage"):
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_bumps_revision AFTER {event} ON {table} "
+                f"BEGIN INSERT INTO graph_revisions (graph_arn, rev) VALUES ({row}.graph_arn, 1) "
+                f"ON CONFLICT (graph_arn) DO UPDATE SET rev = rev + 1; END"
+            )
+    return tuple(statements)
+
+
+SQLITE_TRIGGERS = _revision_triggers()
+
 meta = Table(
     "meta",
     metadata,
