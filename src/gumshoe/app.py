@@ -53,7 +53,10 @@ from gumshoe.protocol.model import operations
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router
 from gumshoe.protocol.serializer import error_body, iso8601
+from gumshoe.ingest.pipeline import GraphStores, Ingestor
+from gumshoe.ingest.watch import SourceWatcher
 from gumshoe.store.db import ControlStore
+from gumshoe.v1 import DataPlaneApi
 
 log = logging.getLogger("gumshoe.server")
 
@@ -97,6 +100,14 @@ class Gumshoe:
         self.jobs.register(members_api.ENABLE_ORGANIZATION_MEMBER, self._bind(members_api.job_enable_organization_member))
         self.jobs.register(members_api.CHECK_VOLUME, self._bind(members_api.job_check_volume))
         self.audit = AuditTrail(settings.data_dir, flush_interval=settings.audit_flush_interval)
+        self.graph_stores = GraphStores(settings.data_dir)
+        self.services.on_graph_deleted.append(self.graph_stores.drop)
+        self.ingestor = Ingestor(
+            self.store, self.graph_stores, settings.data_dir,
+            after_enabled=settings.ingest_after_enabled, s3_endpoint_url=settings.s3_endpoint_url,
+        )
+        self.v1 = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
+        self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._jobs_pending = False
@@ -116,6 +127,7 @@ class Gumshoe:
         # from walking them again on every full collection.
         gc.collect()
         gc.freeze()
+        self.watcher.start()
 
     async def _background(self) -> None:
         last_monitoring = time.monotonic()
@@ -135,7 +147,9 @@ class Gumshoe:
     def shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.watcher.stop()
         self.audit.close()
+        self.graph_stores.close()
         self.store.close()
 
     def reload(self) -> dict[str, Any]:
@@ -193,6 +207,17 @@ class Gumshoe:
         request_id = new_request_id()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
+        if path.startswith("/_gumshoe/v1/"):
+            try:
+                body = await _read_body(receive, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+            except DetectiveError as exc:
+                status, payload = error_body(exc)
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (b"content-type", b"application/json"), (b"x-amzn-errortype", exc.code.encode())]})
+                await send({"type": "http.response.body", "body": payload})
+                return
+            await self.v1.handle(scope, body, send, request_id)
+            return
         if path.startswith("/_gumshoe/"):
             await self._internal(scope, receive, send, path, request_id)
             return

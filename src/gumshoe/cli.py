@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gumshoe import __version__
+from gumshoe import __version__, cli_data
 from gumshoe.config import SETTINGS, SETTINGS_BY_NAME, ConfigError, Settings, load_settings
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
@@ -23,6 +23,8 @@ def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     help_text = f"{setting.help} [env {setting.env}; default {setting.default}]"
     if setting.kind is bool:
         parser.add_argument(setting.flag, dest=name, action="store_const", const=True, default=None, help=help_text)
+    elif setting.kind is tuple:
+        parser.add_argument(setting.flag, dest=name, action="append", default=None, metavar="PATH_OR_URI", help=help_text)
     else:
         kind: Any = str if setting.kind is Path else setting.kind
         parser.add_argument(setting.flag, dest=name, type=kind, default=None, help=help_text,
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     reload.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
     health = commands.add_parser("health", help="Ask a running server whether it is healthy.")
     health.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
+    cli_data.add_commands(commands)
     return parser
 
 
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             flags = {name: getattr(args, name) for name in SERVE_FLAGS}
             return serve(load_settings(flags))
+        if args.command in ("ingest", "graph"):
+            return cli_data.run(args)
         if args.command in ("reload", "health"):
             path = "/_gumshoe/reload" if args.command == "reload" else "/_gumshoe/health"
             status, body = _call(args.endpoint_url.rstrip("/") + path, "POST" if args.command == "reload" else "GET")

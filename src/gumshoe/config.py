@@ -34,6 +34,7 @@ class Setting:
     kind: type
     default: Any
     help: str
+    flag_name: str = ""  # when the flag is not the setting's name (--source for sources)
 
     @property
     def env(self) -> str:
@@ -41,7 +42,7 @@ class Setting:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.flag_name or self.name.replace("_", "-"))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -67,6 +68,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_starttls", bool, False, "Use STARTTLS with the SMTP server."),
     Setting("smtp_sender", str, "no-reply@gumshoe.local", "From address of invitation emails."),
     Setting("sqlite_synchronous", str, "NORMAL", "SQLite synchronous mode: NORMAL survives a killed process, FULL also power loss."),
+    Setting("sources", tuple, (), "Log folders or s3://bucket/prefix locations to ingest and watch (repeat --source; comma-separated in the environment).", "source"),
+    Setting("source_poll_interval", float, 60.0, "Seconds between scans of the sources for new objects."),
+    Setting("s3_endpoint_url", str, "", "Endpoint URL of an S3-compatible server for s3:// sources; empty: AWS."),
+    Setting("ingest_after_enabled", bool, False, "Take only events after the account became a graph's member (Detective's own rule)."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -119,6 +124,10 @@ class Settings:
     smtp_starttls: bool = False
     smtp_sender: str = "no-reply@gumshoe.local"
     sqlite_synchronous: str = "NORMAL"
+    sources: tuple[str, ...] = ()
+    source_poll_interval: float = 60.0
+    s3_endpoint_url: str = ""
+    ingest_after_enabled: bool = False
     accounts: tuple[AccountEntry, ...] = ()
     organization: Organization | None = None
     credentials: tuple[Credential, ...] = ()
@@ -158,6 +167,11 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
             if text in {"0", "false", "no", "off", ""}:
                 return False
             raise ValueError(value)
+        if setting.kind is tuple:
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+                raise ValueError(value)
+            return tuple(x.strip() for x in items if x.strip())
         if setting.kind in (int, float) and isinstance(value, bool):
             raise ValueError(value)
         if setting.kind is int and isinstance(value, float):
@@ -308,6 +322,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("audit_flush_interval must be more than 0 seconds")
     if settings.monitoring_interval <= 0:
         raise ConfigError("monitoring_interval must be more than 0 seconds")
+    if settings.source_poll_interval <= 0:
+        raise ConfigError("source_poll_interval must be more than 0 seconds")
 
 
 def is_loopback(host: str) -> bool:

@@ -117,6 +117,29 @@ jobs = Table(
 )
 Index("jobs_by_due", jobs.c.due_ms)
 
+# Objects the data plane has finished, per source and version (etag, or size and mtime):
+# a re-run, a restart or a watch pass skips them (docs/INGESTION.md).
+ingest_objects = Table(
+    "ingest_objects",
+    metadata,
+    Column("object_ref", String(2048), primary_key=True),
+    Column("source", String(1024), nullable=False),
+    Column("key", String(1024), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("rejects", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=False),
+)
+
+# The graphs whose volume figures already count an object (the second half of its load).
+object_graphs = Table(
+    "object_graphs",
+    metadata,
+    Column("object_ref", String(2048), primary_key=True),
+    Column("graph_arn", String(128), primary_key=True),
+)
+
 # A counter per graph that every change to what a MemberDetail shows bumps (members, ingest
 # states, volume). On SQLite the triggers below keep it, whichever code or process writes, so
 # readers may cache a graph's serialized members until it moves (api/_member_cache.py).

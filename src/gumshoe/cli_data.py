@@ -1,0 +1,279 @@
+"""``gumshoe ingest`` and ``gumshoe graph entities|profile``: the data plane for people.
+
+Both talk to a running server through its /_gumshoe/v1/ API, signing requests with the
+usual AWS credentials (environment, profile) when there are any; ``gumshoe ingest
+--data-dir DIR`` works directly on a data directory instead, with no server running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
+
+console = Console(stderr=True)
+out = Console()
+
+
+class ServerError(Exception):
+    pass
+
+
+def add_commands(commands: Any) -> None:
+    ingest = commands.add_parser("ingest", help="Ingest log files or S3 objects into the behavior graphs.")
+    ingest.add_argument("locations", nargs="+", metavar="PATH_OR_URI", help="Folders, files or s3://bucket/prefix.")
+    ingest.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
+    ingest.add_argument("--data-dir", default=None, help="Work on this data directory directly (no server running).")
+    ingest.add_argument("--region", default=None, help="Region to sign requests for [default: AWS_REGION or us-east-1]")
+    ingest.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+
+    graph = commands.add_parser("graph", help="Look into a behavior graph: its entities and their profiles.")
+    sub = graph.add_subparsers(dest="graph_command", metavar="SUBCOMMAND", required=True)
+    entities = sub.add_parser("entities", help="List a graph's entities.")
+    entities.add_argument("--graph", required=True, help="Behavior graph ARN.")
+    entities.add_argument("--type", default=None, help="Only entities of this type (aws_user, ip_address, ...).")
+    profile = sub.add_parser("profile", help="Print an entity's profile panels.")
+    profile.add_argument("--graph", required=True, help="Behavior graph ARN.")
+    profile.add_argument("entity_id", metavar="ENTITY_ID", help="The entity's id (an ARN, an IP address, ...).")
+    profile.add_argument("--from", dest="start", default=None, help="Scope start (ISO 8601 or epoch ms) [default: 30 days before --to]")
+    profile.add_argument("--to", dest="end", default=None, help="Scope end (ISO 8601 or epoch ms) [default: now]")
+    for p in (entities, profile):
+        p.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
+        p.add_argument("--region", default=None, help="Region of the graph [default: AWS_REGION or us-east-1]")
+        p.add_argument("--json", action="store_true", help="Print JSON.")
+
+
+# --- HTTP to the server ----------------------------------------------------------------------
+
+
+def _region(args: argparse.Namespace) -> str:
+    import os
+
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def _signed_headers(method: str, url: str, body: bytes, region: str) -> dict[str, str]:
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    headers = {"Content-Type": "application/json"} if body else {}
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        return headers  # an open-mode server takes the default account
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "detective", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _request(endpoint: str, method: str, path: str, body: bytes, region: str) -> http.client.HTTPResponse:
+    url = endpoint.rstrip("/") + path
+    parts = urlsplit(url)
+    conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    conn.request(method, target, body=body or None, headers=_signed_headers(method, url, body, region))
+    response = conn.getresponse()
+    if response.status >= 400:
+        data = response.read()
+        try:
+            message = json.loads(data).get("message", data.decode())
+        except ValueError:
+            message = data.decode("utf-8", "replace")
+        raise ServerError(f"{response.status} {response.getheader('x-amzn-ErrorType') or ''}: {message}".strip())
+    return response
+
+
+def _get_json(args: argparse.Namespace, path: str, query: dict[str, str]) -> Any:
+    response = _request(args.endpoint_url, "GET", f"{path}?{urlencode(query)}", b"", _region(args))
+    return json.loads(response.read())
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]ingesting[/]"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[objects]} objects"),
+        TextColumn("{task.fields[events]:,} events"), TextColumn("{task.fields[rejects]} rejects"), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+def _ingest_events_remote(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    locations = [loc if loc.startswith("s3://") else str(Path(loc).resolve()) for loc in args.locations]
+    body = json.dumps({"locations": locations}).encode()
+    response = _request(args.endpoint_url, "POST", "/_gumshoe/v1/ingest", body, _region(args))
+    for line in response:
+        if line.strip():
+            yield json.loads(line)
+
+
+def _ingest_events_local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    import queue
+    import threading
+
+    from gumshoe.config import load_settings
+    from gumshoe.ingest.pipeline import GraphStores, Ingestor
+    from gumshoe.store.db import ControlStore
+
+    settings = load_settings({"data_dir": args.data_dir})
+    store = ControlStore(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    stores = GraphStores(settings.data_dir)
+    ingestor = Ingestor(store, stores, settings.data_dir, after_enabled=settings.ingest_after_enabled,
+                        s3_endpoint_url=settings.s3_endpoint_url)
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def work() -> None:
+        try:
+            summary = ingestor.run(
+                args.locations,
+                lambda r, s: lines.put({"type": "object", "kind": r.kind, "skipped": r.skipped, "records": r.records,
+                                        "rejects": r.rejects, "size": r.size, "key": r.key}),
+                lambda n, b: lines.put({"type": "plan", "objects": n, "bytes": b}),
+            )
+            lines.put({"type": "summary", **summary.to_json()})
+        except (OSError, ValueError) as exc:
+            lines.put({"type": "error", "message": str(exc)})
+        finally:
+            lines.put(None)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while (item := lines.get()) is not None:
+            yield item
+    finally:
+        thread.join()
+        stores.close()
+        store.close()
+
+
+def ingest(args: argparse.Namespace) -> int:
+    events = _ingest_events_local(args) if args.data_dir else _ingest_events_remote(args)
+    summary: dict[str, Any] | None = None
+    totals = {"objects": 0, "events": 0, "rejects": 0}
+    with _progress() as bar:
+        task = bar.add_task("ingest", total=None, objects=0, events=0, rejects=0)
+        for event in events:
+            if event["type"] == "plan":
+                bar.update(task, total=event["bytes"])
+            elif event["type"] == "object":
+                totals["objects"] += 1
+                totals["events"] += event["records"]
+                totals["rejects"] += event["rejects"]
+                bar.update(task, advance=event["size"], **totals)
+            elif event["type"] == "error":
+                console.print(f"[red]gumshoe: {event['message']}[/]")
+                return 1
+            elif event["type"] == "summary":
+                summary = event
+    if summary is None:
+        console.print("[red]gumshoe: the ingestion ended without a summary; see the server log.[/]")
+        return 1
+    if args.json:
+        out.print_json(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    return 1 if summary.get("failed") else 0
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"Ingested {summary['objects']} objects ({summary['skipped']} already done)")
+    for column in ("account", "source type", "files", "events", "bytes", "rejects", "not in a graph"):
+        table.add_column(column, justify="left" if column in ("account", "source type") else "right")
+    for row in summary["byAccount"]:
+        table.add_row(row["account"] or "-", row["kind"], f"{row['files']:,}", f"{row['events']:,}",
+                      f"{row['bytes']:,}", f"{row['rejects']:,}", f"{row['unrouted']:,}")
+    out.print(table)
+    for arn, count in summary["graphs"].items():
+        out.print(f"  {count:,} events into {arn}")
+    for failure in summary.get("failed", []):
+        out.print(f"[red]  not ingested (retried on the next run): {failure}[/]")
+    if any(row["rejects"] for row in summary["byAccount"]):
+        out.print("  Unreadable records are kept with their reasons in the data directory's rejects/ folder.")
+
+
+# --- graph entities / profile ----------------------------------------------------------------
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def graph(args: argparse.Namespace) -> int:
+    if args.graph_command == "entities":
+        query = {"graph": args.graph, **({"type": args.type} if args.type else {})}
+        entities = _get_json(args, "/_gumshoe/v1/entities", query)["entities"]
+        if args.json:
+            out.print_json(json.dumps(entities))
+            return 0
+        table = Table(title=f"{len(entities)} entities")
+        for column in ("type", "id", "account", "first seen", "last seen", "events"):
+            table.add_column(column, justify="right" if column == "events" else "left", overflow="fold")
+        for e in entities:
+            table.add_row(e["type"], e["id"], e["accountId"] or "-", _when(e["firstSeen"]), _when(e["lastSeen"]), f"{e['events']:,}")
+        out.print(table)
+        return 0
+    query = {"graph": args.graph, "entity": args.entity_id}
+    if args.start:
+        query["from"] = args.start
+    if args.end:
+        query["to"] = args.end
+    profile = _get_json(args, "/_gumshoe/v1/profile", query)
+    if args.json:
+        out.print_json(json.dumps(profile))
+        return 0
+    scope = profile["scope"]
+    out.print(f"[bold]{profile['type']}[/] {profile['id']}   {_when(scope['start'])} → {_when(scope['end'])} UTC")
+    if profile.get("sessions") is not None:
+        out.print(f"  activity of the role and its {profile['sessions']} role sessions")
+    for dimension, rows in profile["panels"].items():
+        table = Table(title=dimension.replace("_", " "), title_justify="left")
+        for column in ("value", "success", "failure", "bytes", "first seen", "last seen"):
+            table.add_column(column, justify="left" if column == "value" else "right", overflow="fold")
+        for r in rows:
+            table.add_row(r["value"], f"{r['success']:,}", f"{r['failure']:,}", f"{r['bytes']:,}",
+                          _when(r["firstSeen"]), _when(r["lastSeen"]))
+        out.print(table)
+    if profile["related"]:
+        table = Table(title="related entities", title_justify="left")
+        for column in ("", "relationship", "type", "id", "count", "first seen", "last seen"):
+            table.add_column(column, overflow="fold")
+        for r in profile["related"]:
+            table.add_row("→" if r["direction"] == "out" else "←", r["kind"], r["type"], r["id"], f"{r['count']:,}",
+                          _when(r["firstSeen"]), _when(r["lastSeen"]))
+        out.print(table)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return ingest(args) if args.command == "ingest" else graph(args)
+    except ServerError as exc:
+        console.print(f"[red]gumshoe: the server answered {exc}[/]")
+        return 1
+    except (ConnectionError, OSError) as exc:
+        if getattr(args, "data_dir", None):
+            console.print(f"[red]gumshoe: {exc}[/]")
+        else:
+            console.print(f"[red]gumshoe: cannot reach the server at {args.endpoint_url}: {exc}. "
+                          "Is `gumshoe serve` running? (Or use --data-dir to work on a data directory.)[/]")
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Behavior-graph stores (DuckDB) and the queries over them."""

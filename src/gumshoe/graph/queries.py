@@ -1,0 +1,106 @@
+"""Questions asked of a behavior graph: its entities, and the profile of one entity.
+
+A profile is a set of panels over a time scope, each from the hourly aggregates (summed
+over the partial rows the loads appended):
+
+    api          API calls by service:API, with successes and failures
+    ip_address   source IP addresses, user_agent, console_login   (principals)
+    principal    who called from an IP address                    (IP addresses)
+    flow_peer    VPC flow peers with bytes, flow_port             (IP addresses, instances)
+    related      relationships from and to the entity, with counts and first / last seen
+
+For a role, the panels sum the activity of all its role sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gumshoe.graph.store import HOUR_MS, GraphStore
+
+ENTITY_TYPES = (
+    "aws_account", "aws_user", "aws_role", "role_session", "federated_user", "ec2_instance",
+    "ip_address", "user_agent", "s3_bucket", "finding",
+)
+
+
+def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT type, id, any_value(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
+        + ("WHERE type = ? " if entity_type else "")
+        + "GROUP BY type, id ORDER BY type, id LIMIT ?"
+    )
+    params: list[Any] = [entity_type, limit] if entity_type else [limit]
+    with store.cursor() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    return [
+        {"type": t, "id": i, "accountId": a, "firstSeen": first, "lastSeen": last, "events": int(n)}
+        for t, i, a, first, last, n in rows
+    ]
+
+
+def find_entity(store: GraphStore, entity_id: str) -> tuple[str, str] | None:
+    with store.cursor() as conn:
+        row = conn.execute("SELECT type, id FROM entities WHERE id = ? LIMIT 1", [entity_id]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: int = 50) -> dict[str, Any] | None:
+    """The panels of one entity between two times (end exclusive), or None if unknown."""
+    found = find_entity(store, entity_id)
+    if found is None:
+        return None
+    entity_type, _ = found
+    first_hour, last_hour = start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
+    with store.cursor() as conn:
+        subjects: list[tuple[str, str]] = [(entity_type, entity_id)]
+        if entity_type == "aws_role":
+            sessions = conn.execute(
+                "SELECT DISTINCT src_id FROM links WHERE kind = 'session_of' AND dst_id = ? AND src_type = 'role_session'",
+                [entity_id],
+            ).fetchall()
+            subjects += [("role_session", s) for (s,) in sessions]
+        ids = [s for _, s in subjects]
+        rows = conn.execute(
+            f"""SELECT dimension, value, sum(success), sum(failure), sum(bytes), min(hour), max(hour)
+                FROM hourly WHERE entity_id IN ({",".join("?" * len(ids))}) AND hour BETWEEN ? AND ?
+                GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC""",
+            [*ids, first_hour, last_hour],
+        ).fetchall()
+        related = conn.execute(
+            """SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
+                   SELECT 'out' AS direction, kind, dst_type AS other_type, dst_id AS other_id, count, bytes, first_ms, last_ms, hour
+                       FROM links WHERE src_id = ?
+                   UNION ALL
+                   SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM links WHERE dst_id = ?
+               ) WHERE hour BETWEEN ? AND ?
+               GROUP BY ALL ORDER BY kind, sum(count) DESC""",
+            [entity_id, entity_id, first_hour, last_hour],
+        ).fetchall()
+        volume = conn.execute(
+            f"""SELECT hour, sum(success), sum(failure) FROM hourly
+                WHERE entity_id IN ({",".join("?" * len(ids))}) AND dimension = 'api' AND hour BETWEEN ? AND ?
+                GROUP BY hour ORDER BY hour""",
+            [*ids, first_hour, last_hour],
+        ).fetchall()
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for dimension, value, success, failure, nbytes, first, last in rows:
+        panel = panels.setdefault(dimension, [])
+        if len(panel) < top:
+            panel.append({
+                "value": value, "success": int(success), "failure": int(failure), "bytes": int(nbytes),
+                "firstSeen": first * HOUR_MS, "lastSeen": (last + 1) * HOUR_MS,
+            })
+    return {
+        "type": entity_type,
+        "id": entity_id,
+        "scope": {"start": start_ms, "end": end_ms},
+        "sessions": len(subjects) - 1 if entity_type == "aws_role" else None,
+        "panels": panels,
+        "hourlyApiVolume": [{"hour": h * HOUR_MS, "success": int(s), "failure": int(f)} for h, s, f in volume],
+        "related": [
+            {"direction": d, "kind": k, "type": t, "id": i, "count": int(c), "bytes": int(b),
+             "firstSeen": first, "lastSeen": last}
+            for d, k, t, i, c, b, first, last in related[: top * 4]
+        ],
+    }

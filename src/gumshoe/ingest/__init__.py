@@ -1,0 +1,1 @@
+"""The data plane: sources -> readers -> routing -> behavior-graph stores."""

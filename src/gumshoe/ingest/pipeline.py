@@ -1,0 +1,343 @@
+"""From source objects to behavior graphs, exactly once.
+
+For each object not yet in the ledger (``ingest_objects``):
+
+1. open it (gzip by magic number), let the readers sniff its first 64 KiB and pick one;
+2. read it in batches; route each record to the graphs its account contributes to: the
+   account is the graph's administrator or an ENABLED member, the record's datasource package
+   is STARTED for that account in that graph, the record's Region is the graph's (a record
+   without one takes the delivery layout's, and without that enters the account's graphs in
+   every Region), and, with ``ingest_after_enabled``, it happened after the account joined;
+3. load each graph's share in one DuckDB transaction that also marks the object loaded
+   there, with its volume per account, day and package;
+4. then, in one control-store transaction: add those volumes to ``volume_usage``, note each
+   graph in ``object_graphs`` and the object in ``ingest_objects``.
+
+A crash between 3 and 4 loses nothing and doubles nothing: the next run finds the object
+missing from the ledger, skips the graphs that already hold it (their ``loaded_objects``) and
+completes step 4 from the volumes they recorded. Unreadable records go to
+``<data_dir>/rejects/<day>.jsonl`` with their reason and are counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+
+from gumshoe.graph.store import GraphStore, Load, split_volume_key
+from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
+from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
+from gumshoe.ingest.sources import SourceObject, list_objects
+from gumshoe.jobs import now_ms
+from gumshoe.store.db import ControlStore
+from gumshoe.store.schema import graphs, ingest_objects, ingest_states, members, object_graphs, volume_usage
+
+log = logging.getLogger("gumshoe.ingest")
+
+# Sniffing order: the most specific formats first.
+READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)
+SNIFF_BYTES = 65536
+
+
+class GraphStores:
+    """The open behavior-graph stores of a data directory, one DuckDB file per graph."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = data_dir / "graphs"
+        self._open: dict[str, GraphStore] = {}
+        self._lock = threading.Lock()
+
+    def path(self, graph_arn: str) -> Path:
+        return self.folder / f"{graph_arn.rsplit(':', 1)[-1].rsplit('/', 1)[-1]}.duckdb"
+
+    def get(self, graph_arn: str) -> GraphStore:
+        with self._lock:
+            store = self._open.get(graph_arn)
+            if store is None:
+                store = GraphStore(self.path(graph_arn))
+                self._open[graph_arn] = store
+            return store
+
+    def exists(self, graph_arn: str) -> bool:
+        return graph_arn in self._open or self.path(graph_arn).exists()
+
+    def drop(self, graph_arn: str) -> None:
+        """DeleteGraph: close the graph's store and delete its file."""
+        with self._lock:
+            store = self._open.pop(graph_arn, None)
+        if store is not None:
+            store.close()
+        for path in (self.path(graph_arn), self.path(graph_arn).with_suffix(".duckdb.wal")):
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._open = list(self._open.values()), {}
+        for store in stores:
+            store.close()
+
+
+@dataclass(frozen=True)
+class Target:
+    graph_arn: str
+    region: str
+    enabled_ms: int
+    packages: frozenset[str]
+
+
+def routes(conn: Connection) -> dict[str, list[Target]]:
+    """account -> the graphs it contributes to now, with its STARTED packages in each."""
+    started: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for graph_arn, account_id, package in conn.execute(
+        select(ingest_states.c.graph_arn, ingest_states.c.account_id, ingest_states.c.package).where(
+            ingest_states.c.state == "STARTED", ingest_states.c.account_id != ""
+        )
+    ):
+        started[(graph_arn, account_id)].add(package)
+    out: dict[str, list[Target]] = defaultdict(list)
+    for graph_arn, account_id, region, enabled_ms in conn.execute(
+        select(members.c.graph_arn, members.c.account_id, graphs.c.region, members.c.enabled_ms)
+        .join(graphs, graphs.c.arn == members.c.graph_arn)
+        .where(members.c.status == "ENABLED")
+    ):
+        packages = started.get((graph_arn, account_id))
+        if packages:
+            out[account_id].append(Target(graph_arn, region, enabled_ms or 0, frozenset(packages)))
+    return dict(out)
+
+
+@dataclass
+class Tally:
+    files: int = 0
+    events: int = 0
+    bytes: int = 0
+    rejects: int = 0
+    unrouted: int = 0  # readable records no graph takes
+
+
+@dataclass
+class ObjectResult:
+    source: str
+    key: str
+    kind: str  # reader KIND, or "unknown"
+    size: int = 0  # the object's size as stored (compressed)
+    skipped: bool = False  # already ingested
+    records: int = 0
+    rejects: int = 0
+    bytes: int = 0
+    graphs: dict[str, int] = field(default_factory=dict)  # graph -> records loaded
+    accounts: set[str] = field(default_factory=set)  # accounts its records belong to
+
+
+@dataclass
+class Summary:
+    objects: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)  # objects left for the next run, with why
+    # (account, kind) -> tally; account "" for rejects and objects of unknown format
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    graphs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "objects": self.objects,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "byAccount": [
+                {"account": account, "kind": kind, **vars(t)} for (account, kind), t in sorted(self.tallies.items())
+            ],
+            "graphs": dict(self.graphs),
+        }
+
+
+class Ingestor:
+    def __init__(self, store: ControlStore, graph_stores: GraphStores, data_dir: Path, *,
+                 after_enabled: bool = False, s3_endpoint_url: str = "") -> None:
+        self.store = store
+        self.graph_stores = graph_stores
+        self.rejects_dir = data_dir / "rejects"
+        self.after_enabled = after_enabled
+        self.s3_endpoint_url = s3_endpoint_url
+        self._lock = threading.Lock()  # one ingestion at a time per process
+
+    def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
+        for location in locations:
+            yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url)
+
+    def pending(self, objects: Iterable[SourceObject]) -> list[SourceObject]:
+        """The objects not yet in the ledger."""
+        todo = []
+        with self.store.read() as conn:
+            for obj in objects:
+                done = conn.execute(select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref == obj.ref)).first()
+                if done is None:
+                    todo.append(obj)
+        return todo
+
+    def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
+            plan: Callable[[int, int], None] | None = None) -> Summary:
+        """Ingest every object of the locations not yet ingested; ``plan`` hears the number
+        and total size of the objects first, ``progress`` each object as it is done."""
+        summary = Summary()
+        with self._lock:
+            objects = list(self.objects(locations))
+            if plan is not None:
+                plan(len(objects), sum(o.size for o in objects))
+            for obj in objects:
+                try:
+                    result = self.ingest_object(obj, summary)
+                except Exception as exc:  # one bad object never stops the others
+                    log.exception("could not ingest %s/%s", obj.source, obj.key)
+                    result = ObjectResult(obj.source, obj.key, "unknown", obj.size, rejects=1)
+                    summary.failed.append(f"{obj.source}/{obj.key}: {exc}")
+                if progress is not None:
+                    progress(result, summary)
+        return summary
+
+    # --- one object --------------------------------------------------------------------
+
+    def ingest_object(self, obj: SourceObject, summary: Summary) -> ObjectResult:
+        ref = obj.ref
+        with self.store.read() as conn:
+            if conn.execute(select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref == ref)).first():
+                summary.skipped += 1
+                return ObjectResult(obj.source, obj.key, "", obj.size, skipped=True)
+            targets = routes(conn)
+        stream = obj.open()
+        try:
+            head, error = read_head(stream, SNIFF_BYTES)
+            reader = next((r for r in READERS if r.sniff(head, obj.key)), None) if head.strip() else None
+            first_rejects = []
+            if error is not None and reader is None:
+                first_rejects = [Reject("byte 0", f"the object cannot be read: {error}")]
+            rest = Rejoined(head, Failing(error) if error is not None else stream)
+            result = ObjectResult(obj.source, obj.key, reader.KIND if reader else "unknown", obj.size)
+            loaded_before: dict[str, dict[str, int]] = {}
+            with ExitStack() as stack:
+                loads: dict[str, Load] = {}
+                rejects: list[Reject] = list(first_rejects)
+                if reader is None:
+                    if head.strip() and not first_rejects:
+                        log.info("%s/%s is not a log Gumshoe reads (CloudTrail, VPC Flow Logs, GuardDuty, EKS audit, "
+                                 "Security Hub findings); skipped", obj.source, obj.key)
+                else:
+                    for batch in reader.read(rest, obj.key):
+                        rejects.extend(batch.rejects)
+                        self._route(obj, reader, batch.records, targets, loads, loaded_before, stack, result, summary)
+                if rejects:
+                    self._set_aside(obj, result.kind, rejects)
+                    result.rejects = len(rejects)
+                    summary.tallies[(obj.hint[0], result.kind)].rejects += len(rejects)
+            # All graph loads committed (ExitStack closed them in order); now the control store.
+            volumes = {arn: load.volume for arn, load in loads.items()}
+            volumes.update(loaded_before)
+            self._finish(obj, result, volumes)
+        finally:
+            stream.close()
+        summary.objects += 1
+        for account in result.accounts or {obj.hint[0]}:
+            summary.tallies[(account, result.kind)].files += 1
+        for arn, count in result.graphs.items():
+            summary.graphs[arn] += count
+        return result
+
+    def _route(self, obj: SourceObject, reader: ModuleType, records: list[Any], targets: dict[str, list[Target]],
+               loads: dict[str, Load], loaded_before: dict[str, dict[str, int]], stack: ExitStack,
+               result: ObjectResult, summary: Summary) -> None:
+        hint_account, hint_region = obj.hint
+        package = reader.PACKAGE
+        kind = reader.KIND
+        per_graph: dict[str, list[Any]] = defaultdict(list)
+        for record in records:
+            if not record.account_id:
+                record.account_id = hint_account
+            if not record.region:
+                record.region = hint_region
+            result.accounts.add(record.account_id)
+            tally = summary.tallies[(record.account_id, kind)]
+            tally.events += 1
+            tally.bytes += record.size
+            result.records += 1
+            result.bytes += record.size
+            routed = False
+            for target in targets.get(record.account_id, ()):
+                if package not in target.packages:
+                    continue
+                if record.region and record.region != target.region:
+                    continue
+                if self.after_enabled and record.time_ms < target.enabled_ms:
+                    continue
+                per_graph[target.graph_arn].append(record)
+                routed = True
+            if not routed:
+                tally.unrouted += 1
+        for arn, rows in per_graph.items():
+            if arn in loaded_before:
+                continue
+            load = loads.get(arn)
+            if load is None:
+                store = self.graph_stores.get(arn)
+                earlier = store.loaded(obj.ref)
+                if earlier is not None:
+                    loaded_before[arn] = earlier["volume"]  # a crash after this graph's commit
+                    continue
+                load = stack.enter_context(store.loading(obj.ref, now_ms()))
+                loads[arn] = load
+            load.add(kind, package, rows)
+            result.graphs[arn] = result.graphs.get(arn, 0) + len(rows)
+
+    def _finish(self, obj: SourceObject, result: ObjectResult, volumes: dict[str, dict[str, int]]) -> None:
+        stamp = now_ms()
+        with self.store.write() as conn:
+            for arn, volume in volumes.items():
+                if conn.execute(select(object_graphs).where(object_graphs.c.object_ref == obj.ref,
+                                                            object_graphs.c.graph_arn == arn)).first():
+                    continue
+                if conn.execute(select(graphs.c.arn).where(graphs.c.arn == arn)).first() is None:
+                    continue  # deleted meanwhile
+                for key, nbytes in volume.items():
+                    _add_volume(conn, arn, *split_volume_key(key), nbytes, stamp)
+                conn.execute(insert(object_graphs).values(object_ref=obj.ref, graph_arn=arn))
+            conn.execute(insert(ingest_objects).values(
+                object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind, size=obj.size,
+                records=result.records, rejects=result.rejects, finished_ms=stamp,
+            ))
+
+    def _set_aside(self, obj: SourceObject, kind: str, rejects: list[Reject]) -> None:
+        self.rejects_dir.mkdir(parents=True, exist_ok=True)
+        path = self.rejects_dir / f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}.jsonl"
+        lines = []
+        for reject in rejects:
+            entry: dict[str, Any] = {"source": obj.source, "key": obj.key, "kind": kind,
+                                     "position": reject.position, "reason": reject.reason}
+            try:
+                entry["raw"] = reject.raw.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["rawBase64"] = base64.b64encode(reject.raw).decode()
+            lines.append(orjson.dumps(entry) + b"\n")
+        with path.open("ab") as out:
+            out.write(b"".join(lines))
+        log.info("%d unreadable records of %s/%s set aside in %s", len(rejects), obj.source, obj.key, path)
+
+
+def _add_volume(conn: Connection, arn: str, account: str, day: str, package: str, nbytes: int, stamp: int) -> None:
+    key = (volume_usage.c.graph_arn == arn, volume_usage.c.account_id == account,
+           volume_usage.c.package == package, volume_usage.c.day == day)
+    changed = conn.execute(
+        update(volume_usage).where(*key).values(bytes=volume_usage.c.bytes + nbytes, updated_ms=stamp)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(volume_usage).values(graph_arn=arn, account_id=account, package=package, day=day,
+                                                 bytes=nbytes, updated_ms=stamp))

@@ -1,0 +1,440 @@
+"""CloudTrail events: S3 delivery files, JSON arrays, JSON lines and EventBridge envelopes.
+
+    {"Records": [event, ...]}                       what CloudTrail delivers to S3 (gzip or not)
+    [event, ...]                                    an export, or ``aws cloudtrail lookup-events`` output
+    event\\nevent\\n...                               JSON lines
+    {"detail-type": "AWS API Call via CloudTrail",  EventBridge, alone, in arrays or in lines
+     "detail": event, ...}
+
+Each event becomes an ``ApiEvent``: who (the principal entity the call is attributed to),
+from where (source IP or AWS service, user agent), what (service and API, error code) and
+the links Detective draws from it: role sessions to the role they belong to and the
+principal that assumed them, instance credentials to the instance, S3 calls to the bucket.
+
+Decoding is msgspec into typed Structs that name only the fields used (unknown fields are
+skipped without being built). An event whose fields have unexpected types takes a tolerant
+path through plain dicts; one that is not an event at all is a reject.
+
+Principals (``principal_type`` / ``principal_id``):
+
+    IAMUser                   aws_user        arn:aws:iam::111122223333:user/alice
+    Root                      aws_user        arn:aws:iam::111122223333:root
+    AssumedRole               role_session    arn:aws:sts::111122223333:assumed-role/Role/session
+                              (role_arn: the session issuer, arn:aws:iam::...:role/Role)
+    FederatedUser             federated_user  arn:aws:sts::111122223333:federated-user/bob
+    SAMLUser, WebIdentityUser federated_user  <type>:<principalId or userName>
+    IdentityCenterUser        federated_user  IdentityCenterUser:<onBehalfOf.userId or principalId>
+    AWSAccount                aws_account     the calling account id
+    AWSService                ""              (a service acting; the event still counts for volume)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from gumshoe.ingest.readers import base
+from gumshoe.ingest.readers.base import Batch, Reject
+
+KIND = "cloudtrail"
+PACKAGE = base.DETECTIVE_CORE
+
+EVENTBRIDGE_DETAIL_TYPE = "AWS API Call via CloudTrail"
+
+
+class ApiEvent(msgspec.Struct, gc=False):
+    account_id: str  # recipientAccountId: whose trail recorded it
+    region: str
+    time_ms: int
+    size: int
+    event_id: str
+    event_source: str
+    event_name: str
+    event_type: str
+    read_only: bool
+    error_code: str  # "" on success
+    source_ip: str  # an IPv4/IPv6 address, or a service name such as ec2.amazonaws.com
+    user_agent: str
+    identity_type: str  # userIdentity.type as recorded ("" when absent)
+    principal_type: str  # entity type of the caller, "" for AWS services
+    principal_id: str
+    principal_account: str  # userIdentity.accountId (the caller's account)
+    access_key_id: str
+    role_arn: str  # for role sessions: the role (session issuer)
+    session_name: str
+    mfa: bool
+    target_role_arn: str  # AssumeRole*: the role assumed
+    target_session_arn: str  # AssumeRole*: the session it started; GetFederationToken: the federated user
+    login_result: str  # ConsoleLogin: Success / Failure
+    bucket: str  # S3 calls: the bucket
+    instance_id: str  # instance credentials (session named i-...), or the instance an EC2 call names
+    vpc_endpoint_id: str
+
+
+# --- Typed input: only the fields used ------------------------------------------------
+
+
+class _Issuer(msgspec.Struct):
+    type: str | None = None
+    arn: str | None = None
+    principalId: str | None = None
+
+
+class _Attributes(msgspec.Struct):
+    mfaAuthenticated: str | bool | None = None
+
+
+class _SessionContext(msgspec.Struct):
+    sessionIssuer: _Issuer | None = None
+    attributes: _Attributes | None = None
+
+
+class _OnBehalfOf(msgspec.Struct):
+    userId: str | None = None
+
+
+class _Identity(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    accessKeyId: str | None = None
+    userName: str | None = None
+    invokedBy: str | None = None
+    sessionContext: _SessionContext | None = None
+    onBehalfOf: _OnBehalfOf | None = None
+
+
+class _Instance(msgspec.Struct):
+    instanceId: str | None = None
+
+
+class _InstancesSet(msgspec.Struct):
+    items: list[_Instance] | None = None
+
+
+class _Request(msgspec.Struct):
+    roleArn: str | None = None
+    roleSessionName: str | None = None
+    bucketName: str | None = None
+    instanceId: str | None = None
+    instancesSet: _InstancesSet | None = None
+
+
+class _AssumedRoleUser(msgspec.Struct):
+    arn: str | None = None
+
+
+class _FederatedUser(msgspec.Struct):
+    arn: str | None = None
+
+
+class _Response(msgspec.Struct):
+    assumedRoleUser: _AssumedRoleUser | None = None
+    federatedUser: _FederatedUser | None = None
+    ConsoleLogin: str | None = None
+
+
+class _Event(msgspec.Struct):
+    eventTime: dt.datetime
+    eventName: str
+    eventSource: str = ""
+    eventID: str | None = None
+    eventType: str | None = None
+    awsRegion: str | None = None
+    recipientAccountId: str | None = None
+    sourceIPAddress: str | None = None
+    userAgent: str | None = None
+    errorCode: str | None = None
+    readOnly: bool | str | None = None
+    userIdentity: _Identity | None = None
+    requestParameters: _Request | None = None
+    responseElements: _Response | None = None
+    vpcEndpointId: str | None = None
+
+
+class _Envelope(msgspec.Struct):
+    detail: _Event
+
+
+class _Document(msgspec.Struct):
+    Records: list[_Event]
+
+
+_event = msgspec.json.Decoder(_Event)
+_envelope = msgspec.json.Decoder(_Envelope)
+_document = msgspec.json.Decoder(_Document)
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_records = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_lenient = msgspec.json.Decoder()
+
+
+# --- Detection -------------------------------------------------------------------------
+
+
+def sniff(head: bytes, name: str) -> bool:
+    text = head.lstrip()[:65536]
+    if not text[:1] in (b"{", b"["):
+        return False
+    if b'"eventSource"' in text and (b'"eventName"' in text or b'"eventTime"' in text):
+        return True
+    if text.startswith(b"{") and text[1:].lstrip().startswith(b'"Records"'):
+        # A delivery file; CloudTrail puts Records first. An empty one is still one.
+        return True
+    return EVENTBRIDGE_DETAIL_TYPE.encode() in text
+
+
+# --- Reading ---------------------------------------------------------------------------
+
+
+def read(stream: base.Stream, name: str) -> Iterator[Batch[ApiEvent]]:
+    head, error = base.read_head(stream, 65536)
+    text = head.lstrip()
+    if not text:
+        if error is not None:
+            yield Batch(rejects=[Reject("byte 0", f"the object is truncated or corrupt: {error}")])
+        return
+    rest = base.Rejoined(head, base.Failing(error) if error is not None else stream)
+    if text[:1] == b"{" and text[1:].lstrip().startswith(b'"Records"'):
+        data = base.read_all(rest)
+        if isinstance(data, Reject):
+            yield Batch(rejects=[data])
+        else:
+            yield from _read_records_document(data)
+    elif text[:1] == b"[":
+        data = base.read_all(rest)
+        if isinstance(data, Reject):
+            yield Batch(rejects=[data])
+        else:
+            yield from _read_array(data, "record")
+    else:
+        yield from _read_lines(rest)
+
+
+def _read_records_document(document: bytes) -> Iterator[Batch[ApiEvent]]:
+    try:
+        events = _document.decode(document).Records
+    except msgspec.ValidationError:
+        events = None  # some event does not fit the types: go one by one
+    except msgspec.DecodeError as exc:
+        yield Batch(rejects=[Reject("byte 0", f"not a CloudTrail delivery file: {exc}", base.raw_excerpt(document))])
+        return
+    if events is not None:
+        # Decoded in one pass: each event's share of the file is its size (the volume
+        # figures are per account and day, and one file holds one account's events).
+        size = len(document) // max(1, len(events))
+        limit = base.BATCH_RECORDS
+        batch: Batch[ApiEvent] = Batch()
+        for index, event in enumerate(events, 1):
+            try:
+                batch.records.append(_normalize(event, size))
+            except _NotAnEvent as exc:
+                batch.rejects.append(Reject(f"record {index}", str(exc)))
+            if len(batch.records) + len(batch.rejects) >= limit:
+                yield batch
+                batch = Batch()
+        if batch.records or batch.rejects:
+            yield batch
+        return
+    try:
+        top = _records.decode(document)
+    except msgspec.DecodeError as exc:
+        yield Batch(rejects=[Reject("byte 0", f"not a CloudTrail delivery file: {exc}", base.raw_excerpt(document))])
+        return
+    records = top.get("Records")
+    if records is None:
+        yield Batch(rejects=[Reject("byte 0", "a CloudTrail delivery file needs a Records list", base.raw_excerpt(document))])
+        return
+    yield from _read_array(bytes(records), "record")
+
+
+def _read_array(document: bytes, unit: str) -> Iterator[Batch[ApiEvent]]:
+    try:
+        items = _raw_list.decode(document)
+    except msgspec.DecodeError as exc:
+        yield Batch(rejects=[Reject("byte 0", f"not a JSON array of CloudTrail events: {exc}", base.raw_excerpt(document))])
+        return
+    batch: Batch[ApiEvent] = Batch()
+    limit = base.BATCH_RECORDS
+    for index, raw in enumerate(items, 1):
+        _add(batch, bytes(raw), f"{unit} {index}")
+        if len(batch.records) + len(batch.rejects) >= limit:
+            yield batch
+            batch = Batch()
+    if batch.records or batch.rejects:
+        yield batch
+
+
+def _read_lines(stream: Any) -> Iterator[Batch[ApiEvent]]:
+    """JSON lines, streamed: each line an event, an EventBridge envelope or an array of them."""
+    batch: Batch[ApiEvent] = Batch()
+    for item in base.iter_lines(stream):
+        if isinstance(item, Reject):
+            batch.rejects.append(item)
+            break
+        number, line = item
+        line = line.strip()
+        if not line:
+            continue
+        if line[:1] == b"[":
+            for inner in _read_array(line, f"line {number} record"):
+                batch.records.extend(inner.records)
+                batch.rejects.extend(inner.rejects)
+        else:
+            _add(batch, line, f"line {number}")
+        if len(batch.records) + len(batch.rejects) >= base.BATCH_RECORDS:
+            yield batch
+            batch = Batch()
+    if batch.records or batch.rejects:
+        yield batch
+
+
+def _add(batch: Batch[ApiEvent], raw: bytes, position: str) -> None:
+    try:
+        batch.records.append(_decode(raw))
+    except _NotAnEvent as exc:
+        batch.rejects.append(Reject(position, str(exc), base.raw_excerpt(raw)))
+
+
+class _NotAnEvent(Exception):
+    pass
+
+
+def _decode(raw: bytes) -> ApiEvent:
+    is_envelope = b'"detail"' in raw and EVENTBRIDGE_DETAIL_TYPE.encode() in raw
+    try:
+        event = _envelope.decode(raw).detail if is_envelope else _event.decode(raw)
+    except msgspec.ValidationError:
+        event = _tolerant(raw, is_envelope)
+    except msgspec.DecodeError as exc:
+        raise _NotAnEvent(f"malformed JSON: {exc}") from None
+    return _normalize(event, len(raw))
+
+
+_FIELD_TYPES = {f.name: f.type for f in msgspec.structs.fields(_Event)}
+
+
+def _tolerant(raw: bytes, is_envelope: bool) -> _Event:
+    """An event whose optional parts have unexpected types: keep the parts that fit."""
+    try:
+        value = _lenient.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise _NotAnEvent(f"malformed JSON: {exc}") from None
+    if is_envelope and isinstance(value, dict):
+        value = value.get("detail")
+    if not isinstance(value, dict):
+        raise _NotAnEvent("not a CloudTrail event: expected a JSON object")
+    kept: dict[str, Any] = {}
+    for name, typ in _FIELD_TYPES.items():
+        if name not in value:
+            continue
+        try:
+            kept[name] = msgspec.convert(value[name], typ)
+        except msgspec.ValidationError:
+            if name in ("eventTime", "eventName"):
+                raise _NotAnEvent(f"not a CloudTrail event: {name} is not valid") from None
+    for name in ("eventTime", "eventName"):
+        if name not in kept:
+            raise _NotAnEvent(f"not a CloudTrail event: {name} is missing")
+    return msgspec.convert(kept, _Event)
+
+
+def _ms(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _principal(identity: _Identity | None, account: str) -> tuple[str, str, str, str, str]:
+    """(principal_type, principal_id, role_arn, session_name, instance_id)."""
+    if identity is None:
+        return "", "", "", "", ""
+    kind = identity.type or ""
+    arn = identity.arn or ""
+    if kind == "IAMUser":
+        if not arn and identity.userName:
+            arn = f"arn:aws:iam::{identity.accountId or account}:user/{identity.userName}"
+        return "aws_user", arn, "", "", ""
+    if kind == "Root":
+        return "aws_user", arn or f"arn:aws:iam::{identity.accountId or account}:root", "", "", ""
+    if kind == "AssumedRole":
+        issuer = identity.sessionContext.sessionIssuer if identity.sessionContext else None
+        role = issuer.arn if issuer is not None and issuer.arn else ""
+        session = arn.rsplit("/", 1)[1] if arn.count("/") >= 2 else ""
+        instance = session if session.startswith("i-") else ""
+        return "role_session", arn, role, session, instance
+    if kind == "FederatedUser":
+        return "federated_user", arn, "", "", ""
+    if kind in ("SAMLUser", "WebIdentityUser"):
+        who = identity.principalId or identity.userName or ""
+        return ("federated_user", f"{kind}:{who}", "", "", "") if who else ("", "", "", "", "")
+    if kind == "IdentityCenterUser":
+        who = (identity.onBehalfOf.userId if identity.onBehalfOf else None) or identity.principalId or ""
+        return ("federated_user", f"{kind}:{who}", "", "", "") if who else ("", "", "", "", "")
+    if kind == "AWSAccount":
+        return "aws_account", identity.accountId or identity.principalId or "", "", "", ""
+    return "", "", "", "", ""
+
+
+def _normalize(event: _Event, size: int) -> ApiEvent:
+    identity = event.userIdentity
+    account = event.recipientAccountId or (identity.accountId if identity and identity.accountId else "") or ""
+    if not account:
+        raise _NotAnEvent("no account: neither recipientAccountId nor userIdentity.accountId")
+    principal_type, principal_id, role_arn, session, instance = _principal(identity, account)
+    request = event.requestParameters
+    response = event.responseElements
+    target_role = target_session = bucket = ""
+    if request is not None:
+        bucket = request.bucketName or ""
+        if event.eventName.startswith("AssumeRole"):
+            target_role = request.roleArn or ""
+        if not instance:
+            if request.instanceId and request.instanceId.startswith("i-"):
+                instance = request.instanceId
+            elif request.instancesSet is not None and request.instancesSet.items:
+                first = request.instancesSet.items[0].instanceId
+                instance = first or ""
+    login = ""
+    if response is not None:
+        if response.assumedRoleUser is not None:
+            target_session = response.assumedRoleUser.arn or ""
+        elif response.federatedUser is not None:
+            target_session = response.federatedUser.arn or ""
+        login = response.ConsoleLogin or ""
+    mfa = False
+    if identity is not None and identity.sessionContext and identity.sessionContext.attributes:
+        flag = identity.sessionContext.attributes.mfaAuthenticated
+        mfa = flag is True or flag == "true"
+    read_only = event.readOnly is True or event.readOnly == "true"
+    return ApiEvent(
+        account_id=account,
+        region=event.awsRegion or "",
+        time_ms=_ms(event.eventTime),
+        size=size,
+        event_id=event.eventID or "",
+        event_source=event.eventSource,
+        event_name=event.eventName,
+        event_type=event.eventType or "",
+        read_only=read_only,
+        error_code=event.errorCode or "",
+        source_ip=event.sourceIPAddress or "",
+        user_agent=event.userAgent or "",
+        identity_type=identity.type or "" if identity is not None else "",
+        principal_type=principal_type,
+        principal_id=principal_id,
+        principal_account=(identity.accountId or "") if identity is not None else "",
+        access_key_id=(identity.accessKeyId or "") if identity is not None else "",
+        role_arn=role_arn,
+        session_name=session,
+        mfa=mfa,
+        target_role_arn=target_role,
+        target_session_arn=target_session,
+        login_result=login,
+        bucket=bucket,
+        instance_id=instance,
+        vpc_endpoint_id=event.vpcEndpointId or "",
+    )

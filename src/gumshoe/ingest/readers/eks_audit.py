@@ -1,0 +1,551 @@
+"""EKS audit logs: Kubernetes audit events (``audit.k8s.io/v1``) as EKS delivers them.
+
+The Kubernetes API server writes one audit event per request stage; an event is a JSON
+object with ``"kind": "Event"`` and ``"apiVersion": "audit.k8s.io/v1"`` and the fields
+auditID, stage, verb, requestURI, user {username, groups}, impersonatedUser, sourceIPs,
+userAgent, objectRef {resource, namespace, name, subresource}, responseStatus {code},
+annotations and requestReceivedTimestamp / stageTimestamp (RFC 3339, microseconds).
+EKS sends them to CloudWatch Logs (log group ``/aws/eks/<cluster>/cluster``, log streams
+``kube-apiserver-audit-*``), from where they reach files in these shapes, all read here:
+
+* JSON lines, one event per line;
+* a JSON array of events (or a Kubernetes ``EventList`` with ``items``), on one line or
+  pretty-printed over many (the whole document is then read at once);
+* CloudWatch Logs exports and copies: lines whose object has a string ``message`` holding
+  the event's JSON (``{"timestamp": ..., "message": "{...}"}``), lines of
+  ``<timestamp> <event JSON>`` (an export task's form), and subscription envelopes
+  ``{"owner": ..., "logGroup": ..., "logEvents": [{"message": "{...}"}, ...]}``, including
+  several envelopes written back to back without a newline (Firehose), and
+  ``aws logs filter-log-events`` output (``{"events": [{"message": ...}]}``);
+* an EventBridge-style envelope whose ``detail`` is the event.
+
+One request produces up to three events (RequestReceived, ResponseStarted,
+ResponseComplete); only ``ResponseComplete`` and ``Panic`` become records, the others count
+in ``Batch.skipped``, so a request is counted once. A record needs auditID, verb,
+user.username and a timestamp (requestReceivedTimestamp, else stageTimestamp); an event
+without them, or a line that is not JSON, becomes a reject with its line number.
+
+The event does not name its account, Region or cluster. The account comes from an envelope
+(``owner``, ``account``) or else the key (``AWSLogs/<12 digits>/``); the Region from an
+envelope's ``region`` or a Region-shaped folder after the account in the key; the cluster
+from a ``cluster``/``clusterName`` field, a ``cluster`` annotation, the log group
+``/aws/eks/<cluster>/cluster`` or such a path in the key. Each is "" when nothing says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import BinaryIO, cast
+
+import msgspec
+
+from gumshoe.ingest.readers import base
+from gumshoe.ingest.readers.base import Batch, Reject
+
+KIND = "eks_audit"
+PACKAGE = base.EKS_AUDIT
+
+RECORD_STAGES = frozenset({"ResponseComplete", "Panic"})
+OTHER_STAGES = frozenset({"RequestReceived", "ResponseStarted"})
+DECISION_ANNOTATION = "authorization.k8s.io/decision"
+_MAX_NESTING = 4  # envelope in envelope in ... before giving up
+
+
+class AuditEvent(msgspec.Struct, gc=False):
+    """One Kubernetes API request, from its ResponseComplete (or Panic) audit event."""
+
+    account_id: str
+    region: str
+    time_ms: int  # requestReceivedTimestamp (else stageTimestamp), epoch ms
+    size: int  # bytes of the raw event
+    audit_id: str
+    stage: str
+    verb: str
+    request_uri: str
+    username: str
+    groups: list[str]
+    user_agent: str
+    source_ips: list[str]
+    resource: str
+    namespace: str
+    name: str
+    subresource: str
+    response_code: int  # -1 when absent
+    decision: str  # "allow", "forbid" or ""
+    cluster: str
+    impersonated_user: str  # impersonatedUser.username or ""
+
+
+# --- what a line may decode to: an event, a wrapper of events, or both shapes' fields ---
+
+
+class _User(msgspec.Struct, gc=False):
+    username: str | None = None
+    groups: list[str] | None = None
+
+
+class _ObjectRef(msgspec.Struct, gc=False):
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+
+
+class _Status(msgspec.Struct, gc=False):
+    code: int | None = None
+
+
+class _LogEvent(msgspec.Struct, gc=False):
+    message: str | None = None
+
+
+class _Object(msgspec.Struct, gc=False):
+    """The union of an audit event's fields and its wrappers' fields (all optional)."""
+
+    kind: str | None = None
+    api_version: str | None = msgspec.field(default=None, name="apiVersion")
+    audit_id: str | None = msgspec.field(default=None, name="auditID")
+    stage: str | None = None
+    verb: str | None = None
+    request_uri: str | None = msgspec.field(default=None, name="requestURI")
+    user: _User | None = None
+    impersonated_user: _User | None = msgspec.field(default=None, name="impersonatedUser")
+    user_agent: str | None = msgspec.field(default=None, name="userAgent")
+    source_ips: list[str] | None = msgspec.field(default=None, name="sourceIPs")
+    object_ref: _ObjectRef | None = msgspec.field(default=None, name="objectRef")
+    response_status: _Status | None = msgspec.field(default=None, name="responseStatus")
+    annotations: dict[str, object] | None = None
+    received: str | None = msgspec.field(default=None, name="requestReceivedTimestamp")
+    stage_time: str | None = msgspec.field(default=None, name="stageTimestamp")
+    items: list[msgspec.Raw] | None = None  # EventList
+    # wrappers
+    message: str | None = None
+    log_events: list[_LogEvent] | None = msgspec.field(default=None, name="logEvents")
+    events: list[_LogEvent] | None = None  # ``aws logs filter-log-events`` output
+    detail: msgspec.Raw = msgspec.Raw()  # (msgspec takes Raw alone, not in a union)
+    owner: str | None = None
+    account: str | None = None
+    region: str | None = None
+    log_group: str | None = msgspec.field(default=None, name="logGroup")
+    cluster: str | None = None
+    cluster_name: str | None = msgspec.field(default=None, name="clusterName")
+
+
+_decode_object = cast(Callable[[bytes | str], _Object], msgspec.json.Decoder(_Object).decode)
+_decode_array = cast(Callable[[bytes | str], list[msgspec.Raw]], msgspec.json.Decoder(list[msgspec.Raw]).decode)
+
+_ACCOUNT = re.compile(r"\d{12}", re.ASCII)
+_KEY_ACCOUNT = re.compile(r"AWSLogs/(?:[^/]+/)?(?:aws-account-id=)?(\d{12})/", re.ASCII)
+_KEY_REGION = re.compile(r"/([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)/", re.ASCII)
+_CLUSTER_PATH = re.compile(r"/aws/eks/([^/]+)/")
+_EXPORT_LINE = re.compile(rb"\d{4}-\d\d-\d\d[T ][^ ]* ")  # "<timestamp> " before a message
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:([Zz])|([+-])(\d\d):(\d\d))", re.ASCII
+)
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+class _EventError(Exception):
+    """An object that is not a readable audit event; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What the event itself does not say: from the key and any envelope around it."""
+
+    account: str = ""
+    region: str = ""
+    cluster: str = ""
+
+
+class _Collector:
+    """Records and rejects into batches of at most ``limit`` entries."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.batch: Batch[AuditEvent] = Batch()
+        self.ready: list[Batch[AuditEvent]] = []
+
+    def record(self, event: AuditEvent) -> None:
+        self.batch.records.append(event)
+        self._check()
+
+    def reject(self, position: str, reason: str, raw: bytes | str) -> None:
+        data = raw.encode() if isinstance(raw, str) else raw
+        self.batch.rejects.append(Reject(position, reason, base.raw_excerpt(data)))
+        self._check()
+
+    def skip(self) -> None:
+        self.batch.skipped += 1
+
+    def take_ready(self) -> list[Batch[AuditEvent]]:
+        ready, self.ready = self.ready, []
+        return ready
+
+    def finish(self) -> list[Batch[AuditEvent]]:
+        batch = self.batch
+        if batch.records or batch.rejects or batch.skipped:
+            self.ready.append(batch)
+            self.batch = Batch()
+        return self.take_ready()
+
+    def _check(self) -> None:
+        if len(self.batch.records) + len(self.batch.rejects) >= self.limit:
+            self.ready.append(self.batch)
+            self.batch = Batch()
+
+
+def sniff(head: bytes, name: str) -> bool:
+    """JSON (or ``<timestamp> {json}`` lines) that names ``audit.k8s.io`` early on, and is
+    not a CloudTrail ``{"Records": [...]}`` document."""
+    text = head.lstrip()
+    if text[:1] not in (b"{", b"[") and not _EXPORT_LINE.match(text):
+        return False
+    if b'"Records"' in text[:256] and b'"eventVersion"' in text:
+        return False
+    return b"audit.k8s.io/" in head
+
+
+def read(stream: BinaryIO, name: str) -> Iterator[Batch[AuditEvent]]:
+    """Batches of audit events, in object order."""
+    out = _Collector(max(1, base.BATCH_RECORDS))
+    where = _where_from_key(name)
+    lines = base.iter_lines(_eager(stream))
+    first = True
+    for item in lines:
+        if isinstance(item, Reject):
+            out.batch.rejects.append(item)
+            break
+        number, line = item
+        text = line.strip()
+        if not text:
+            continue
+        if first and _starts_document(text):
+            _read_document(number, line, lines, where, out)
+            break
+        first = False
+        _read_line(number, text, where, out)
+        yield from out.take_ready()
+    yield from out.finish()
+
+
+def _starts_document(text: bytes) -> bool:
+    """Whether the first line with text opens a JSON value that goes on past it."""
+    if text[:1] not in (b"{", b"["):
+        return False
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        return "truncated" in str(exc)
+    return False
+
+
+def _read_line(number: int, text: bytes, where: _Where, out: _Collector) -> None:
+    position = f"line {number}"
+    if text[:1] not in (b"{", b"["):
+        prefix = _EXPORT_LINE.match(text)
+        if prefix is None or text[prefix.end() : prefix.end() + 1] != b"{":
+            out.reject(position, "the line is not JSON", text)
+            return
+        text = text[prefix.end() :]
+    _read_value(position, text, where, out)
+
+
+def _read_value(position: str, text: bytes, where: _Where, out: _Collector) -> None:
+    """One JSON text: an object or array, or several objects written back to back."""
+    error = _try_value(position, text, where, out)
+    if error is None:
+        return
+    values = _split_values(text)
+    if len(values) < 2:
+        out.reject(position, _json_error(error), text)
+        return
+    for index, value in enumerate(values, 1):
+        here = f"{position}, value {index}"
+        inner = _try_value(here, value, where, out)
+        if inner is not None:
+            out.reject(here, _json_error(inner), value)
+
+
+def _try_value(position: str, text: bytes, where: _Where, out: _Collector, item: str = "") -> msgspec.DecodeError | None:
+    """Takes an object or array of events (array items at "<item> N", by default
+    "<position>, event N"); returns the error, having taken nothing, when the text is not
+    JSON."""
+    try:
+        if text[:1] == b"[":
+            _take_array(item or f"{position}, event", _decode_array(text), where, out)
+        else:
+            _take(position, _decode_object(text), len(text), text, where, out, 0)
+    except msgspec.ValidationError as exc:  # JSON, but not shaped like an event or wrapper
+        out.reject(position, f"not an audit event: {exc}", text)
+    except msgspec.DecodeError as exc:
+        return exc
+    return None
+
+
+def _read_document(number: int, first: bytes, lines: Iterator[tuple[int, bytes] | Reject], where: _Where, out: _Collector) -> None:
+    """A JSON document spread over lines (or several, back to back): read whole, then
+    taken apart. If not even its first value decodes (JSON lines whose first line is cut
+    short look like this), its lines are read one by one instead."""
+    kept: list[tuple[int, bytes]] = [(number, first)]
+    for item in lines:
+        if isinstance(item, Reject):
+            out.reject(item.position, f"{item.reason} (inside a JSON document starting on line {number})", item.raw)
+            return
+        kept.append(item)
+    document = b"\n".join(line for _, line in kept).strip()
+    if _try_value("record 1", document, where, out, item="record") is None:
+        return
+    values = _split_values(document)
+    if len(values) > 1 and _decodes(values[0]):  # values back to back, perhaps with junk
+        for index, value in enumerate(values, 1):
+            error = _try_value(f"record {index}", value, where, out, item=f"record {index}, event")
+            if error is not None:
+                out.reject(f"record {index}", _json_error(error), value)
+        return
+    for line_number, line in kept:
+        text = line.strip()
+        if text:
+            _read_line(line_number, text, where, out)
+
+
+def _json_error(error: msgspec.DecodeError) -> str:
+    text = str(error)
+    return text if text.startswith("JSON") else f"malformed JSON: {text}"
+
+
+def _decodes(text: bytes) -> bool:
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def _take_array(prefix: str, items: list[msgspec.Raw], where: _Where, out: _Collector) -> None:
+    for index, raw in enumerate(items, 1):
+        data = bytes(raw)
+        try:
+            event = _decode_object(data)
+        except msgspec.DecodeError as exc:
+            out.reject(f"{prefix} {index}", f"not an audit event: {exc}", data)
+            continue
+        _take(f"{prefix} {index}", event, len(data), data, where, out, 1)
+
+
+def _take(position: str, obj: _Object, size: int, raw: bytes | str, where: _Where, out: _Collector, depth: int) -> None:
+    """An event becomes a record (or a skip, or a reject); a wrapper is opened."""
+    if depth > _MAX_NESTING:
+        out.reject(position, "envelopes nested too deep", raw)
+        return
+    if obj.audit_id is None and obj.kind != "Event" and _open_wrapper(position, obj, where, out, depth):
+        return
+    try:
+        event = _event(obj, size, where)
+    except _EventError as exc:
+        out.reject(position, str(exc), raw)
+        return
+    if event is None:
+        out.skip()
+    else:
+        out.record(event)
+
+
+def _open_wrapper(position: str, obj: _Object, where: _Where, out: _Collector, depth: int) -> bool:
+    """The events inside a wrapper object; False when the object is no wrapper."""
+    inner = _where_from_envelope(obj, where)
+    if obj.message is not None:
+        _take_message(position, obj.message, inner, out, depth)
+    elif obj.log_events is not None or obj.events is not None:
+        for index, log_event in enumerate(obj.log_events or obj.events or [], 1):
+            here = f"{position}, log event {index}"
+            if log_event.message is None:
+                out.reject(here, "log event without a message", b"")
+            else:
+                _take_message(here, log_event.message, inner, out, depth)
+    elif obj.items is not None:
+        for index, raw in enumerate(obj.items, 1):
+            _take_raw(f"{position}, item {index}", bytes(raw), inner, out, depth)
+    elif bytes(obj.detail).startswith(b"{"):
+        _take_raw(f"{position}, detail", bytes(obj.detail), inner, out, depth)
+    else:
+        return False
+    return True
+
+
+def _take_message(position: str, message: str, where: _Where, out: _Collector, depth: int) -> None:
+    size = len(message) if message.isascii() else len(message.encode())
+    try:
+        obj = _decode_object(message)
+    except msgspec.DecodeError as exc:
+        out.reject(position, f"the message is not an audit event: {exc}", message)
+        return
+    _take(position, obj, size, message, where, out, depth + 1)
+
+
+def _take_raw(position: str, data: bytes, where: _Where, out: _Collector, depth: int) -> None:
+    try:
+        obj = _decode_object(data)
+    except msgspec.DecodeError as exc:
+        out.reject(position, f"not an audit event: {exc}", data)
+        return
+    _take(position, obj, len(data), data, where, out, depth + 1)
+
+
+def _event(obj: _Object, size: int, where: _Where) -> AuditEvent | None:
+    """The record of an audit event, None for a stage that is not recorded."""
+    if obj.kind is None and obj.api_version is None and obj.audit_id is None:
+        raise _EventError("not a Kubernetes audit event (no kind, apiVersion or auditID)")
+    if obj.kind is not None and obj.kind != "Event":
+        raise _EventError(f"not a Kubernetes audit event: kind {obj.kind!r}")
+    if obj.api_version is not None and not obj.api_version.startswith("audit.k8s.io/"):
+        raise _EventError(f"not a Kubernetes audit event: apiVersion {obj.api_version!r}")
+    if obj.stage is None:
+        raise _EventError("missing stage")
+    if obj.stage not in RECORD_STAGES:
+        if obj.stage in OTHER_STAGES:
+            return None
+        raise _EventError(f"unknown stage {obj.stage!r}")
+    if not obj.audit_id:
+        raise _EventError("missing auditID")
+    if not obj.verb:
+        raise _EventError("missing verb")
+    user = obj.user
+    if user is None or not user.username:
+        raise _EventError("missing user.username")
+    stamp = obj.received or obj.stage_time
+    if not stamp:
+        raise _EventError("missing requestReceivedTimestamp and stageTimestamp")
+    ref = obj.object_ref or _EMPTY_REF
+    annotations = obj.annotations or {}
+    decision = annotations.get(DECISION_ANNOTATION)
+    status = obj.response_status
+    code = status.code if status is not None and status.code is not None else -1
+    return AuditEvent(
+        account_id=where.account,
+        region=where.region,
+        time_ms=epoch_ms(stamp),
+        size=size,
+        audit_id=obj.audit_id,
+        stage=obj.stage,
+        verb=obj.verb,
+        request_uri=obj.request_uri or "",
+        username=user.username,
+        groups=user.groups or [],
+        user_agent=obj.user_agent or "",
+        source_ips=obj.source_ips or [],
+        resource=ref.resource,
+        namespace=ref.namespace,
+        name=ref.name,
+        subresource=ref.subresource,
+        response_code=code,
+        decision=decision if isinstance(decision, str) else "",
+        cluster=_cluster_of(obj, annotations) or where.cluster,
+        impersonated_user=(obj.impersonated_user.username or "") if obj.impersonated_user else "",
+    )
+
+
+_EMPTY_REF = _ObjectRef()
+
+
+def epoch_ms(text: str) -> int:
+    """Epoch milliseconds of an RFC 3339 timestamp (any number of fraction digits,
+    truncated to the millisecond); _EventError when it is not one."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise _EventError(f"not an RFC 3339 timestamp: {text!r}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    try:
+        days = date(int(year), int(month), int(day)).toordinal() - _EPOCH_DAY
+    except ValueError:
+        raise _EventError(f"not an RFC 3339 timestamp: {text!r}") from None
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+        raise _EventError(f"not an RFC 3339 timestamp: {text!r}")
+    seconds = days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)
+    if zulu is None:
+        offset = int(off_h) * 3600 + int(off_m) * 60
+        seconds -= offset if sign == "+" else -offset
+    millis = int((fraction or "")[:3].ljust(3, "0"))
+    return seconds * 1000 + millis
+
+
+def _cluster_of(obj: _Object, annotations: dict[str, object]) -> str:
+    hint = obj.cluster or obj.cluster_name or annotations.get("cluster")
+    return hint if isinstance(hint, str) else ""
+
+
+def _where_from_envelope(obj: _Object, where: _Where) -> _Where:
+    account = obj.owner or obj.account
+    cluster = obj.cluster or obj.cluster_name
+    if cluster is None and obj.log_group:
+        found = _CLUSTER_PATH.search(obj.log_group + "/")
+        cluster = found.group(1) if found else None
+    return replace(
+        where,
+        account=account if account and _ACCOUNT.fullmatch(account) else where.account,
+        region=obj.region or where.region,
+        cluster=cluster or where.cluster,
+    )
+
+
+def _where_from_key(name: str) -> _Where:
+    """Account (``AWSLogs/<account>/``), a Region-shaped folder after it, and a cluster
+    named by an ``/aws/eks/<cluster>/`` path, from the object's key."""
+    account = _KEY_ACCOUNT.search(name)
+    region = _KEY_REGION.search(name, account.end() - 1) if account else None
+    cluster = _CLUSTER_PATH.search(name)
+    return _Where(
+        account=account.group(1) if account else "",
+        region=region.group(1) if region else "",
+        cluster=cluster.group(1) if cluster else "",
+    )
+
+
+def _split_values(data: bytes) -> list[bytes]:
+    """Top-level JSON objects and arrays written one after another (``{...}{...}``), found
+    by skipping strings and counting brackets; text outside them is returned as its own
+    piece so that it is rejected rather than lost."""
+    values: list[bytes] = []
+    depth = 0
+    start = 0
+    end = 0
+    for token in _JSON_TOKEN.finditer(data):
+        char = data[token.start()]
+        if char == 0x22:  # a string
+            continue
+        if char in (0x7B, 0x5B):  # { [
+            if depth == 0:
+                _keep_gap(data[end : token.start()], values)
+                start = token.start()
+            depth += 1
+        elif depth > 0:  # } ]
+            depth -= 1
+            if depth == 0:
+                end = token.end()
+                values.append(data[start:end])
+    _keep_gap(data[start if depth else end :], values)
+    return values
+
+
+def _keep_gap(text: bytes, values: list[bytes]) -> None:
+    if text.strip():
+        values.append(text.strip())
+
+
+class _Eager:
+    """A stream whose read() returns what one underlying read gives (read1 when there is
+    one), so a decompression error loses at most that piece, not a whole 1 MiB request."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._read(size)
+
+
+def _eager(stream: BinaryIO) -> BinaryIO:
+    return cast(BinaryIO, _Eager(stream))

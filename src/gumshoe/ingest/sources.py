@@ -1,0 +1,99 @@
+"""Where logs come from: local files and folders, and S3 locations.
+
+A source lists its objects; each ``SourceObject`` names itself (source + key), says which
+version it is (S3's ETag, or a local file's size and modification time) and opens as a
+decompressed byte stream (gzip is recognized by its magic number, whatever the name).
+
+AWS's delivery layout is read as a hint for the account and Region of records that do not
+carry them (a flow-log row before version 4 has no Region):
+
+    AWSLogs/[o-orgid/]<account>/CloudTrail/<region>/YYYY/MM/DD/...
+    AWSLogs/[o-orgid/]<account>/vpcflowlogs/<region>/YYYY/MM/DD/...
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from gumshoe.ingest.readers.base import Rejoined
+
+_LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/([A-Za-z0-9_-]+)/([a-z]{2}(?:-[a-z]+)+-\d)/")
+GZIP_MAGIC = b"\x1f\x8b"
+# Files that are never logs (a delivery bucket's digest folders, our own temp files).
+_SKIP = re.compile(r"(^|/)(\.[^/]*|CloudTrail-Digest/.*|.*\.(md|txt\.sig|sha256|digest))$")
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    source: str  # the source as configured: a folder, a file or s3://bucket/prefix
+    key: str  # the object's path inside the source
+    size: int
+    version: str  # etag, or "<size>-<mtime_ns>"
+    open_raw: Callable[[], BinaryIO]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.source}|{self.key}|{self.version}"
+
+    @property
+    def hint(self) -> tuple[str, str]:
+        """(account, region) from the delivery layout, or ("", "")."""
+        match = _LAYOUT.search(self.key)
+        return (match.group(1), match.group(3)) if match else ("", "")
+
+    def open(self) -> BinaryIO:
+        raw = self.open_raw()
+        head = raw.read(2)
+        rest = Rejoined(head, raw)
+        if head == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[return-value]
+        return rest  # type: ignore[return-value]
+
+
+def list_objects(location: str, *, s3_endpoint_url: str = "") -> Iterator[SourceObject]:
+    if location.startswith("s3://"):
+        yield from _s3_objects(location, s3_endpoint_url)
+    else:
+        yield from _local_objects(location)
+
+
+def _local_objects(location: str) -> Iterator[SourceObject]:
+    root = Path(location).expanduser()
+    if root.is_file():
+        stat = root.stat()
+        yield SourceObject(str(root), root.name, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}",
+                           lambda p=root: p.open("rb"))  # type: ignore[misc]
+        return
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such file or folder: {location}")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = path.relative_to(root).as_posix()
+        if _SKIP.search(key):
+            continue
+        stat = path.stat()
+        yield SourceObject(str(root), key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}",
+                           lambda p=path: p.open("rb"))  # type: ignore[misc]
+
+
+def _s3_objects(location: str, endpoint_url: str) -> Iterator[SourceObject]:
+    import boto3  # only S3 sources need it
+
+    bucket, _, prefix = location[len("s3://"):].partition("/")
+    if not bucket:
+        raise ValueError(f"not an S3 location: {location} (expected s3://bucket/prefix)")
+    client = boto3.client("s3", endpoint_url=endpoint_url or None)
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("/") or _SKIP.search(key):
+                continue
+            yield SourceObject(
+                location, key, int(item["Size"]), item["ETag"].strip('"'),
+                lambda k=key: client.get_object(Bucket=bucket, Key=k)["Body"],  # type: ignore[misc]
+            )

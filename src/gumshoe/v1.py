@@ -1,0 +1,158 @@
+"""Gumshoe's own JSON API, beside the AWS one: ingestion, entities and profiles.
+
+    POST /_gumshoe/v1/ingest      {"locations": ["./logs", "s3://bucket/prefix"]}
+         -> application/x-ndjson: one line per object as it is done, then the summary
+    GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]
+    GET  /_gumshoe/v1/profile?graph=ARN&entity=ID[&from=ISO|ms][&to=ISO|ms]
+
+Requests are authenticated like the AWS API (signed in sigv4 mode). Entities and profiles
+are for the graph's administrator only, in the graph's Region; another caller gets
+ResourceNotFoundException, as for the AWS operations. Errors have the AWS error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from gumshoe.api._context import Services
+from gumshoe.api._graphs import administered_graph
+from gumshoe.graph import queries
+from gumshoe.identity.caller import identify
+from gumshoe.ingest.pipeline import GraphStores, Ingestor, ObjectResult, Summary
+from gumshoe.protocol.errors import (
+    DetectiveError,
+    ResourceNotFoundException,
+    UnknownOperationException,
+    ValidationException,
+)
+from gumshoe.protocol.serializer import error_body
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+DAY_MS = 86_400_000
+
+
+def parse_time(value: str, name: str) -> int:
+    """Epoch milliseconds from digits, or from an ISO 8601 date or time."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationException(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+class DataPlaneApi:
+    def __init__(self, services: Services, ingestor: Ingestor, graph_stores: GraphStores) -> None:
+        self.services = services
+        self.ingestor = ingestor
+        self.graph_stores = graph_stores
+
+    async def handle(self, scope: MutableMapping[str, Any], body: bytes, send: Send, request_id: str) -> None:
+        method = scope["method"]
+        path = scope["path"].rstrip("/")
+        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        try:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            client = scope.get("client")
+            caller = identify(
+                self.services.settings, self.services.directory, method=method,
+                raw_path=scope.get("raw_path") or scope["path"].encode(), query_string=scope.get("query_string", b""),
+                header_list=scope["headers"], headers=headers, body=body, source_ip=client[0] if client else None,
+            )
+            if path == "/_gumshoe/v1/ingest" and method == "POST":
+                await self._ingest(body, send, request_id)
+                return
+            if path == "/_gumshoe/v1/entities" and method == "GET":
+                store = self._graph(query, caller)
+                limit = int(query.get("limit", "10000")) if query.get("limit", "10000").isdigit() else 10000
+                kind = query.get("type") or None
+                if kind is not None and kind not in queries.ENTITY_TYPES:
+                    raise ValidationException(f"type must be one of {', '.join(queries.ENTITY_TYPES)}.")
+                result: Any = {"entities": await asyncio.to_thread(queries.list_entities, store, kind, limit)}
+            elif path == "/_gumshoe/v1/profile" and method == "GET":
+                store = self._graph(query, caller)
+                entity = query.get("entity")
+                if not entity:
+                    raise ValidationException("entity is required: the id of an entity of the graph.")
+                end = parse_time(query["to"], "to") if query.get("to") else int(time.time() * 1000)
+                start = parse_time(query["from"], "from") if query.get("from") else end - 30 * DAY_MS
+                if start >= end:
+                    raise ValidationException("from must be earlier than to.")
+                result = await asyncio.to_thread(queries.profile, store, entity, start, end)
+                if result is None:
+                    raise ResourceNotFoundException(f"The behavior graph has no entity {entity}.")
+            else:
+                raise UnknownOperationException(f"Gumshoe has no endpoint {method} {path}.")
+            await _respond(send, 200, orjson.dumps(result), request_id)
+        except DetectiveError as exc:
+            status, payload = error_body(exc)
+            await _respond(send, status, payload, request_id, exc.code)
+
+    def _graph(self, query: dict[str, str], caller: Any) -> Any:
+        arn = query.get("graph")
+        if not arn:
+            raise ValidationException("graph is required: the ARN of a behavior graph you administer.")
+        with self.services.store.snapshot() as snap:
+            administered_graph(snap, arn, caller.account_id, caller.region)
+        return self.graph_stores.get(arn)
+
+    async def _ingest(self, body: bytes, send: Send, request_id: str) -> None:
+        try:
+            request = orjson.loads(body or b"{}")
+        except orjson.JSONDecodeError:
+            raise ValidationException("The body must be JSON: {\"locations\": [\"PATH_OR_S3_URI\", ...]}.") from None
+        locations = request.get("locations") if isinstance(request, dict) else None
+        if not isinstance(locations, list) or not locations or not all(isinstance(x, str) and x for x in locations):
+            raise ValidationException("locations must be a non-empty list of folders, files or s3:// URIs.")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        def progress(result: ObjectResult, summary: Summary) -> None:
+            line = {"type": "object", "source": result.source, "key": result.key, "kind": result.kind,
+                    "skipped": result.skipped, "records": result.records, "rejects": result.rejects,
+                    "bytes": result.bytes, "size": result.size, "objects": summary.objects, "skippedObjects": summary.skipped}
+            loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
+
+        def plan(objects: int, nbytes: int) -> None:
+            line = {"type": "plan", "objects": objects, "bytes": nbytes}
+            loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
+
+        def work() -> None:
+            try:
+                summary = self.ingestor.run(locations, progress, plan)
+                line = {"type": "summary", **summary.to_json()}
+            except (OSError, ValueError) as exc:
+                line = {"type": "error", "message": str(exc)}
+            loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/x-ndjson"), (b"x-amzn-requestid", request_id.encode())]})
+        task = loop.run_in_executor(None, work)
+        while True:
+            line = await queue.get()
+            if line is None:
+                break
+            await send({"type": "http.response.body", "body": line, "more_body": True})
+        await task
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _respond(send: Send, status: int, payload: bytes, request_id: str, error_type: str | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"x-amzn-requestid", request_id.encode()),
+               (b"content-length", str(len(payload)).encode())]
+    if error_type:
+        headers.append((b"x-amzn-errortype", error_type.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
