@@ -1,0 +1,227 @@
+"""The pipeline against a real control store and real DuckDB graph stores: routing and
+gating, exactly-once after a failure between the two stores, rejects, and the queries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from api_harness import ADMIN, Env
+from gumshoe.api import datasources, graphs
+from gumshoe.graph import queries
+from gumshoe.ingest.pipeline import GraphStores, Ingestor, routes
+
+MEMBER = "222222222222"
+INVITED = "333333333333"
+REGION = "us-east-1"
+T0 = 1_793_000_000_000  # 2026-10-26
+
+
+def ct_event(account, n, *, user="alice", region=REGION, time_ms=None, ip="198.51.100.1", role=None, name="ListBuckets"):
+    moment = (time_ms if time_ms is not None else T0 + n * 60_000) / 1000
+    when = __import__("datetime").datetime.fromtimestamp(moment, __import__("datetime").timezone.utc)
+    identity = (
+        {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/{user}", "accountId": account}
+        if role is None else
+        {"type": "AssumedRole", "arn": f"arn:aws:sts::{account}:assumed-role/{role}/s{n}", "accountId": account,
+         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}"}}}
+    )
+    return {
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "s3.amazonaws.com", "eventName": name,
+        "awsRegion": region, "sourceIPAddress": ip, "userAgent": "aws-cli/2", "eventID": f"{account}-{region}-{n}",
+        "recipientAccountId": account, "userIdentity": identity,
+    }
+
+
+def write_trail(folder: Path, account: str, events: list[dict], *, region=REGION, name="a") -> Path:
+    path = folder / "AWSLogs" / account / "CloudTrail" / region / "2026" / "10" / "26" / f"{account}_CloudTrail_{region}_{name}.json.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(json.dumps({"Records": events}).encode()))
+    return path
+
+
+@pytest.fixture
+def world(tmp_path):
+    (tmp_path / "env").mkdir()
+    env = Env(tmp_path / "env", job_delay=0)
+    arn = env.graph(ADMIN)
+    env.invite(arn, ADMIN, MEMBER, INVITED)
+    env.accept(arn, MEMBER)
+    stores = GraphStores(env.tmp_path / "data")
+    yield env, arn, stores, tmp_path / "logs"
+    stores.close()
+    env.close()
+
+
+def ingestor(env, stores, **kw):
+    return Ingestor(env.store, stores, env.tmp_path / "data", **kw)
+
+
+def api_events(stores, arn):
+    with stores.get(arn).cursor() as conn:
+        return conn.execute("SELECT account_id, event_id FROM api_events ORDER BY event_id").fetchall()
+
+
+def test_routes_hold_the_administrator_and_enabled_members_only(world):
+    env, arn, _, _ = world
+    with env.store.read() as conn:
+        table = routes(conn)
+    assert set(table) == {ADMIN, MEMBER}
+    [target] = table[MEMBER]
+    assert target.graph_arn == arn and target.region == REGION
+    assert target.packages == {"DETECTIVE_CORE", "EKS_AUDIT"}
+
+
+def test_records_enter_the_graphs_of_their_account_and_region_only(world):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(3)])
+    write_trail(logs, MEMBER, [ct_event(MEMBER, i) for i in range(2)])
+    write_trail(logs, INVITED, [ct_event(INVITED, i) for i in range(4)])
+    write_trail(logs, MEMBER, [ct_event(MEMBER, 9, region="eu-west-1")], region="eu-west-1")
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.objects == 4 and summary.failed == []
+    rows = api_events(stores, arn)
+    assert sorted({a for a, _ in rows}) == [ADMIN, MEMBER] and len(rows) == 5
+    tallies = {(a, k): t for (a, k), t in summary.tallies.items()}
+    assert tallies[(INVITED, "cloudtrail")].events == 4 and tallies[(INVITED, "cloudtrail")].unrouted == 4
+    assert tallies[(MEMBER, "cloudtrail")].unrouted == 1  # the eu-west-1 event
+    assert summary.graphs[arn] == 5
+
+
+def test_volume_reaches_member_details_once_and_a_rerun_changes_nothing(world):
+    env, arn, stores, logs = world
+    write_trail(logs, MEMBER, [ct_event(MEMBER, i) for i in range(10)])
+    ingestor(env, stores).run([str(logs)])
+    detail = env.member(arn, ADMIN, MEMBER)
+    assert detail["VolumeUsageInBytes"] > 0
+    assert set(detail["VolumeUsageByDatasourcePackage"]) == {"DETECTIVE_CORE"}
+    again = ingestor(env, stores).run([str(logs)])
+    assert (again.objects, again.skipped) == (0, 1)
+    assert env.member(arn, ADMIN, MEMBER)["VolumeUsageInBytes"] == detail["VolumeUsageInBytes"]
+    assert "VolumeUsageInBytes" not in env.member(arn, ADMIN, INVITED)
+
+
+def test_a_failure_between_the_stores_is_completed_on_the_next_run(world, monkeypatch):
+    """The graph committed, the control store did not: nothing doubles, nothing is lost."""
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(7)])
+    first = ingestor(env, stores)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(first, "_finish", crash)
+    summary = first.run([str(logs)])
+    assert len(summary.failed) == 1 and "disk full" in summary.failed[0]
+    assert len(api_events(stores, arn)) == 7
+    assert "VolumeUsageInBytes" not in env.member(arn, ADMIN, ADMIN)
+    monkeypatch.undo()
+    second = ingestor(env, stores).run([str(logs)])
+    assert second.objects == 1 and second.failed == []
+    assert len(api_events(stores, arn)) == 7  # not loaded twice
+    expected = sum(len(json.dumps(ct_event(ADMIN, i))) for i in range(7))
+    assert env.member(arn, ADMIN, ADMIN)["VolumeUsageInBytes"] == pytest.approx(expected, rel=0.1)
+
+
+def test_a_failure_inside_a_graph_load_leaves_nothing_of_the_object(world, monkeypatch):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(5)])
+    from gumshoe.graph import store as store_module
+
+    def broken(*args, **kwargs):
+        raise duckdb.IOException("cannot write")
+
+    monkeypatch.setattr(store_module, "to_arrow", broken)
+    assert len(ingestor(env, stores).run([str(logs)]).failed) == 1
+    monkeypatch.undo()
+    assert api_events(stores, arn) == []
+    ingestor(env, stores).run([str(logs)])
+    assert len(api_events(stores, arn)) == 5
+
+
+def test_after_enabled_takes_only_events_after_the_account_joined(world):
+    env, arn, stores, logs = world
+    joined = env.member(arn, ADMIN, MEMBER)
+    assert joined["Status"] == "ENABLED"
+    now = int(__import__("time").time() * 1000)
+    write_trail(logs, MEMBER, [ct_event(MEMBER, 1, time_ms=now - 86_400_000), ct_event(MEMBER, 2, time_ms=now + 60_000)])
+    ingestor(env, stores, after_enabled=True).run([str(logs)])
+    assert [e for _, e in api_events(stores, arn)] == [f"{MEMBER}-{REGION}-2"]
+
+
+def test_a_stopped_package_takes_nothing_and_a_started_one_does(world, tmp_path):
+    env, arn, stores, logs = world
+    finding = {"SchemaVersion": "2018-10-08", "Id": "f-1", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/inspector",
+               "GeneratorId": "g", "AwsAccountId": ADMIN, "Region": REGION, "Types": ["Software and Configuration Checks"],
+               "CreatedAt": "2026-10-26T10:00:00Z", "UpdatedAt": "2026-10-26T10:00:00Z", "Severity": {"Label": "HIGH"},
+               "Title": "t", "Description": "d", "Resources": [{"Type": "AwsEc2Instance", "Id": "i-1"}]}
+    logs.mkdir(parents=True)
+    (logs / "findings.json").write_bytes(json.dumps({"Findings": [finding]}).encode())
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "asff")].unrouted == 1  # ASFF_SECURITYHUB_FINDING starts DISABLED
+    env.call(datasources.update_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": ["ASFF_SECURITYHUB_FINDING"]})
+    (logs / "findings2.json").write_bytes(json.dumps({"Findings": [{**finding, "Id": "f-2"}]}).encode())
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "asff")].unrouted == 0
+    with stores.get(arn).cursor() as conn:
+        assert conn.execute("SELECT id FROM sh_findings").fetchall() == [("f-2",)]
+
+
+def test_rejects_are_set_aside_with_their_reason_and_objects_of_no_known_format_are_skipped(world):
+    env, arn, stores, logs = world
+    logs.mkdir(parents=True)
+    good = json.dumps(ct_event(ADMIN, 1)).encode()
+    (logs / "events.jsonl").write_bytes(good + b"\n{broken\n" + json.dumps(ct_event(ADMIN, 2)).encode() + b"\n")
+    (logs / "README").write_text("these are our logs\n")
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.objects == 2
+    assert summary.tallies[(ADMIN, "cloudtrail")].rejects + summary.tallies[("", "cloudtrail")].rejects == 1
+    assert len(api_events(stores, arn)) == 2
+    [reject_file] = (env.tmp_path / "data" / "rejects").glob("*.jsonl")
+    [entry] = [orjson.loads(line) for line in reject_file.read_bytes().splitlines()]
+    assert entry["key"] == "events.jsonl" and entry["position"] == "line 2" and entry["raw"] == "{broken"
+    assert "malformed JSON" in entry["reason"]
+    assert ingestor(env, stores).run([str(logs)]).skipped == 2  # the README too: it is in the ledger
+
+
+def test_deleting_a_graph_deletes_its_store(world):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 1)])
+    ingestor(env, stores).run([str(logs)])
+    path = stores.path(arn)
+    assert path.exists()
+    env.services.on_graph_deleted.append(stores.drop)
+    env.call(graphs.delete_graph, ADMIN, {"GraphArn": arn})
+    assert not path.exists()
+
+
+def test_entities_and_a_role_profile_sum_its_sessions(world):
+    env, arn, stores, logs = world
+    events = [ct_event(ADMIN, i, role="Deploy", ip=f"198.51.100.{i % 2}") for i in range(4)]
+    events += [ct_event(ADMIN, 10, user="bob", name="GetObject")]
+    write_trail(logs, ADMIN, events)
+    ingestor(env, stores).run([str(logs)])
+    store = stores.get(arn)
+    listed = queries.list_entities(store)
+    by_type = {}
+    for e in listed:
+        by_type.setdefault(e["type"], set()).add(e["id"])
+    role = f"arn:aws:iam::{ADMIN}:role/Deploy"
+    assert by_type["aws_role"] == {role}
+    assert len(by_type["role_session"]) == 4
+    assert by_type["aws_user"] == {f"arn:aws:iam::{ADMIN}:user/bob"}
+    assert by_type["ip_address"] == {"198.51.100.0", "198.51.100.1"}
+    assert queries.list_entities(store, "ip_address") == [e for e in listed if e["type"] == "ip_address"]
+    profile = queries.profile(store, role, T0 - 3_600_000, T0 + 86_400_000)
+    assert profile["sessions"] == 4
+    assert profile["panels"]["api"][0]["value"] == "s3.amazonaws.com:ListBuckets"
+    assert profile["panels"]["api"][0]["success"] == 4
+    assert {r["value"]: r["success"] for r in profile["panels"]["ip_address"]} == {"198.51.100.0": 2, "198.51.100.1": 2}
+    outside = queries.profile(store, role, T0 + 10 * 86_400_000, T0 + 11 * 86_400_000)
+    assert outside["panels"] == {}
+    assert queries.profile(store, "arn:aws:iam::1:user/nobody", 0, T0) is None
