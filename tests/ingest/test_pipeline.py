@@ -225,3 +225,24 @@ def test_entities_and_a_role_profile_sum_its_sessions(world):
     outside = queries.profile(store, role, T0 + 10 * 86_400_000, T0 + 11 * 86_400_000)
     assert outside["panels"] == {}
     assert queries.profile(store, "arn:aws:iam::1:user/nobody", 0, T0) is None
+
+
+def test_compaction_keeps_every_answer(world):
+    env, arn, stores, logs = world
+    for part in range(3):
+        events = [ct_event(ADMIN, i, role="Deploy" if i % 3 else None, ip=f"198.51.100.{i % 5}")
+                  for i in range(40)]
+        write_trail(logs, ADMIN, events, name=f"part{part}")
+        ingestor(env, stores).run([str(logs)])  # three loads: partial rows to sum
+    store = stores.get(arn)
+    role = f"arn:aws:iam::{ADMIN}:role/Deploy"
+    user = f"arn:aws:iam::{ADMIN}:user/alice"
+    before = (queries.list_entities(store), queries.profile(store, role, 0, T0 * 2), queries.profile(store, user, 0, T0 * 2))
+    with store.cursor() as conn:
+        rows_before = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]
+    assert store.compact(force=True)
+    with store.cursor() as conn:
+        assert conn.execute("SELECT count(*) FROM hourly").fetchone()[0] < rows_before
+    after = (queries.list_entities(store), queries.profile(store, role, 0, T0 * 2), queries.profile(store, user, 0, T0 * 2))
+    assert after == before
+    assert not store.compact()  # nothing new since

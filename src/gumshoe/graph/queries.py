@@ -41,7 +41,8 @@ def list_entities(store: GraphStore, entity_type: str | None = None, limit: int 
 
 def find_entity(store: GraphStore, entity_id: str) -> tuple[str, str] | None:
     with store.cursor() as conn:
-        row = conn.execute("SELECT type, id FROM entities WHERE id = ? LIMIT 1", [entity_id]).fetchone()
+        row = conn.execute("SELECT type, id FROM entities WHERE ekey = hash(?) AND id = ? LIMIT 1",
+                           [entity_id, entity_id]).fetchone()
     return (row[0], row[1]) if row else None
 
 
@@ -56,32 +57,36 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
         subjects: list[tuple[str, str]] = [(entity_type, entity_id)]
         if entity_type == "aws_role":
             sessions = conn.execute(
-                "SELECT DISTINCT src_id FROM links WHERE kind = 'session_of' AND dst_id = ? AND src_type = 'role_session'",
-                [entity_id],
+                "SELECT DISTINCT src_id FROM links WHERE dkey = hash(?) AND dst_id = ? AND kind = 'session_of' "
+                "AND src_type = 'role_session'",
+                [entity_id, entity_id],
             ).fetchall()
             subjects += [("role_session", s) for (s,) in sessions]
         ids = [s for _, s in subjects]
+        keys = ",".join("hash(?)" for _ in ids)
+        marks = ",".join("?" for _ in ids)
         rows = conn.execute(
             f"""SELECT dimension, value, sum(success), sum(failure), sum(bytes), min(hour), max(hour)
-                FROM hourly WHERE entity_id IN ({",".join("?" * len(ids))}) AND hour BETWEEN ? AND ?
-                GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC""",
-            [*ids, first_hour, last_hour],
+                FROM hourly WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND hour BETWEEN ? AND ?
+                GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC, value""",
+            [*ids, *ids, first_hour, last_hour],
         ).fetchall()
         related = conn.execute(
             """SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
                    SELECT 'out' AS direction, kind, dst_type AS other_type, dst_id AS other_id, count, bytes, first_ms, last_ms, hour
-                       FROM links WHERE src_id = ?
+                       FROM links WHERE skey = hash(?) AND src_id = ?
                    UNION ALL
-                   SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM links WHERE dst_id = ?
+                   SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM links
+                       WHERE dkey = hash(?) AND dst_id = ?
                ) WHERE hour BETWEEN ? AND ?
-               GROUP BY ALL ORDER BY kind, sum(count) DESC""",
-            [entity_id, entity_id, first_hour, last_hour],
+               GROUP BY ALL ORDER BY kind, sum(count) DESC, other_id, direction""",
+            [entity_id, entity_id, entity_id, entity_id, first_hour, last_hour],
         ).fetchall()
         volume = conn.execute(
             f"""SELECT hour, sum(success), sum(failure) FROM hourly
-                WHERE entity_id IN ({",".join("?" * len(ids))}) AND dimension = 'api' AND hour BETWEEN ? AND ?
+                WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND dimension = 'api' AND hour BETWEEN ? AND ?
                 GROUP BY hour ORDER BY hour""",
-            [*ids, first_hour, last_hour],
+            [*ids, *ids, first_hour, last_hour],
         ).fetchall()
     panels: dict[str, list[dict[str, Any]]] = {}
     for dimension, value, success, failure, nbytes, first, last in rows:

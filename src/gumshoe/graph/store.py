@@ -20,9 +20,12 @@ All SQL of the data plane lives in this module and in ``graph/queries.py``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,16 +68,17 @@ CREATE TABLE IF NOT EXISTS sh_findings (
     product_arn VARCHAR, types VARCHAR[], title VARCHAR, severity_label VARCHAR, ips VARCHAR[], raw VARCHAR
 );
 CREATE TABLE IF NOT EXISTS entities (
-    type VARCHAR, id VARCHAR, account_id VARCHAR, first_ms BIGINT, last_ms BIGINT, events BIGINT
+    type VARCHAR, id VARCHAR, account_id VARCHAR, first_ms BIGINT, last_ms BIGINT, events BIGINT, ekey UBIGINT
 );
 CREATE TABLE IF NOT EXISTS links (
     src_type VARCHAR, src_id VARCHAR, kind VARCHAR, dst_type VARCHAR, dst_id VARCHAR, hour BIGINT,
-    count BIGINT, bytes BIGINT, first_ms BIGINT, last_ms BIGINT
+    count BIGINT, bytes BIGINT, first_ms BIGINT, last_ms BIGINT, skey UBIGINT, dkey UBIGINT
 );
 CREATE TABLE IF NOT EXISTS hourly (
     entity_type VARCHAR, entity_id VARCHAR, hour BIGINT, dimension VARCHAR, value VARCHAR,
-    success BIGINT, failure BIGINT, bytes BIGINT
+    success BIGINT, failure BIGINT, bytes BIGINT, ekey UBIGINT
 );
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
 CREATE TABLE IF NOT EXISTS loaded_objects (
     object_ref VARCHAR PRIMARY KEY, loaded_ms BIGINT, records BIGINT, volume VARCHAR
 );
@@ -227,13 +231,43 @@ _SH_DERIVED = [
     SELECT 'finding', id, any_value(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
 ]
 
-DERIVED: dict[str, list[str]] = {
-    "cloudtrail": _API_DERIVED,
-    "vpcflow": _FLOW_DERIVED,
-    "guardduty": _FINDING_DERIVED,
-    "eks_audit": [],
-    "asff": _SH_DERIVED,
+# Derived tables carry integer keys (DuckDB's hash of the ids): compacted tables are sorted by
+# them, so a lookup by key skips every row group but the entity's own (string statistics keep
+# only a prefix, and every ARN starts alike).
+DERIVED_COLUMNS = {
+    "entities": ("type", "id", "account_id", "first_ms", "last_ms", "events"),
+    "links": ("src_type", "src_id", "kind", "dst_type", "dst_id", "hour", "count", "bytes", "first_ms", "last_ms"),
+    "hourly": ("entity_type", "entity_id", "hour", "dimension", "value", "success", "failure", "bytes"),
 }
+KEYS = {"entities": "hash(id)", "links": "hash(src_id), hash(dst_id)", "hourly": "hash(entity_id)"}
+SORT = {"entities": "ekey", "links": "skey, hour", "hourly": "ekey, hour"}
+_INSERT = re.compile(r"^\s*INSERT INTO (\w+)\s+", re.S)
+
+
+def _keyed(statement: str) -> str:
+    """``INSERT INTO t SELECT ...`` with the key columns of ``t`` added."""
+    match = _INSERT.match(statement)
+    assert match is not None, statement
+    table = match.group(1)
+    select = statement[match.end():]
+    return (f"INSERT INTO {table} SELECT *, {KEYS[table]} FROM ({select}) "
+            f"AS s({', '.join(DERIVED_COLUMNS[table])})")
+
+
+DERIVED: dict[str, list[str]] = {
+    kind: [_keyed(statement) for statement in statements]
+    for kind, statements in {
+        "cloudtrail": _API_DERIVED,
+        "vpcflow": _FLOW_DERIVED,
+        "guardduty": _FINDING_DERIVED,
+        "eks_audit": [],
+        "asff": _SH_DERIVED,
+    }.items()
+}
+
+# Compaction: derived rows appended since the last one, past this many (or a quarter of the
+# table), are summed and the tables rewritten in key order.
+COMPACT_MIN_ROWS = 200_000
 
 
 def _column(records: Sequence[Any], name: str) -> list[Any]:
@@ -242,9 +276,11 @@ def _column(records: Sequence[Any], name: str) -> list[Any]:
     return [getattr(r, name) for r in records]
 
 
-def to_arrow(kind: str, object_ref: str, records: Sequence[Any]) -> pa.Table:
+def to_arrow(kind: str, chunks: Sequence[tuple[str, Sequence[Any]]]) -> pa.Table:
+    """Columns of the raw table from (object_ref, records) chunks."""
     _, columns = RAW_TABLES[kind]
-    data: dict[str, Any] = {"object_ref": [object_ref] * len(records)}
+    records = [r for _, part in chunks for r in part] if len(chunks) > 1 else list(chunks[0][1])
+    data: dict[str, Any] = {"object_ref": [ref for ref, part in chunks for _ in range(len(part))]}
     for name in columns:
         data[name] = _column(records, name)
     return pa.table(data)
@@ -258,10 +294,12 @@ class GraphStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = duckdb.connect(str(path))
         self._lock = threading.RLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gumshoe-graph-writer")
         self._conn.execute(SCHEMA)
 
     def close(self) -> None:
         with self._lock:
+            self._writer.shutdown(wait=True)
             self._conn.close()
 
     @contextmanager
@@ -273,61 +311,144 @@ class GraphStore:
 
     def loaded(self, object_ref: str) -> dict[str, Any] | None:
         """The load record of an object (records, volume), or None when not loaded."""
-        with self._lock:
-            row = self._conn.execute(
+        # Its own cursor: a load's writer thread may be using the main connection, and what
+        # counts here is what earlier runs committed.
+        with self._lock, self._conn.cursor() as cursor:
+            row = cursor.execute(
                 "SELECT records, volume FROM loaded_objects WHERE object_ref = ?", [object_ref]
             ).fetchone()
         if row is None:
             return None
         return {"records": row[0], "volume": orjson.loads(row[1])}
 
-    @contextmanager
-    def loading(self, object_ref: str, now_ms: int) -> Iterator[Load]:
-        """One transaction for one object: ``load.add(kind, package, records)`` per batch.
-        When the block ends the object is marked loaded (with its volume) and committed;
-        on an error nothing of it stays."""
+    def compact(self, force: bool = False) -> bool:
+        """Sum the derived tables' partial rows and rewrite them in key order, when enough
+        rows were appended since the last time (or ``force``)."""
         with self._lock:
             conn = self._conn
+            rows = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
+            done = conn.execute("SELECT value FROM store_meta WHERE key = 'hourly_sorted'").fetchone()
+            sorted_rows = done[0] if done else 0
+            if not force and rows - sorted_rows < max(COMPACT_MIN_ROWS, sorted_rows // 4):
+                return False
             conn.execute("BEGIN TRANSACTION")
-            load = Load(conn, object_ref)
             try:
-                yield load
-                conn.execute(
-                    "INSERT INTO loaded_objects VALUES (?, ?, ?, ?)",
-                    [object_ref, now_ms, load.records, orjson.dumps(load.volume).decode()],
-                )
+                for table, columns in DERIVED_COLUMNS.items():
+                    keys = "ekey" if table != "links" else "skey, dkey"
+                    sums = {"events": "sum(events)", "count": "sum(count)", "bytes": "sum(bytes)",
+                            "success": "sum(success)", "failure": "sum(failure)",
+                            "first_ms": "min(first_ms)", "last_ms": "max(last_ms)", "account_id": "any_value(account_id)"}
+                    select = ", ".join(f"CAST({sums[c]} AS BIGINT) AS {c}" if c in sums and c != "account_id"
+                                       else (f"{sums[c]} AS {c}" if c in sums else c) for c in columns)
+                    group = ", ".join(c for c in columns if c not in sums)
+                    conn.execute(f"CREATE TABLE {table}_compacted AS SELECT {select}, {keys} FROM {table} "
+                                 f"GROUP BY {group}, {keys} ORDER BY {SORT[table]}")
+                    conn.execute(f"DROP TABLE {table}")
+                    conn.execute(f"ALTER TABLE {table}_compacted RENAME TO {table}")
+                after = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
+                conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?)", [after])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            return True
+
+    def begin(self, now_ms: int) -> Load:
+        """A load transaction: ``add`` the records of any number of objects, then ``commit``
+        (each object is marked loaded, with its volume) or ``rollback`` (nothing stays)."""
+        self._lock.acquire()
+        try:
+            self._conn.execute("BEGIN TRANSACTION")
+        except BaseException:
+            self._lock.release()
+            raise
+        return Load(self, now_ms)
 
 
 class Load:
-    """The rows of one object entering one graph, inside its transaction."""
+    """Records entering one graph inside one transaction, buffered into large inserts."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, object_ref: str) -> None:
-        self._conn = conn
-        self.object_ref = object_ref
-        self.records = 0
-        self.volume: dict[str, int] = {}  # volume_key -> bytes
+    FLUSH_RECORDS = 50_000
 
-    def add(self, kind: str, package: str, records: Sequence[Any]) -> None:
+    def __init__(self, store: GraphStore, now_ms: int) -> None:
+        self._store = store
+        self._conn = store._conn
+        self.now_ms = now_ms
+        self.objects: dict[str, dict[str, Any]] = {}  # object_ref -> {"records": n, "volume": {key: bytes}}
+        self._buffers: dict[str, list[tuple[str, Sequence[Any]]]] = {}
+        self._buffered = 0
+        self._open = True
+        # DuckDB works without the GIL: the inserts of one buffer run in the store's writer
+        # thread while the caller decodes the next one. One write in flight at a time.
+        self._writing: Future[None] | None = None
+
+    def add(self, object_ref: str, kind: str, package: str, records: Sequence[Any]) -> None:
+        entry = self.objects.setdefault(object_ref, {"records": 0, "volume": {}})
         if not records:
             return
-        table, _ = RAW_TABLES[kind]
-        self._conn.register("batch", to_arrow(kind, self.object_ref, records))
-        try:
-            self._conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
-            for statement in DERIVED[kind]:
-                self._conn.execute(statement)
-        finally:
-            self._conn.unregister("batch")
-        self.records += len(records)
-        volume = self.volume
+        self._buffers.setdefault(kind, []).append((object_ref, records))
+        self._buffered += len(records)
+        entry["records"] += len(records)
+        volume = entry["volume"]
         for r in records:
             # Volume counts on the day the event happened (docs/INGESTION.md).
             key = volume_key(r.account_id, day_of(r.time_ms), package)
             volume[key] = volume.get(key, 0) + r.size
+        if self._buffered >= self.FLUSH_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        tables = [(kind, to_arrow(kind, chunks)) for kind, chunks in self._buffers.items()]
+        self._buffers = {}
+        self._buffered = 0
+        self._wait()
+        if tables:
+            self._writing = self._store._writer.submit(self._write, tables)
+
+    def _write(self, tables: list[tuple[str, pa.Table]]) -> None:
+        for kind, batch in tables:
+            table, _ = RAW_TABLES[kind]
+            self._conn.register("batch", batch)
+            try:
+                self._conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
+                for statement in DERIVED[kind]:
+                    self._conn.execute(statement)
+            finally:
+                self._conn.unregister("batch")
+
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def commit(self) -> None:
+        try:
+            self.flush()
+            self._wait()
+            for ref, entry in self.objects.items():
+                self._conn.execute(
+                    "INSERT INTO loaded_objects VALUES (?, ?, ?, ?)",
+                    [ref, self.now_ms, entry["records"], orjson.dumps(entry["volume"]).decode()],
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self._close()
+
+    def rollback(self) -> None:
+        if self._open:
+            try:
+                with contextlib.suppress(Exception):
+                    self._wait()
+                self._conn.execute("ROLLBACK")
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            self._store._lock.release()
 
 
 _DAYS: dict[int, str] = {}

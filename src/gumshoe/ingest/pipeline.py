@@ -8,10 +8,15 @@ For each object not yet in the ledger (``ingest_objects``):
    is STARTED for that account in that graph, the record's Region is the graph's (a record
    without one takes the delivery layout's, and without that enters the account's graphs in
    every Region), and, with ``ingest_after_enabled``, it happened after the account joined;
-3. load each graph's share in one DuckDB transaction that also marks the object loaded
+3. load each graph's share in a DuckDB transaction that also marks the object loaded
    there, with its volume per account, day and package;
 4. then, in one control-store transaction: add those volumes to ``volume_usage``, note each
    graph in ``object_graphs`` and the object in ``ingest_objects``.
+
+Objects go through 3 and 4 in units (up to UNIT_BYTES of them together: one transaction per
+graph and one in the control store), because DuckDB's cost is per statement and commit, not
+per row. When anything in a unit fails, nothing of it stays and its objects are loaded again
+one at a time, so one bad object cannot hold back the others.
 
 A crash between 3 and 4 loses nothing and doubles nothing: the next run finds the object
 missing from the ledger, skips the graphs that already hold it (their ``loaded_objects``) and
@@ -27,7 +32,6 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +53,10 @@ log = logging.getLogger("gumshoe.ingest")
 # Sniffing order: the most specific formats first.
 READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)
 SNIFF_BYTES = 65536
+# Objects loaded in one transaction per graph (and one control-store transaction): up to
+# this many compressed bytes or objects. Fewer, larger loads are what DuckDB is fast at.
+UNIT_BYTES = 16 << 20
+UNIT_OBJECTS = 1000
 
 
 class GraphStores:
@@ -139,6 +147,8 @@ class ObjectResult:
     bytes: int = 0
     graphs: dict[str, int] = field(default_factory=dict)  # graph -> records loaded
     accounts: set[str] = field(default_factory=set)  # accounts its records belong to
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    reject_list: list[Reject] = field(default_factory=list)
 
 
 @dataclass
@@ -176,16 +186,6 @@ class Ingestor:
         for location in locations:
             yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url)
 
-    def pending(self, objects: Iterable[SourceObject]) -> list[SourceObject]:
-        """The objects not yet in the ledger."""
-        todo = []
-        with self.store.read() as conn:
-            for obj in objects:
-                done = conn.execute(select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref == obj.ref)).first()
-                if done is None:
-                    todo.append(obj)
-        return todo
-
     def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
             plan: Callable[[int, int], None] | None = None) -> Summary:
         """Ingest every object of the locations not yet ingested; ``plan`` hears the number
@@ -195,67 +195,126 @@ class Ingestor:
             objects = list(self.objects(locations))
             if plan is not None:
                 plan(len(objects), sum(o.size for o in objects))
+            done = self._done({o.ref for o in objects})
+            unit: list[SourceObject] = []
+            unit_bytes = 0
             for obj in objects:
-                try:
-                    result = self.ingest_object(obj, summary)
-                except Exception as exc:  # one bad object never stops the others
-                    log.exception("could not ingest %s/%s", obj.source, obj.key)
-                    result = ObjectResult(obj.source, obj.key, "unknown", obj.size, rejects=1)
-                    summary.failed.append(f"{obj.source}/{obj.key}: {exc}")
-                if progress is not None:
-                    progress(result, summary)
+                if obj.ref in done:
+                    summary.skipped += 1
+                    if progress is not None:
+                        progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
+                    continue
+                unit.append(obj)
+                unit_bytes += obj.size
+                if unit_bytes >= UNIT_BYTES or len(unit) >= UNIT_OBJECTS:
+                    self._run_unit(unit, summary, progress)
+                    unit, unit_bytes = [], 0
+            if unit:
+                self._run_unit(unit, summary, progress)
+            for arn in summary.graphs:
+                if self.graph_stores.exists(arn):
+                    self.graph_stores.get(arn).compact()
         return summary
 
-    # --- one object --------------------------------------------------------------------
-
-    def ingest_object(self, obj: SourceObject, summary: Summary) -> ObjectResult:
-        ref = obj.ref
+    def _done(self, refs: set[str]) -> set[str]:
+        found: set[str] = set()
+        ordered = sorted(refs)
         with self.store.read() as conn:
-            if conn.execute(select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref == ref)).first():
-                summary.skipped += 1
-                return ObjectResult(obj.source, obj.key, "", obj.size, skipped=True)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                found.update(r for (r,) in conn.execute(
+                    select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref.in_(chunk))))
+        return found
+
+    # --- units: objects loaded together --------------------------------------------------
+
+    def _run_unit(self, objects: list[SourceObject], summary: Summary,
+                  progress: Callable[[ObjectResult, Summary], None] | None) -> None:
+        try:
+            results = self._load_unit(objects)
+        except Exception as exc:
+            if len(objects) > 1:
+                # Nothing of the unit stayed: load its objects one by one to set the bad one apart.
+                log.warning("a load of %d objects failed (%s); loading them one by one", len(objects), exc)
+                for obj in objects:
+                    self._run_unit([obj], summary, progress)
+                return
+            obj = objects[0]
+            log.exception("could not ingest %s/%s; it is retried on the next run", obj.source, obj.key)
+            summary.failed.append(f"{obj.source}/{obj.key}: {exc}")
+            if progress is not None:
+                progress(ObjectResult(obj.source, obj.key, "unknown", obj.size), summary)
+            return
+        for result in results:
+            summary.objects += 1
+            for key, tally in result.tallies.items():
+                total = summary.tallies[key]
+                for name, value in vars(tally).items():
+                    setattr(total, name, getattr(total, name) + value)
+            for arn, count in result.graphs.items():
+                summary.graphs[arn] += count
+            if progress is not None:
+                progress(result, summary)
+
+    def _load_unit(self, objects: list[SourceObject]) -> list[ObjectResult]:
+        """Load the objects into their graphs (one transaction per graph), then record them
+        in the control store; all or nothing until the graphs commit."""
+        with self.store.read() as conn:
             targets = routes(conn)
+        loads: dict[str, Load] = {}
+        earlier: dict[tuple[str, str], dict[str, int]] = {}  # (object, graph) loaded by a run that crashed
+        results: list[ObjectResult] = []
+        stamp = now_ms()
+        try:
+            for obj in objects:
+                results.append(self._read_object(obj, targets, loads, earlier, stamp))
+            for load in loads.values():
+                load.commit()
+        except BaseException:
+            for load in loads.values():
+                load.rollback()
+            raise
+        volumes: dict[tuple[str, str], dict[str, int]] = dict(earlier)
+        for arn, load in loads.items():
+            for ref, entry in load.objects.items():
+                volumes[(ref, arn)] = entry["volume"]
+        self._finish(objects, results, volumes)
+        for obj, result in zip(objects, results):
+            if result.reject_list:
+                self._set_aside(obj, result.kind, result.reject_list)
+        return results
+
+    def _read_object(self, obj: SourceObject, targets: dict[str, list[Target]], loads: dict[str, Load],
+                     earlier: dict[tuple[str, str], dict[str, int]], stamp: int) -> ObjectResult:
         stream = obj.open()
         try:
             head, error = read_head(stream, SNIFF_BYTES)
             reader = next((r for r in READERS if r.sniff(head, obj.key)), None) if head.strip() else None
-            first_rejects = []
-            if error is not None and reader is None:
-                first_rejects = [Reject("byte 0", f"the object cannot be read: {error}")]
-            rest = Rejoined(head, Failing(error) if error is not None else stream)
             result = ObjectResult(obj.source, obj.key, reader.KIND if reader else "unknown", obj.size)
-            loaded_before: dict[str, dict[str, int]] = {}
-            with ExitStack() as stack:
-                loads: dict[str, Load] = {}
-                rejects: list[Reject] = list(first_rejects)
-                if reader is None:
-                    if head.strip() and not first_rejects:
-                        log.info("%s/%s is not a log Gumshoe reads (CloudTrail, VPC Flow Logs, GuardDuty, EKS audit, "
-                                 "Security Hub findings); skipped", obj.source, obj.key)
-                else:
-                    for batch in reader.read(rest, obj.key):
-                        rejects.extend(batch.rejects)
-                        self._route(obj, reader, batch.records, targets, loads, loaded_before, stack, result, summary)
-                if rejects:
-                    self._set_aside(obj, result.kind, rejects)
-                    result.rejects = len(rejects)
-                    summary.tallies[(obj.hint[0], result.kind)].rejects += len(rejects)
-            # All graph loads committed (ExitStack closed them in order); now the control store.
-            volumes = {arn: load.volume for arn, load in loads.items()}
-            volumes.update(loaded_before)
-            self._finish(obj, result, volumes)
+            if reader is None:
+                if error is not None:
+                    result.reject_list.append(Reject("byte 0", f"the object cannot be read: {error}"))
+                elif head.strip():
+                    log.info("%s/%s is not a log Gumshoe reads (CloudTrail, VPC Flow Logs, GuardDuty, EKS audit, "
+                             "Security Hub findings); skipped", obj.source, obj.key)
+            else:
+                rest = Rejoined(head, Failing(error) if error is not None else stream)
+                for batch in reader.read(rest, obj.key):
+                    result.reject_list.extend(batch.rejects)
+                    self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp)
         finally:
             stream.close()
-        summary.objects += 1
-        for account in result.accounts or {obj.hint[0]}:
-            summary.tallies[(account, result.kind)].files += 1
-        for arn, count in result.graphs.items():
-            summary.graphs[arn] += count
+        result.rejects = len(result.reject_list)
+        accounts = result.accounts or {obj.hint[0]}
+        for account in accounts:
+            result.tallies[(account, result.kind)].files += 1
+        if result.rejects:
+            result.tallies[(next(iter(sorted(accounts))), result.kind)].rejects += result.rejects
         return result
 
     def _route(self, obj: SourceObject, reader: ModuleType, records: list[Any], targets: dict[str, list[Target]],
-               loads: dict[str, Load], loaded_before: dict[str, dict[str, int]], stack: ExitStack,
-               result: ObjectResult, summary: Summary) -> None:
+               loads: dict[str, Load], earlier: dict[tuple[str, str], dict[str, int]], result: ObjectResult,
+               stamp: int) -> None:
         hint_account, hint_region = obj.hint
         package = reader.PACKAGE
         kind = reader.KIND
@@ -266,7 +325,7 @@ class Ingestor:
             if not record.region:
                 record.region = hint_region
             result.accounts.add(record.account_id)
-            tally = summary.tallies[(record.account_id, kind)]
+            tally = result.tallies[(record.account_id, kind)]
             tally.events += 1
             tally.bytes += record.size
             result.records += 1
@@ -284,36 +343,43 @@ class Ingestor:
             if not routed:
                 tally.unrouted += 1
         for arn, rows in per_graph.items():
-            if arn in loaded_before:
+            if (obj.ref, arn) in earlier:
                 continue
             load = loads.get(arn)
-            if load is None:
-                store = self.graph_stores.get(arn)
-                earlier = store.loaded(obj.ref)
-                if earlier is not None:
-                    loaded_before[arn] = earlier["volume"]  # a crash after this graph's commit
+            store = self.graph_stores.get(arn)
+            if load is None or obj.ref not in load.objects:
+                before = store.loaded(obj.ref)
+                if before is not None:
+                    earlier[(obj.ref, arn)] = before["volume"]  # a run that crashed after this graph's commit
                     continue
-                load = stack.enter_context(store.loading(obj.ref, now_ms()))
-                loads[arn] = load
-            load.add(kind, package, rows)
+            if load is None:
+                load = loads[arn] = store.begin(stamp)
+            load.add(obj.ref, kind, package, rows)
             result.graphs[arn] = result.graphs.get(arn, 0) + len(rows)
 
-    def _finish(self, obj: SourceObject, result: ObjectResult, volumes: dict[str, dict[str, int]]) -> None:
+    def _finish(self, objects: list[SourceObject], results: list[ObjectResult],
+                volumes: dict[tuple[str, str], dict[str, int]]) -> None:
         stamp = now_ms()
         with self.store.write() as conn:
-            for arn, volume in volumes.items():
-                if conn.execute(select(object_graphs).where(object_graphs.c.object_ref == obj.ref,
+            live = {arn for (arn,) in conn.execute(
+                select(graphs.c.arn).where(graphs.c.arn.in_(sorted({arn for _, arn in volumes}))))}
+            totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
+            for (ref, arn), volume in volumes.items():
+                if arn not in live:
+                    continue  # deleted meanwhile
+                if conn.execute(select(object_graphs).where(object_graphs.c.object_ref == ref,
                                                             object_graphs.c.graph_arn == arn)).first():
                     continue
-                if conn.execute(select(graphs.c.arn).where(graphs.c.arn == arn)).first() is None:
-                    continue  # deleted meanwhile
                 for key, nbytes in volume.items():
-                    _add_volume(conn, arn, *split_volume_key(key), nbytes, stamp)
-                conn.execute(insert(object_graphs).values(object_ref=obj.ref, graph_arn=arn))
-            conn.execute(insert(ingest_objects).values(
-                object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind, size=obj.size,
-                records=result.records, rejects=result.rejects, finished_ms=stamp,
-            ))
+                    totals[(arn, *split_volume_key(key))] += nbytes
+                conn.execute(insert(object_graphs).values(object_ref=ref, graph_arn=arn))
+            for (arn, account, day, package), nbytes in totals.items():
+                _add_volume(conn, arn, account, day, package, nbytes, stamp)
+            conn.execute(insert(ingest_objects), [
+                dict(object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind, size=obj.size,
+                     records=result.records, rejects=result.rejects, finished_ms=stamp)
+                for obj, result in zip(objects, results)
+            ])
 
     def _set_aside(self, obj: SourceObject, kind: str, rejects: list[Reject]) -> None:
         self.rejects_dir.mkdir(parents=True, exist_ok=True)
