@@ -12,6 +12,7 @@ expectations from the same events instead of repeating magic numbers:
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import json
@@ -389,3 +390,41 @@ def write_guardduty(root: Path, account: str, region: str, findings: list[dict[s
     key = guardduty_key(account, region, when, n)
     put(root, key, gzip.compress(text.encode()))
     return Written([key], sum(len(line) for line in lines), findings)
+
+
+def bulk_assume_role(root: Path, account: str, region: str, start: dt.datetime, files: int, per_file: int,
+                     seed: int = 42) -> Written:
+    """Delivery files of a CI user assuming a deploy role over and over, each response with its
+    own session token (about 1 KB of random base64, as real ones are), so the files compress
+    like real trails of such calls; eventIDs are unique. Built by string templating."""
+    rng = random.Random(seed)
+    role_arn = f"arn:aws:iam::{account}:role/Deployer"
+    template = json.dumps(ct_event(
+        account, region, start, iam_user(account, "ci-bot"), "sts.amazonaws.com", "AssumeRole",
+        ip="@IP@", agent=UA_BOTO, event_id="@ID@",
+        request={"roleArn": role_arn, "roleSessionName": "@SESSION@", "durationSeconds": 900},
+        response={"credentials": {"accessKeyId": "@KEY@", "sessionToken": "@TOKEN@",
+                                  "expiration": "Jan 1, 2030, 1:00:00 AM"},
+                  "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLEDEPLOYER:@SESSION@",
+                                      "arn": f"arn:aws:sts::{account}:assumed-role/Deployer/@SESSION@"}},
+    ), separators=(",", ":")).replace(iso(start), "@TIME@")
+    parts_of = template.split("@")
+    written = Written()
+    for f in range(files):
+        when = start + dt.timedelta(minutes=5 * f)
+        tokens = base64.b64encode(rng.randbytes(per_file * 720)).decode()
+        events = []
+        for n in range(per_file):
+            values = {
+                "TIME": iso(when + dt.timedelta(milliseconds=n * 90)), "IP": f"10.{f % 250}.{n // 250}.{n % 250}",
+                "ID": f"{uuid.UUID(int=(int(account) << 40) + f * 1_000_000 + n)}", "SESSION": f"ci-{f}-{n % 10}",
+                "KEY": f"ASIA{f:06d}{n:06d}XYZW", "TOKEN": "IQoJb3JpZ2luX2VjE" + tokens[n * 960:(n + 1) * 960],
+            }
+            events.append("".join(values.get(p, p) if i % 2 else p for i, p in enumerate(parts_of)))
+        document = ('{"Records":[' + ",".join(events) + "]}").encode()
+        key = cloudtrail_key(account, region, when, f"{f:016d}")
+        put(root, key, gzip.compress(document, 1))
+        written.keys.append(key)
+        written.bytes += (len(document) // per_file) * per_file
+    written.records = [files * per_file]
+    return written

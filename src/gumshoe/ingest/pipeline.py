@@ -318,30 +318,32 @@ class Ingestor:
         hint_account, hint_region = obj.hint
         package = reader.PACKAGE
         kind = reader.KIND
-        per_graph: dict[str, list[Any]] = defaultdict(list)
+        by_account: dict[str, list[Any]] = defaultdict(list)
         for record in records:
             if not record.account_id:
                 record.account_id = hint_account
             if not record.region:
                 record.region = hint_region
-            result.accounts.add(record.account_id)
-            tally = result.tallies[(record.account_id, kind)]
-            tally.events += 1
-            tally.bytes += record.size
-            result.records += 1
-            result.bytes += record.size
-            routed = False
-            for target in targets.get(record.account_id, ()):
+            by_account[record.account_id].append(record)
+        per_graph: dict[str, list[Any]] = defaultdict(list)
+        after_enabled = self.after_enabled
+        for account, rows in by_account.items():
+            result.accounts.add(account)
+            tally = result.tallies[(account, kind)]
+            size = sum(r.size for r in rows)
+            tally.events += len(rows)
+            tally.bytes += size
+            result.records += len(rows)
+            result.bytes += size
+            taken: set[int] = set()
+            for target in targets.get(account, ()):
                 if package not in target.packages:
                     continue
-                if record.region and record.region != target.region:
-                    continue
-                if self.after_enabled and record.time_ms < target.enabled_ms:
-                    continue
-                per_graph[target.graph_arn].append(record)
-                routed = True
-            if not routed:
-                tally.unrouted += 1
+                region, since = target.region, target.enabled_ms if after_enabled else None
+                chosen = [r for r in rows if (not r.region or r.region == region) and (since is None or r.time_ms >= since)]
+                per_graph[target.graph_arn].extend(chosen)
+                taken.update(map(id, chosen))
+            tally.unrouted += len(rows) - len(taken)
         for arn, rows in per_graph.items():
             if (obj.ref, arn) in earlier:
                 continue
