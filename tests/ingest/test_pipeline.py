@@ -246,3 +246,32 @@ def test_compaction_keeps_every_answer(world):
     after = (queries.list_entities(store), queries.profile(store, role, 0, T0 * 2), queries.profile(store, user, 0, T0 * 2))
     assert after == before
     assert not store.compact()  # nothing new since
+
+
+def test_logs_read_before_a_graph_or_member_existed_enter_it_later(tmp_path):
+    """`gumshoe serve --source logs`, then create a graph, then enable a member: nothing is lost."""
+    (tmp_path / "env").mkdir()
+    env = Env(tmp_path / "env", job_delay=0)
+    stores = GraphStores(env.tmp_path / "data")
+    logs = tmp_path / "logs"
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(3)])
+    write_trail(logs, MEMBER, [ct_event(MEMBER, i) for i in range(2)])
+    try:
+        watcher = ingestor(env, stores)  # one long-lived ingestor, as the server's watch thread
+        first = watcher.run([str(logs)])
+        assert first.objects == 2 and first.graphs == {}
+        arn = env.graph(ADMIN)
+        second = watcher.run([str(logs)])
+        assert (second.objects, second.skipped) == (1, 1)  # only the administrator's file is read again
+        assert len(api_events(stores, arn)) == 3
+        assert watcher.run([str(logs)]).skipped == 2  # nothing changed: nothing read
+        env.invite(arn, ADMIN, MEMBER)
+        env.accept(arn, MEMBER)
+        third = watcher.run([str(logs)])
+        assert third.objects == 1 and third.graphs == {arn: 2}
+        assert sorted(a for a, _ in api_events(stores, arn)) == [ADMIN] * 3 + [MEMBER] * 2
+        assert env.member(arn, ADMIN, MEMBER)["VolumeUsageInBytes"] > 0
+        assert ingestor(env, stores).run([str(logs)]).skipped == 2  # a fresh process agrees
+    finally:
+        stores.close()
+        env.close()

@@ -181,6 +181,7 @@ class Ingestor:
         self.after_enabled = after_enabled
         self.s3_endpoint_url = s3_endpoint_url
         self._lock = threading.Lock()  # one ingestion at a time per process
+        self._routes_seen: frozenset[Any] | None = None
 
     def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
@@ -188,18 +189,20 @@ class Ingestor:
 
     def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
             plan: Callable[[int, int], None] | None = None) -> Summary:
-        """Ingest every object of the locations not yet ingested; ``plan`` hears the number
-        and total size of the objects first, ``progress`` each object as it is done."""
+        """Ingest every object of the locations not yet ingested, and objects read before
+        whose accounts have joined a graph since; ``plan`` hears the number and total size of
+        the objects first, ``progress`` each object as it is done."""
         summary = Summary()
         with self._lock:
             objects = list(self.objects(locations))
             if plan is not None:
                 plan(len(objects), sum(o.size for o in objects))
-            done = self._done({o.ref for o in objects})
+            done = self._ledger({o.ref for o in objects})
+            considered = self._catch_up(done)
             unit: list[SourceObject] = []
             unit_bytes = 0
             for obj in objects:
-                if obj.ref in done:
+                if obj.ref in done and obj.ref not in considered:
                     summary.skipped += 1
                     if progress is not None:
                         progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
@@ -207,37 +210,62 @@ class Ingestor:
                 unit.append(obj)
                 unit_bytes += obj.size
                 if unit_bytes >= UNIT_BYTES or len(unit) >= UNIT_OBJECTS:
-                    self._run_unit(unit, summary, progress)
+                    self._run_unit(unit, summary, progress, considered)
                     unit, unit_bytes = [], 0
             if unit:
-                self._run_unit(unit, summary, progress)
+                self._run_unit(unit, summary, progress, considered)
             for arn in summary.graphs:
                 if self.graph_stores.exists(arn):
                     self.graph_stores.get(arn).compact()
         return summary
 
-    def _done(self, refs: set[str]) -> set[str]:
-        found: set[str] = set()
+    def _ledger(self, refs: set[str]) -> dict[str, list[str]]:
+        """The ledgered objects among ``refs``, with the accounts of their records."""
+        found: dict[str, list[str]] = {}
         ordered = sorted(refs)
         with self.store.read() as conn:
             for start in range(0, len(ordered), 500):
                 chunk = ordered[start : start + 500]
-                found.update(r for (r,) in conn.execute(
-                    select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref.in_(chunk))))
+                for ref, accounts in conn.execute(
+                    select(ingest_objects.c.object_ref, ingest_objects.c.accounts).where(
+                        ingest_objects.c.object_ref.in_(chunk))):
+                    found[ref] = [a for a in (accounts or "").split(",") if a]
         return found
+
+    def _catch_up(self, done: dict[str, list[str]]) -> dict[str, set[str]]:
+        """Ledgered objects that a graph of their accounts has not considered yet (the account
+        joined it, or it was created, after the object was read): ref -> graphs that have.
+        Checked when the routes changed since this ingestor last looked."""
+        with self.store.read() as conn:
+            table = routes(conn)
+        signature = frozenset((a, t) for a, ts in table.items() for t in ts)
+        if signature == self._routes_seen or not done:
+            return {}
+        wanted = {ref: {t.graph_arn for a in accounts for t in table.get(a, ())} for ref, accounts in done.items()}
+        wanted = {ref: arns for ref, arns in wanted.items() if arns}
+        have: dict[str, set[str]] = defaultdict(set)
+        ordered = sorted(wanted)
+        with self.store.read() as conn:
+            for start in range(0, len(ordered), 500):
+                for ref, arn in conn.execute(select(object_graphs.c.object_ref, object_graphs.c.graph_arn).where(
+                        object_graphs.c.object_ref.in_(ordered[start : start + 500]))):
+                    have[ref].add(arn)
+        self._routes_seen = signature
+        return {ref: have[ref] for ref, arns in wanted.items() if arns - have[ref]}
 
     # --- units: objects loaded together --------------------------------------------------
 
     def _run_unit(self, objects: list[SourceObject], summary: Summary,
-                  progress: Callable[[ObjectResult, Summary], None] | None) -> None:
+                  progress: Callable[[ObjectResult, Summary], None] | None,
+                  considered: dict[str, set[str]]) -> None:
         try:
-            results = self._load_unit(objects)
+            results = self._load_unit(objects, considered)
         except Exception as exc:
             if len(objects) > 1:
                 # Nothing of the unit stayed: load its objects one by one to set the bad one apart.
                 log.warning("a load of %d objects failed (%s); loading them one by one", len(objects), exc)
                 for obj in objects:
-                    self._run_unit([obj], summary, progress)
+                    self._run_unit([obj], summary, progress, considered)
                 return
             obj = objects[0]
             log.exception("could not ingest %s/%s; it is retried on the next run", obj.source, obj.key)
@@ -256,7 +284,7 @@ class Ingestor:
             if progress is not None:
                 progress(result, summary)
 
-    def _load_unit(self, objects: list[SourceObject]) -> list[ObjectResult]:
+    def _load_unit(self, objects: list[SourceObject], considered: dict[str, set[str]]) -> list[ObjectResult]:
         """Load the objects into their graphs (one transaction per graph), then record them
         in the control store; all or nothing until the graphs commit."""
         with self.store.read() as conn:
@@ -267,7 +295,7 @@ class Ingestor:
         stamp = now_ms()
         try:
             for obj in objects:
-                results.append(self._read_object(obj, targets, loads, earlier, stamp))
+                results.append(self._read_object(obj, targets, loads, earlier, stamp, considered.get(obj.ref, set())))
             for load in loads.values():
                 load.commit()
         except BaseException:
@@ -278,14 +306,14 @@ class Ingestor:
         for arn, load in loads.items():
             for ref, entry in load.objects.items():
                 volumes[(ref, arn)] = entry["volume"]
-        self._finish(objects, results, volumes)
+        self._finish(objects, results, volumes, targets)
         for obj, result in zip(objects, results):
-            if result.reject_list:
+            if result.reject_list and obj.ref not in considered:  # read again for a new graph: set aside once
                 self._set_aside(obj, result.kind, result.reject_list)
         return results
 
     def _read_object(self, obj: SourceObject, targets: dict[str, list[Target]], loads: dict[str, Load],
-                     earlier: dict[tuple[str, str], dict[str, int]], stamp: int) -> ObjectResult:
+                     earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str]) -> ObjectResult:
         stream = obj.open()
         try:
             head, error = read_head(stream, SNIFF_BYTES)
@@ -301,7 +329,7 @@ class Ingestor:
                 rest = Rejoined(head, Failing(error) if error is not None else stream)
                 for batch in reader.read(rest, obj.key):
                     result.reject_list.extend(batch.rejects)
-                    self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp)
+                    self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
         finally:
             stream.close()
         result.rejects = len(result.reject_list)
@@ -314,7 +342,7 @@ class Ingestor:
 
     def _route(self, obj: SourceObject, reader: ModuleType, records: list[Any], targets: dict[str, list[Target]],
                loads: dict[str, Load], earlier: dict[tuple[str, str], dict[str, int]], result: ObjectResult,
-               stamp: int) -> None:
+               stamp: int, skip: set[str]) -> None:
         hint_account, hint_region = obj.hint
         package = reader.PACKAGE
         kind = reader.KIND
@@ -337,7 +365,7 @@ class Ingestor:
             result.bytes += size
             taken: set[int] = set()
             for target in targets.get(account, ()):
-                if package not in target.packages:
+                if package not in target.packages or target.graph_arn in skip:
                     continue
                 region, since = target.region, target.enabled_ms if after_enabled else None
                 chosen = [r for r in rows if (not r.region or r.region == region) and (since is None or r.time_ms >= since)]
@@ -360,28 +388,36 @@ class Ingestor:
             result.graphs[arn] = result.graphs.get(arn, 0) + len(rows)
 
     def _finish(self, objects: list[SourceObject], results: list[ObjectResult],
-                volumes: dict[tuple[str, str], dict[str, int]]) -> None:
+                volumes: dict[tuple[str, str], dict[str, int]], targets: dict[str, list[Target]]) -> None:
         stamp = now_ms()
         with self.store.write() as conn:
+            marks = set(volumes)
+            for obj, result in zip(objects, results):
+                marks.update((obj.ref, t.graph_arn) for a in result.accounts for t in targets.get(a, ()))
             live = {arn for (arn,) in conn.execute(
-                select(graphs.c.arn).where(graphs.c.arn.in_(sorted({arn for _, arn in volumes}))))}
+                select(graphs.c.arn).where(graphs.c.arn.in_(sorted({arn for _, arn in marks}))))}
             totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
-            for (ref, arn), volume in volumes.items():
+            for ref, arn in sorted(marks):
                 if arn not in live:
                     continue  # deleted meanwhile
                 if conn.execute(select(object_graphs).where(object_graphs.c.object_ref == ref,
                                                             object_graphs.c.graph_arn == arn)).first():
                     continue
-                for key, nbytes in volume.items():
+                for key, nbytes in volumes.get((ref, arn), {}).items():
                     totals[(arn, *split_volume_key(key))] += nbytes
                 conn.execute(insert(object_graphs).values(object_ref=ref, graph_arn=arn))
             for (arn, account, day, package), nbytes in totals.items():
                 _add_volume(conn, arn, account, day, package, nbytes, stamp)
-            conn.execute(insert(ingest_objects), [
+            known = {r for (r,) in conn.execute(select(ingest_objects.c.object_ref).where(
+                ingest_objects.c.object_ref.in_([o.ref for o in objects])))}
+            new = [
                 dict(object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind, size=obj.size,
-                     records=result.records, rejects=result.rejects, finished_ms=stamp)
-                for obj, result in zip(objects, results)
-            ])
+                     records=result.records, rejects=result.rejects, finished_ms=stamp,
+                     accounts=",".join(sorted(a for a in result.accounts if a)))
+                for obj, result in zip(objects, results) if obj.ref not in known
+            ]
+            if new:
+                conn.execute(insert(ingest_objects), new)
 
     def _set_aside(self, obj: SourceObject, kind: str, rejects: list[Reject]) -> None:
         self.rejects_dir.mkdir(parents=True, exist_ok=True)

@@ -130,9 +130,13 @@ ingest_objects = Table(
     Column("records", BigInteger, nullable=False),
     Column("rejects", BigInteger, nullable=False),
     Column("finished_ms", BigInteger, nullable=False),
+    # The accounts its records belong to (comma-separated): when one of them joins a graph
+    # later, the object is read again for that graph.
+    Column("accounts", Text, nullable=False, default=""),
 )
 
-# The graphs whose volume figures already count an object (the second half of its load).
+# The graphs that have considered an object: loaded its records (and counted their volume)
+# or found none for them. A graph of the object's accounts missing here gets it on a later run.
 object_graphs = Table(
     "object_graphs",
     metadata,
