@@ -100,14 +100,7 @@ class InvitationMailer:
         message: str | None,
     ) -> EmailMessage:
         sender = self.smtp.sender if self.smtp else DEFAULT_SENDER
-        msg = EmailMessage()
-        msg["From"] = sender
-        msg["To"] = to_address
-        msg["Subject"] = f"Amazon Detective invitation from account {administrator_account_id}"
-        msg["Date"] = email.utils.format_datetime(datetime.datetime.now(datetime.UTC))
-        # An explicit domain: make_msgid's default looks up the host's FQDN, which can stall.
-        domain = sender.rpartition("@")[2] or "gumshoe.local"
-        msg["Message-ID"] = email.utils.make_msgid(domain=domain)
+        subject = f"Amazon Detective invitation from account {administrator_account_id}"
         body = _body(
             member_account_id=member_account_id,
             administrator_account_id=administrator_account_id,
@@ -119,6 +112,29 @@ class InvitationMailer:
         # 7bit keeps the long CLI lines copy-pasteable in the raw .eml; non-ASCII text or
         # lines beyond SMTP's 998-octet limit get the default safe encoding instead.
         plain = body.isascii() and max(map(len, body.splitlines())) <= 998
+        # An explicit domain: make_msgid's default looks up the host's FQDN, which can stall.
+        domain = sender.rpartition("@")[2] or "gumshoe.local"
+        if plain and subject.isascii() and to_address.isascii() and sender.isascii():
+            # All ASCII: compat32 writes the same message without the header registry's
+            # parsing, a third of the cost (CreateMembers sends up to 50 at once).
+            msg = EmailMessage(policy=email.policy.compat32)
+            for name, value in (
+                ("From", sender), ("To", to_address), ("Subject", subject),
+                ("Date", email.utils.format_datetime(datetime.datetime.now(datetime.UTC))),
+                ("Message-ID", email.utils.make_msgid(domain=domain)), ("MIME-Version", "1.0"),
+                ("Content-Type", 'text/plain; charset="utf-8"'), ("Content-Transfer-Encoding", "7bit"),
+            ):
+                if "\n" in value or "\r" in value:
+                    raise ValueError(f"a line break in the {name} header")
+                msg[name] = value
+            msg.set_payload(body)
+            return msg
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = to_address
+        msg["Subject"] = subject
+        msg["Date"] = email.utils.format_datetime(datetime.datetime.now(datetime.UTC))
+        msg["Message-ID"] = email.utils.make_msgid(domain=domain)
         msg.set_content(body, cte="7bit" if plain else None)
         return msg
 
@@ -207,7 +223,7 @@ class InvitationMailer:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         path = self.outbox_dir / f"{stamp}-{member_account_id}-{secrets.token_hex(4)}.eml"
-        data = msg.as_bytes(policy=email.policy.default)
+        data = msg.as_bytes() if msg.policy is email.policy.compat32 else msg.as_bytes(policy=email.policy.default)
         fd, tmp = tempfile.mkstemp(dir=self.outbox_dir, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
