@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
@@ -44,6 +45,7 @@ def add_commands(commands: Any) -> None:
     entities = sub.add_parser("entities", help="List a graph's entities.")
     entities.add_argument("--graph", required=True, help="Behavior graph ARN.")
     entities.add_argument("--type", default=None, help="Only entities of this type (aws_user, ip_address, ...).")
+    entities.add_argument("--limit", type=int, default=10_000, help="At most this many entities [default 10000].")
     profile = sub.add_parser("profile", help="Print an entity's profile panels.")
     profile.add_argument("--graph", required=True, help="Behavior graph ARN.")
     profile.add_argument("entity_id", metavar="ENTITY_ID", help="The entity's id (an ARN, an IP address, ...).")
@@ -176,7 +178,7 @@ def ingest(args: argparse.Namespace) -> int:
                 totals["rejects"] += event["rejects"]
                 bar.update(task, advance=event["size"], **totals)
             elif event["type"] == "error":
-                console.print(f"[red]gumshoe: {event['message']}[/]")
+                console.print(f"[red]gumshoe: {escape(event['message'])}[/]")
                 return 1
             elif event["type"] == "summary":
                 summary = event
@@ -195,13 +197,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for column in ("account", "source type", "files", "events", "bytes", "rejects", "not in a graph"):
         table.add_column(column, justify="left" if column in ("account", "source type") else "right")
     for row in summary["byAccount"]:
-        table.add_row(row["account"] or "-", row["kind"], f"{row['files']:,}", f"{row['events']:,}",
+        table.add_row(escape(row["account"]) or "-", row["kind"], f"{row['files']:,}", f"{row['events']:,}",
                       f"{row['bytes']:,}", f"{row['rejects']:,}", f"{row['unrouted']:,}")
     out.print(table)
     for arn, count in summary["graphs"].items():
-        out.print(f"  {count:,} events into {arn}")
+        out.print(f"  {count:,} events into {escape(arn)}")
     for failure in summary.get("failed", []):
-        out.print(f"[red]  not ingested (retried on the next run): {failure}[/]")
+        out.print(f"[red]  not ingested (retried on the next run): {escape(failure)}[/]")
     if any(row["rejects"] for row in summary["byAccount"]):
         out.print("  Unreadable records are kept with their reasons in the data directory's rejects/ folder.")
 
@@ -217,8 +219,9 @@ def _when(ms: int | None) -> str:
 
 def graph(args: argparse.Namespace) -> int:
     if args.graph_command == "entities":
-        query = {"graph": args.graph, **({"type": args.type} if args.type else {})}
-        entities = _get_json(args, "/_gumshoe/v1/entities", query)["entities"]
+        query = {"graph": args.graph, "limit": str(args.limit), **({"type": args.type} if args.type else {})}
+        result = _get_json(args, "/_gumshoe/v1/entities", query)
+        entities = result["entities"]
         if args.json:
             out.print_json(json.dumps(entities))
             return 0
@@ -226,8 +229,11 @@ def graph(args: argparse.Namespace) -> int:
         for column in ("type", "id", "account", "first seen", "last seen", "events"):
             table.add_column(column, justify="right" if column == "events" else "left", overflow="fold")
         for e in entities:
-            table.add_row(e["type"], e["id"], e["accountId"] or "-", _when(e["firstSeen"]), _when(e["lastSeen"]), f"{e['events']:,}")
+            table.add_row(e["type"], escape(e["id"]), e["accountId"] or "-", _when(e["firstSeen"]), _when(e["lastSeen"]),
+                          f"{e['events']:,}")
         out.print(table)
+        if result.get("truncated"):
+            out.print(f"  only the first {len(entities):,}: narrow with --type, or raise --limit")
         return 0
     query = {"graph": args.graph, "entity": args.entity_id}
     if args.start:
@@ -239,7 +245,7 @@ def graph(args: argparse.Namespace) -> int:
         out.print_json(json.dumps(profile))
         return 0
     scope = profile["scope"]
-    out.print(f"[bold]{profile['type']}[/] {profile['id']}   {_when(scope['start'])} → {_when(scope['end'])} UTC")
+    out.print(f"[bold]{profile['type']}[/] {escape(profile['id'])}   {_when(scope['start'])} → {_when(scope['end'])} UTC")
     if profile.get("sessions") is not None:
         out.print(f"  activity of the role and its {profile['sessions']} role sessions")
     for dimension, rows in profile["panels"].items():
@@ -247,7 +253,7 @@ def graph(args: argparse.Namespace) -> int:
         for column in ("value", "success", "failure", "bytes", "first seen", "last seen"):
             table.add_column(column, justify="left" if column == "value" else "right", overflow="fold")
         for r in rows:
-            table.add_row(r["value"], f"{r['success']:,}", f"{r['failure']:,}", f"{r['bytes']:,}",
+            table.add_row(escape(r["value"]), f"{r['success']:,}", f"{r['failure']:,}", f"{r['bytes']:,}",
                           _when(r["firstSeen"]), _when(r["lastSeen"]))
         out.print(table)
     if profile["related"]:
@@ -255,7 +261,7 @@ def graph(args: argparse.Namespace) -> int:
         for column in ("", "relationship", "type", "id", "count", "first seen", "last seen"):
             table.add_column(column, overflow="fold")
         for r in profile["related"]:
-            table.add_row("→" if r["direction"] == "out" else "←", r["kind"], r["type"], r["id"], f"{r['count']:,}",
+            table.add_row("→" if r["direction"] == "out" else "←", r["kind"], r["type"], escape(r["id"]), f"{r['count']:,}",
                           _when(r["firstSeen"]), _when(r["lastSeen"]))
         out.print(table)
     return 0
@@ -265,13 +271,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         return ingest(args) if args.command == "ingest" else graph(args)
     except ServerError as exc:
-        console.print(f"[red]gumshoe: the server answered {exc}[/]")
+        console.print(f"[red]gumshoe: the server answered {escape(str(exc))}[/]")
         return 1
     except (ConnectionError, OSError) as exc:
         if getattr(args, "data_dir", None):
-            console.print(f"[red]gumshoe: {exc}[/]")
+            console.print(f"[red]gumshoe: {escape(str(exc))}[/]")
         else:
-            console.print(f"[red]gumshoe: cannot reach the server at {args.endpoint_url}: {exc}. "
+            console.print(f"[red]gumshoe: cannot reach the server at {args.endpoint_url}: {escape(str(exc))}. "
                           "Is `gumshoe serve` running? (Or use --data-dir to work on a data directory.)[/]")
         return 1
     except KeyboardInterrupt:

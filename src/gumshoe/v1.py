@@ -2,10 +2,11 @@
 
     POST /_gumshoe/v1/ingest      {"locations": ["./logs", "s3://bucket/prefix"]}
          -> application/x-ndjson: one line per object as it is done, then the summary
-    GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]
+    GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]   -> {"entities": [...], "truncated": bool}
     GET  /_gumshoe/v1/profile?graph=ARN&entity=ID[&from=ISO|ms][&to=ISO|ms]
 
-Requests are authenticated like the AWS API (signed in sigv4 mode). Entities and profiles
+Requests are authenticated like the AWS API (signed in sigv4 mode). Ingestion reads the
+server's own folders and buckets, so it is accepted from the server's machine only. Entities and profiles
 are for the graph's administrator only, in the graph's Region; another caller gets
 ResourceNotFoundException, as for the AWS operations. Errors have the AWS error shape.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -23,25 +25,35 @@ import orjson
 
 from gumshoe.api._context import Services
 from gumshoe.api._graphs import administered_graph
+from gumshoe.config import is_loopback
 from gumshoe.graph import queries
 from gumshoe.identity.caller import identify
 from gumshoe.ingest.pipeline import GraphStores, Ingestor, ObjectResult, Summary
 from gumshoe.protocol.errors import (
+    AccessDeniedException,
     DetectiveError,
+    InternalServerException,
     ResourceNotFoundException,
     UnknownOperationException,
     ValidationException,
 )
 from gumshoe.protocol.serializer import error_body
 
+log = logging.getLogger("gumshoe.v1")
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 DAY_MS = 86_400_000
+
+
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_LIMIT = 100_000
 
 
 def parse_time(value: str, name: str) -> int:
     """Epoch milliseconds from digits, or from an ISO 8601 date or time."""
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > 15 or int(text) > MAX_TIME_MS:
+            raise ValidationException(f"{name} is past the year 9999.")
         return int(text)
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -49,7 +61,18 @@ def parse_time(value: str, name: str) -> int:
         raise ValidationException(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}.") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return int(moment.timestamp() * 1000)
+    try:
+        return int(moment.timestamp() * 1000)
+    except (OverflowError, OSError, ValueError):
+        raise ValidationException(f"{name} is out of range.") from None
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None:
+        return 10_000
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 or not 1 <= int(value) <= MAX_LIMIT:
+        raise ValidationException(f"limit must be a whole number from 1 to {MAX_LIMIT}.")
+    return int(value)
 
 
 class DataPlaneApi:
@@ -71,15 +94,21 @@ class DataPlaneApi:
                 header_list=scope["headers"], headers=headers, body=body, source_ip=client[0] if client else None,
             )
             if path == "/_gumshoe/v1/ingest" and method == "POST":
+                if not client or not is_loopback(client[0]):
+                    # It reads the server's own folders and buckets: an operator's action.
+                    raise AccessDeniedException("Ingestion is accepted only from this machine; configure sources "
+                                                "(--source) to ingest on a remote server.")
                 await self._ingest(body, send, request_id)
                 return
             if path == "/_gumshoe/v1/entities" and method == "GET":
                 store = self._graph(query, caller)
-                limit = int(query.get("limit", "10000")) if query.get("limit", "10000").isdigit() else 10000
+                limit = parse_limit(query.get("limit"))
                 kind = query.get("type") or None
                 if kind is not None and kind not in queries.ENTITY_TYPES:
                     raise ValidationException(f"type must be one of {', '.join(queries.ENTITY_TYPES)}.")
-                result: Any = {"entities": await asyncio.to_thread(queries.list_entities, store, kind, limit)}
+                # One more than asked tells whether the list was cut.
+                entities = await asyncio.to_thread(queries.list_entities, store, kind, limit + 1)
+                result: Any = {"entities": entities[:limit], "truncated": len(entities) > limit}
             elif path == "/_gumshoe/v1/profile" and method == "GET":
                 store = self._graph(query, caller)
                 entity = query.get("entity")
@@ -98,6 +127,11 @@ class DataPlaneApi:
         except DetectiveError as exc:
             status, payload = error_body(exc)
             await _respond(send, status, payload, request_id, exc.code)
+        except Exception:
+            log.exception("unexpected fault request_id=%s path=%s", request_id, path)
+            fault = InternalServerException("An internal error occurred. The request may be retried.")
+            status, payload = error_body(fault)
+            await _respond(send, status, payload, request_id, fault.code)
 
     def _graph(self, query: dict[str, str], caller: Any) -> Any:
         arn = query.get("graph")
@@ -132,10 +166,13 @@ class DataPlaneApi:
             try:
                 summary = self.ingestor.run(locations, progress, plan)
                 line = {"type": "summary", **summary.to_json()}
-            except (OSError, ValueError) as exc:
-                line = {"type": "error", "message": str(exc)}
-            loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
-            loop.call_soon_threadsafe(queue.put_nowait, None)
+            except Exception as exc:  # a missing folder, an unreachable bucket, no credentials ...
+                log.warning("ingestion of %s stopped: %s", locations, exc)
+                line = {"type": "error", "message": f"{type(exc).__name__}: {exc}"}
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
 
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/x-ndjson"), (b"x-amzn-requestid", request_id.encode())]})

@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # User agents as CloudTrail records them.
 UA_CLI = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off command/s3.ls"
@@ -147,7 +147,7 @@ class Written:
     bytes: int = 0
     records: list[Any] = field(default_factory=list)
 
-    def __iadd__(self, other: Written) -> Written:
+    def __iadd__(self, other: Written) -> Self:
         self.keys += other.keys
         self.bytes += other.bytes
         self.records += other.records
@@ -262,33 +262,6 @@ def panel_counts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
     }
 
 
-def bulk_trail(root: Path, account: str, region: str, start: dt.datetime, files: int, per_file: int) -> Written:
-    """Many delivery files of routine activity with unique eventIDs (built by string
-    templating: json.dumps of 180,000 dicts would be most of a test's time)."""
-    template = json.dumps(ct_event(
-        account, region, start, iam_user(account, "batch-user"), "s3.amazonaws.com", "GetObject",
-        ip="@IP@", agent=UA_BOTO, request={"bucketName": "@BUCKET@", "key": "@KEY@"}, event_id="@ID@",
-    ), separators=(",", ":")).replace(iso(start), "@TIME@")
-    written = Written()
-    for f in range(files):
-        when = start + dt.timedelta(minutes=5 * f)
-        parts = []
-        for n in range(per_file):
-            moment = when + dt.timedelta(milliseconds=n * 90)
-            parts.append(
-                template.replace("@TIME@", iso(moment)).replace("@IP@", f"10.{f % 250}.{n // 250}.{n % 250}")
-                .replace("@BUCKET@", f"bulk-bucket-{n % 7}").replace("@KEY@", f"k/{f}/{n}")
-                .replace("@ID@", f"{account}-{f:04d}-{n:06d}-{uuid.UUID(int=f * 1_000_000 + n)}")
-            )
-        document = ('{"Records":[' + ",".join(parts) + "]}").encode()
-        key = cloudtrail_key(account, region, when, f"{f:016d}")
-        put(root, key, gzip.compress(document, 1))
-        written.keys.append(key)
-        written.bytes += (len(document) // per_file) * per_file
-    written.records = [files * per_file]
-    return written
-
-
 # --- VPC Flow Logs ------------------------------------------------------------------------
 
 FLOW_HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
@@ -393,10 +366,11 @@ def write_guardduty(root: Path, account: str, region: str, findings: list[dict[s
 
 
 def bulk_assume_role(root: Path, account: str, region: str, start: dt.datetime, files: int, per_file: int,
-                     seed: int = 42) -> Written:
+                     *, min_gzip_bytes: int = 0, seed: int = 42) -> Written:
     """Delivery files of a CI user assuming a deploy role over and over, each response with its
     own session token (about 1 KB of random base64, as real ones are), so the files compress
-    like real trails of such calls; eventIDs are unique. Built by string templating."""
+    like real trails of such calls; eventIDs are unique. Built by string templating. At least
+    ``files`` files, more until their gzip bytes reach ``min_gzip_bytes``."""
     rng = random.Random(seed)
     role_arn = f"arn:aws:iam::{account}:role/Deployer"
     template = json.dumps(ct_event(
@@ -410,7 +384,10 @@ def bulk_assume_role(root: Path, account: str, region: str, start: dt.datetime, 
     ), separators=(",", ":")).replace(iso(start), "@TIME@")
     parts_of = template.split("@")
     written = Written()
-    for f in range(files):
+    gzip_bytes = 0
+    f = -1
+    while f + 1 < files or gzip_bytes < min_gzip_bytes:
+        f += 1
         when = start + dt.timedelta(minutes=5 * f)
         tokens = base64.b64encode(rng.randbytes(per_file * 720)).decode()
         events = []
@@ -423,8 +400,10 @@ def bulk_assume_role(root: Path, account: str, region: str, start: dt.datetime, 
             events.append("".join(values.get(p, p) if i % 2 else p for i, p in enumerate(parts_of)))
         document = ('{"Records":[' + ",".join(events) + "]}").encode()
         key = cloudtrail_key(account, region, when, f"{f:016d}")
-        put(root, key, gzip.compress(document, 1))
+        data = gzip.compress(document, 1)
+        gzip_bytes += len(data)
+        put(root, key, data)
         written.keys.append(key)
         written.bytes += (len(document) // per_file) * per_file
-    written.records = [files * per_file]
+    written.records = [len(written.keys) * per_file]
     return written

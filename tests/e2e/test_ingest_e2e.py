@@ -10,11 +10,13 @@ not see each other's data):
     333333333333  INVITED member: contributes nothing
     444444444444  rejects          555555555555  DeleteGraph
     666666666666  table output     777777777777  one object under two locations
+    888888888888  an out-of-range flow row
     999999999999  an outsider
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import json
@@ -31,10 +33,18 @@ from typing import Any
 
 import boto3
 import duckdb
-import pytest
-
 import ingest_fixtures as fx
-from e2e_helpers import VENV_BIN, Server, assert_aws_error, free_port, module_server, raw, status_of, wait_for
+import pytest
+from e2e_helpers import (
+    VENV_BIN,
+    Server,
+    assert_aws_error,
+    free_port,
+    module_server,
+    raw,
+    status_of,
+    wait_for,
+)
 
 ADMIN = "111111111111"
 MEMBER = "222222222222"
@@ -43,6 +53,7 @@ REJECTS_ADMIN = "444444444444"
 DELETE_ADMIN = "555555555555"
 TABLE_ADMIN = "666666666666"
 OVERLAP_ADMIN = "777777777777"
+POISON_ADMIN = "888888888888"
 OUTSIDER = "999999999999"
 US, EU = "us-east-1", "eu-west-1"
 
@@ -64,7 +75,7 @@ def cli_env(account: str, region: str = US, **extra: str) -> dict[str, str]:
 
 def gumshoe(*args: str, account: str = ADMIN, region: str = US, timeout: float = 120,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GUMSHOE, *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([GUMSHOE, *args], capture_output=True, text=True, timeout=timeout, check=False,
                           env=env or cli_env(account, region))
 
 
@@ -429,6 +440,23 @@ def test_rejects_are_counted_set_aside_and_the_good_records_still_land(srv: Serv
     assert detail["VolumeUsageInBytes"] == gd.bytes + sum(len(r) + 1 for r in complete)
 
 
+def test_a_flow_row_with_an_out_of_range_number_is_a_reject(srv: Server, tmp_path: Path) -> None:
+    arn = make_graph(srv, POISON_ADMIN)
+    day = fx.day_start(1)
+    start = int(day.timestamp()) + 4 * 3600
+    rows = [f"2 {POISON_ADMIN} eni-0f00 10.88.0.{n} 198.51.100.{n} 51000 443 6 10 {840 + n} {start} {start + 60} ACCEPT OK"
+            for n in range(1, 5)]
+    rows.insert(2, f"2 {POISON_ADMIN} eni-0f00 10.88.0.9 198.51.100.9 51000 443 6 10 99999999999999999999 "
+                   f"{start} {start + 60} ACCEPT OK")
+    key = fx.flow_key(POISON_ADMIN, US, day, "0verf10w")
+    fx.put(tmp_path / "poison", key, gzip.compress((fx.FLOW_HEADER + "\n" + "\n".join(rows) + "\n").encode()))
+    result = gumshoe("ingest", "--endpoint-url", srv.url, "--json", str(tmp_path / "poison"), account=POISON_ADMIN)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    (row,) = json.loads(result.stdout)["byAccount"]
+    assert (row["events"], row["rejects"]) == (4, 1), row
+    assert {f"10.88.0.{n}" for n in range(1, 5)} <= {e["id"] for e in http_entities(srv, arn, POISON_ADMIN)}
+
+
 # --- access and errors of /_gumshoe/v1 ------------------------------------------------------
 
 
@@ -466,6 +494,14 @@ def test_data_plane_access_and_errors(world: World) -> None:
     assert len(entities(server, arn)) > 0
 
 
+def test_out_of_range_numbers_in_query_parameters_are_validation_errors(world: World) -> None:
+    alice = world.admin.users[0]
+    for path, params in (("/_gumshoe/v1/entities", {"graph": world.arn, "limit": "99999999999999999999"}),
+                         ("/_gumshoe/v1/profile", {"graph": world.arn, "entity": alice, "from": "0",
+                                                   "to": "99999999999999999999"})):
+        assert_aws_error(raw(world.server, "GET", path, account=ADMIN, params=params), 400, "ValidationException")
+
+
 def test_delete_graph_removes_its_duckdb_file(srv: Server, tmp_path: Path) -> None:
     arn = make_graph(srv, DELETE_ADMIN)
     day = fx.day_start(1)
@@ -486,8 +522,6 @@ def test_delete_graph_removes_its_duckdb_file(srv: Server, tmp_path: Path) -> No
     assert new_arn != arn and http_entities(srv, new_arn, DELETE_ADMIN) == []
 
 
-@pytest.mark.xfail(strict=True, reason="cli_data.py prints entity ids (user agents, S3 keys: attacker-controlled "
-                   "text) as rich markup: '[en]' vanishes from the table and '[/]' crashes it with MarkupError")
 def test_entity_table_prints_user_agents_verbatim(srv: Server, tmp_path: Path) -> None:
     arn = make_graph(srv, TABLE_ADMIN)
     day = fx.day_start(1)
@@ -505,8 +539,6 @@ def test_entity_table_prints_user_agents_verbatim(srv: Server, tmp_path: Path) -
     assert netscape in table.stdout and scanner in table.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="the ledger keys an object by (location as given, key relative to it, "
-                   "version): the same file reached through another location is ingested again, doubling events")
 def test_one_object_through_two_locations_is_ingested_once(srv: Server, tmp_path: Path) -> None:
     arn = make_graph(srv, OVERLAP_ADMIN)
     day = fx.day_start(1)
@@ -556,13 +588,63 @@ def test_watch_loop_ingests_new_files_once(make_server: Any, tmp_path: Path) -> 
                                             * len(second.events))
 
 
+@pytest.mark.xfail(strict=True, reason="a growing local file is read again whole when its size or mtime changes; "
+                   "resuming from the offset already read (docs/INGESTION.md) is not built yet")
+def test_watch_loop_a_file_caught_while_written_counts_once(make_server: Any, tmp_path: Path) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    server = make_server(args=["--job-delay", "0", "--source", str(watched), "--source-poll-interval", "0.3"])
+    arn = make_graph(server, ADMIN)
+    key, data, flows = fx.flow_object(ADMIN, US, fx.day_start(1), [("10.77.0.1", "198.51.100.77", 443)], 300)
+    path = watched / key
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as out:  # as `cp` writes: in place, in pieces
+        out.write(data[: len(data) // 2])
+        out.flush()
+
+        def events() -> int:
+            found = [e for e in http_entities(server, arn, ADMIN, type="ip_address") if e["id"] == "10.77.0.1"]
+            return found[0]["events"] if found else 0
+
+        wait_for(events, timeout=15, interval=0.1, what="the first half of the file")
+        out.write(data[len(data) // 2:])
+    wait_for(lambda: events() >= len(flows.records), timeout=15, interval=0.1, what="the whole file")
+    time.sleep(1)
+    assert events() == len(flows.records)
+
+
+def test_sigv4_mode_signed_cli_requests(make_server: Any, tmp_path: Path) -> None:
+    server = make_server(config_toml=(
+        '[[credentials]]\naccess_key_id = "AKIAGUMSHOEADMIN0001"\nsecret_access_key = "admin-secret"\n'
+        f'account = "{ADMIN}"\n'), args=["--auth", "sigv4", "--job-delay", "0"])
+    arn = server.client("AKIAGUMSHOEADMIN0001", secret="admin-secret").create_graph()["GraphArn"]
+    day = fx.day_start(1)
+    activity = fx.account_activity(ADMIN, US, day, user="mallet", role="Ops", seed=12,
+                                   buckets=("iota-a", "iota-b"), ips=("198.51.100.120", "198.51.100.121"))
+    fx.write_cloudtrail(tmp_path / "signed", ADMIN, US, activity.events, day)
+    signed = cli_env("AKIAGUMSHOEADMIN0001", AWS_SECRET_ACCESS_KEY="admin-secret")
+    summary = json.loads(ok(gumshoe("ingest", "--endpoint-url", server.url, "--json", str(tmp_path / "signed"),
+                                    env=signed)).stdout)
+    assert summary["graphs"] == {arn: len(activity.events)}
+    listed = json.loads(ok(gumshoe("graph", "entities", "--endpoint-url", server.url, "--graph", arn, "--json",
+                                   "--type", "aws_user", env=signed)).stdout)
+    assert [e["id"] for e in listed] == activity.users
+    wrong = gumshoe("graph", "entities", "--endpoint-url", server.url, "--graph", arn,
+                    env=cli_env("AKIAGUMSHOEADMIN0001", AWS_SECRET_ACCESS_KEY="not-the-secret"))
+    assert wrong.returncode == 1 and "403 InvalidSignatureException" in wrong.stderr, wrong.stderr
+    anonymous = {k: v for k, v in cli_env(ADMIN).items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    anonymous["AWS_EC2_METADATA_DISABLED"] = "true"
+    unsigned = gumshoe("ingest", "--endpoint-url", server.url, str(tmp_path / "signed"), env=anonymous)
+    assert unsigned.returncode == 1 and "MissingAuthenticationTokenException" in unsigned.stderr, unsigned.stderr
+
+
 def test_ingest_after_enabled_takes_only_later_events(make_server: Any, tmp_path: Path) -> None:
     server = make_server(args=["--job-delay", "0", "--ingest-after-enabled"])
     arn = make_graph(server, ADMIN)
     user = fx.iam_user(ADMIN, "judy")
     old = [fx.ct_event(ADMIN, US, fx.day_start(2) + dt.timedelta(hours=n), fx.iam_user(ADMIN, "old-judy"),
                        "s3.amazonaws.com", "ListBuckets", ip="198.51.100.90", agent=fx.UA_CLI) for n in range(3)]
-    now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     new = [fx.ct_event(ADMIN, US, now + dt.timedelta(seconds=n), user, "s3.amazonaws.com", "ListBuckets",
                        ip="198.51.100.91", agent=fx.UA_CLI) for n in range(2)]
     fx.write_cloudtrail(tmp_path / "after", ADMIN, US, old + new, now)
@@ -574,38 +656,46 @@ def test_ingest_after_enabled_takes_only_later_events(make_server: Any, tmp_path
 
 # --- exactly once through kill -9 ------------------------------------------------------------
 
-FILES, PER_FILE = 40, 3000
+PER_FILE = 3000
 
 
-def _ledger_count(db: Path) -> int:
+def _ledger(db: Path) -> set[str]:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM ingest_objects").fetchone()[0])
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return {ref for (ref,) in conn.execute("SELECT object_ref FROM ingest_objects")}
     except sqlite3.OperationalError:
-        return -1
+        return set()
+
+
+def _duck(data_dir: Path, arn: str) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(data_dir / "graphs" / f"{graph_id(arn)}.duckdb"), read_only=True)
 
 
 def _graph_facts(data_dir: Path, arn: str) -> dict[str, Any]:
-    conn = duckdb.connect(str(data_dir / "graphs" / f"{graph_id(arn)}.duckdb"), read_only=True)
-    try:
+    with contextlib.closing(_duck(data_dir, arn)) as conn:
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM api_events").fetchone()
         loaded = conn.execute("SELECT count(*), sum(records) FROM loaded_objects").fetchone()
         ents = conn.execute("SELECT type, id, sum(events) FROM entities GROUP BY ALL ORDER BY ALL").fetchall()
         links = conn.execute("SELECT kind, src_id, dst_id, sum(count) FROM links GROUP BY ALL ORDER BY ALL").fetchall()
-    finally:
-        conn.close()
-    with sqlite3.connect(data_dir / "gumshoe.db") as db:
+        hourly = conn.execute("SELECT entity_id, dimension, value, sum(success), sum(failure) FROM hourly "
+                              "GROUP BY ALL ORDER BY ALL").fetchall()
+    with contextlib.closing(sqlite3.connect(data_dir / "gumshoe.db")) as db:
         volume = db.execute("SELECT account_id, package, day, bytes FROM volume_usage WHERE graph_arn = ? "
                             "ORDER BY 1, 2, 3", [arn]).fetchall()
         ledger = db.execute("SELECT count(*), sum(records), sum(rejects) FROM ingest_objects").fetchone()
     return {"total": total, "distinct": distinct, "loaded": loaded, "entities": ents, "links": links,
-            "volume": volume, "ledger": ledger}
+            "hourly": hourly, "volume": volume, "ledger": ledger}
 
 
 def test_exactly_once_through_kill_9(make_server: Any, tmp_path: Path) -> None:
+    # Only to size the data: several load units, if the pipeline loads objects in units.
+    from gumshoe.ingest import pipeline
+
+    unit = int(getattr(pipeline, "UNIT_BYTES", 0))
     logs = tmp_path / "bulk"
-    written = fx.bulk_trail(logs, ADMIN, US, fx.day_start(1), FILES, PER_FILE)
-    generated = FILES * PER_FILE
+    written = fx.bulk_assume_role(logs, ADMIN, US, fx.day_start(1), 12, PER_FILE, min_gzip_bytes=unit * 13 // 4)
+    files = len(written.keys)
+    generated = files * PER_FILE
     dirs = {"crash": tmp_path / "crash" / "data", "clean": tmp_path / "clean" / "data"}
     arns = {}
     for name, data_dir in dirs.items():
@@ -613,52 +703,55 @@ def test_exactly_once_through_kill_9(make_server: Any, tmp_path: Path) -> None:
         server = make_server(data_dir=data_dir)
         arns[name] = make_graph(server, ADMIN)
         server.stop()
-    env = cli_env(ADMIN)
-
-    def run(name: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([GUMSHOE, "ingest", "--data-dir", str(dirs[name]), "--json", str(logs)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-    # Killed twice (after a quarter, then after about two thirds), then run to completion.
     db = dirs["crash"] / "gumshoe.db"
-    done = 0
-    for target in (FILES // 4, FILES * 2 // 3):
-        crashing = run("crash")
+
+    # Killed twice, each time as soon as the ledger has grown (so mid-way through the next
+    # objects), then run to completion.
+    done: set[str] = set()
+    for _ in range(2):
+        crashing = subprocess.Popen([GUMSHOE, "ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(ADMIN))
+        before = len(done)
         try:
-            wait_for(lambda: (print("C", _ledger_count(db), time.monotonic()) or _ledger_count(db)) >= target or crashing.poll() is not None, timeout=60, interval=0.01,
-                     what=f"{target} objects in the ledger")
+            wait_for(lambda before=before, proc=crashing: len(_ledger(db)) > before or proc.poll() is not None,
+                     timeout=60, interval=0.005, what="more objects in the ledger")
             assert crashing.poll() is None, "the ingestion ended before it could be killed"
             crashing.send_signal(signal.SIGKILL)
-            crashing.communicate()
         finally:
             if crashing.poll() is None:
                 crashing.kill()
-                crashing.communicate()
+            crashing.wait()
         assert crashing.returncode == -signal.SIGKILL
-        done_now = _ledger_count(db)
-        print("DEBUG", target, done_now, crashing.returncode, time.monotonic())
-        assert done < done_now < FILES, (done, done_now)
-        done = done_now
+        now = _ledger(db)
+        assert done < now and len(now) < files, (len(done), len(now), files)
+        # The graph commits before the ledger: whatever the ledger holds, the graph holds.
+        with contextlib.closing(_duck(dirs["crash"], arns["crash"])) as conn:
+            loaded = {ref for (ref,) in conn.execute("SELECT object_ref FROM loaded_objects").fetchall()}
+            events, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM api_events").fetchone()
+        assert now <= loaded and events == distinct == len(loaded) * PER_FILE
+        done = now
 
     resumed = ok(gumshoe("ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs), timeout=120))
     summary = json.loads(resumed.stdout)
-    assert summary["skipped"] == done and summary["objects"] == FILES - done, summary
+    assert summary["skipped"] == len(done) and summary["objects"] == files - len(done), summary
     assert summary["failed"] == []
     reference_run = json.loads(ok(gumshoe("ingest", "--data-dir", str(dirs["clean"]), "--json", str(logs),
                                           timeout=120)).stdout)
-    assert (reference_run["objects"], reference_run["failed"]) == (FILES, [])
+    assert (reference_run["objects"], reference_run["failed"]) == (files, [])
 
     crash, reference = _graph_facts(dirs["crash"], arns["crash"]), _graph_facts(dirs["clean"], arns["clean"])
     assert crash["total"] == generated and crash["distinct"] == crash["total"]
-    assert crash["loaded"] == (FILES, generated)
-    assert crash["ledger"] == (FILES, generated, 0)
+    assert crash["loaded"] == (files, generated)
+    assert crash["ledger"] == (files, generated, 0)
     assert reference["total"] == generated and reference["distinct"] == generated
-    for name in ("entities", "links", "volume", "loaded", "ledger"):
+    for name in ("entities", "links", "hourly", "volume", "loaded", "ledger"):
         assert crash[name] == reference[name], name
     assert sum(row[3] for row in crash["volume"]) == written.bytes
+    users = {e[1]: e[2] for e in crash["entities"] if e[0] == "aws_user"}
+    assert users == {f"arn:aws:iam::{ADMIN}:user/ci-bot": generated}
     # And one more run takes nothing.
     again = json.loads(ok(gumshoe("ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs))).stdout)
-    assert (again["objects"], again["skipped"]) == (0, FILES)
+    assert (again["objects"], again["skipped"]) == (0, files)
 
 
 # --- S3 sources against moto -----------------------------------------------------------------
@@ -746,25 +839,27 @@ def test_s3_source_ingests_then_skips_by_etag(s3_world: dict[str, Any]) -> None:
         assert refs[key].endswith(f"|{etags[key]}"), refs[key]
     # A new version of an object (a new ETag) is a new object.
     key, _, _ = s3_world["objects"][2]
-    _, data, flows = fx.flow_object(ADMIN, US, fx.day_start(1), [("10.11.0.2", "198.51.100.113", 443)], 5, seed=3)
+    _, data, _ = fx.flow_object(ADMIN, US, fx.day_start(1), [("10.11.0.2", "198.51.100.113", 443)], 5, seed=3)
     s3_world["s3"].put_object(Bucket=BUCKET, Key=key, Body=data)
     third = ingest_json(server, f"s3://{BUCKET}/AWSLogs/")
     assert (third["objects"], third["skipped"]) == (1, 2), third
     assert "10.11.0.2" in {e["id"] for e in entities(server, arn, kind="ip_address")}
 
 
-@pytest.mark.xfail(strict=True, reason="the ledger keys an S3 object by the prefix it was listed under: "
-                   "s3://bucket/AWSLogs/<acct>/ re-ingests what s3://bucket/AWSLogs/ took")
 def test_s3_object_under_a_narrower_prefix_is_not_ingested_again(s3_world: dict[str, Any]) -> None:
-    server = s3_world["server"]
-    ingest_json(server, f"s3://{BUCKET}/AWSLogs/")
-    narrower = ingest_json(server, f"s3://{BUCKET}/AWSLogs/{ADMIN}/CloudTrail/")
-    assert (narrower["objects"], narrower["skipped"]) == (0, 2), narrower
+    server, s3 = s3_world["server"], s3_world["s3"]
+    bucket = "org-cloudtrail-logs-narrow"
+    s3.create_bucket(Bucket=bucket)
+    day = fx.day_start(1)
+    activity = fx.account_activity(ADMIN, US, day, user="lee", role="Ops", seed=13,
+                                   buckets=("kappa-a", "kappa-b"), ips=("198.51.100.130", "198.51.100.131"))
+    key, data, _ = fx.cloudtrail_object(ADMIN, US, activity.events, day, "NaRrOw0000000000")
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    assert ingest_json(server, f"s3://{bucket}/AWSLogs/")["objects"] == 1
+    narrower = ingest_json(server, f"s3://{bucket}/AWSLogs/{ADMIN}/CloudTrail/")
+    assert (narrower["objects"], narrower["skipped"]) == (0, 1), narrower
 
 
-@pytest.mark.xfail(strict=True, reason="v1.py _ingest: work() catches only OSError/ValueError; botocore's "
-                   "NoSuchBucket ClientError escapes the executor, the end-of-stream None is never queued and "
-                   "the response (and `gumshoe ingest`) hangs forever")
 def test_s3_missing_bucket_is_a_readable_error(moto: str, tmp_path: Path) -> None:
     # Its own server: a request left hanging would hold up a graceful shutdown of a shared one.
     server = Server(tmp_path / "data", None, ["--s3-endpoint-url", moto], dict(S3_ENV))
@@ -772,9 +867,9 @@ def test_s3_missing_bucket_is_a_readable_error(moto: str, tmp_path: Path) -> Non
     try:
         make_graph(server, ADMIN)
         try:
-            result = gumshoe("ingest", "--endpoint-url", server.url, "s3://no-such-bucket-here/AWSLogs/", timeout=6)
+            result = gumshoe("ingest", "--endpoint-url", server.url, "s3://no-such-bucket-here/AWSLogs/", timeout=4)
         except subprocess.TimeoutExpired:
-            pytest.fail("gumshoe ingest of a missing bucket did not end within 6 s")
+            pytest.fail("gumshoe ingest of a missing bucket did not end within 4 s")
         assert result.returncode == 1 and "no-such-bucket-here" in result.stderr, result.stderr
     finally:
         server.kill()

@@ -303,6 +303,13 @@ class GraphStore:
             self._writer.shutdown(wait=True)
             self._conn.close()
 
+    def idle(self) -> bool:
+        """Whether no load or query holds the store right now."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+            return True
+        return False
+
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._lock:

@@ -82,13 +82,22 @@ class GraphStores:
         return graph_arn in self._open or self.path(graph_arn).exists()
 
     def drop(self, graph_arn: str) -> None:
-        """DeleteGraph: close the graph's store and delete its file."""
+        """DeleteGraph: close the graph's store and delete its file. A load in progress holds
+        the store, so the closing waits for it in a thread of its own, off the event loop."""
         with self._lock:
             store = self._open.pop(graph_arn, None)
-        if store is not None:
-            store.close()
-        for path in (self.path(graph_arn), self.path(graph_arn).with_suffix(".duckdb.wal")):
-            path.unlink(missing_ok=True)
+        paths = (self.path(graph_arn), self.path(graph_arn).with_suffix(".duckdb.wal"))
+
+        def close_and_delete() -> None:
+            if store is not None:
+                store.close()
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+        if store is None or store.idle():
+            close_and_delete()
+        else:
+            threading.Thread(target=close_and_delete, name="gumshoe-graph-drop", daemon=True).start()
 
     def close(self) -> None:
         with self._lock:
@@ -183,18 +192,23 @@ class Ingestor:
         self._lock = threading.Lock()  # one ingestion at a time per process
         self._routes_seen: frozenset[Any] | None = None
 
-    def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
+    def objects(self, locations: Iterable[str], settle_seconds: float = 0.0) -> Iterator[SourceObject]:
         for location in locations:
-            yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url)
+            try:
+                yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url, settle_seconds=settle_seconds)
+            except (OSError, ValueError):
+                raise
+            except Exception as exc:  # botocore's errors: a missing bucket, no credentials ...
+                raise ValueError(f"{location}: {exc}") from exc
 
     def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
-            plan: Callable[[int, int], None] | None = None) -> Summary:
+            plan: Callable[[int, int], None] | None = None, settle_seconds: float = 0.0) -> Summary:
         """Ingest every object of the locations not yet ingested, and objects read before
         whose accounts have joined a graph since; ``plan`` hears the number and total size of
         the objects first, ``progress`` each object as it is done."""
         summary = Summary()
         with self._lock:
-            objects = list(self.objects(locations))
+            objects = list(self.objects(locations, settle_seconds))
             if plan is not None:
                 plan(len(objects), sum(o.size for o in objects))
             done = self._ledger({o.ref for o in objects})
@@ -306,10 +320,11 @@ class Ingestor:
         for arn, load in loads.items():
             for ref, entry in load.objects.items():
                 volumes[(ref, arn)] = entry["volume"]
-        self._finish(objects, results, volumes, targets)
         for obj, result in zip(objects, results):
-            if result.reject_list and obj.ref not in considered:  # read again for a new graph: set aside once
+            # Before the ledger: a crash in between sets them aside twice rather than never.
+            if result.reject_list and obj.ref not in considered:  # read again for a new graph: already set aside
                 self._set_aside(obj, result.kind, result.reject_list)
+        self._finish(objects, results, volumes, targets)
         return results
 
     def _read_object(self, obj: SourceObject, targets: dict[str, list[Target]], loads: dict[str, Load],

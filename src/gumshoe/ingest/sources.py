@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,13 @@ class SourceObject:
     size: int
     version: str  # etag, or "<size>-<mtime_ns>"
     open_raw: Callable[[], BinaryIO]
+    identity: str = ""  # where the object is, however it was reached: an absolute path, s3://bucket/key
 
     @property
     def ref(self) -> str:
-        return f"{self.source}|{self.key}|{self.version}"
+        """The object's name in the ledger: the same file or S3 object listed through another
+        folder, prefix or spelling of a path is the same object."""
+        return f"{self.identity or self.source + '/' + self.key}|{self.version}"
 
     @property
     def hint(self) -> tuple[str, str]:
@@ -55,29 +59,32 @@ class SourceObject:
         return rest  # type: ignore[return-value]
 
 
-def list_objects(location: str, *, s3_endpoint_url: str = "") -> Iterator[SourceObject]:
+def list_objects(location: str, *, s3_endpoint_url: str = "", settle_seconds: float = 0.0) -> Iterator[SourceObject]:
+    """The objects of a location. ``settle_seconds``: leave local files modified more recently
+    than that for a later scan (a file still being copied in would be read half-written)."""
     if location.startswith("s3://"):
         yield from _s3_objects(location, s3_endpoint_url)
     else:
-        yield from _local_objects(location)
+        yield from _local_objects(location, settle_seconds)
 
 
-def _local_objects(location: str) -> Iterator[SourceObject]:
+def _local_objects(location: str, settle_seconds: float) -> Iterator[SourceObject]:
     root = Path(location).expanduser()
     if root.is_file():
-        stat = root.stat()
-        yield SourceObject(str(root), root.name, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}",
-                           lambda p=root: p.open("rb"))  # type: ignore[misc]
-        return
-    if not root.is_dir():
+        paths = [(root, root.name)]
+    elif root.is_dir():
+        paths = [(p, p.relative_to(root).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
+    else:
         raise FileNotFoundError(f"no such file or folder: {location}")
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        key = path.relative_to(root).as_posix()
+    newest = time.time() - settle_seconds
+    for path, key in paths:
         if _SKIP.search(key):
             continue
         stat = path.stat()
+        if settle_seconds and stat.st_mtime > newest:
+            continue
         yield SourceObject(str(root), key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}",
-                           lambda p=path: p.open("rb"))  # type: ignore[misc]
+                           lambda p=path: p.open("rb"), str(path.resolve()))  # type: ignore[misc]
 
 
 def _s3_objects(location: str, endpoint_url: str) -> Iterator[SourceObject]:
@@ -96,4 +103,5 @@ def _s3_objects(location: str, endpoint_url: str) -> Iterator[SourceObject]:
             yield SourceObject(
                 location, key, int(item["Size"]), item["ETag"].strip('"'),
                 lambda k=key: client.get_object(Bucket=bucket, Key=k)["Body"],  # type: ignore[misc]
+                f"s3://{bucket}/{key}",
             )

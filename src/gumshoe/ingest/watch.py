@@ -8,6 +8,7 @@ import threading
 from gumshoe.ingest.pipeline import Ingestor
 
 log = logging.getLogger("gumshoe.watch")
+SETTLE_SECONDS = 2.0
 
 
 class SourceWatcher:
@@ -31,7 +32,8 @@ class SourceWatcher:
             self._thread = None
 
     def poll_once(self) -> None:
-        summary = self.ingestor.run(self.sources)
+        # A file modified in the last seconds may still be being copied in: the next scan takes it.
+        summary = self.ingestor.run(self.sources, settle_seconds=SETTLE_SECONDS)
         if summary.objects:
             events = sum(t.events for t in summary.tallies.values())
             log.info("ingested objects=%d events=%d from sources=%s", summary.objects, events, ",".join(self.sources))

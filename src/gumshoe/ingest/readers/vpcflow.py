@@ -112,13 +112,14 @@ _SKIP_STATUSES = frozenset({"NODATA", "SKIPDATA"})
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 _KEY_ACCOUNT = re.compile(r"AWSLogs/(?:[^/]+/)?(?:aws-account-id=)?(\d{12})/", re.ASCII)
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # what the graph store keeps (BIGINT)
+_Seconds = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799)]  # up to 9999-12-31T23:59:59Z
 _Protocol = Annotated[int, msgspec.Meta(ge=0, le=255)]
 # srcport dstport protocol packets bytes start end, as the fast path reads them ...
-_decode_numbers = msgspec.json.Decoder(tuple[_Port, _Port, _Protocol, _Count, _Count, _Count, _Count]).decode
+_decode_numbers = msgspec.json.Decoder(tuple[_Port, _Port, _Protocol, _Count, _Count, _Seconds, _Seconds]).decode
 # ... and as the general path does, with null for "-".
 _decode_row_numbers = msgspec.json.Decoder(
-    tuple[_Port | None, _Port | None, _Protocol | None, _Count, _Count, _Count | None, _Count | None]
+    tuple[_Port | None, _Port | None, _Protocol | None, _Count, _Count, _Seconds | None, _Seconds | None]
 ).decode
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
@@ -293,15 +294,15 @@ def _numbers(
     try:
         src_port, dst_port, protocol, n_packets, n_bytes, t_start, t_end = _decode_row_numbers(text)
     except msgspec.DecodeError:
-        t_start = _number("start", start)
+        t_start = _number("start", start, high=253_402_300_799)
         return (
             _number("srcport", sport, absent=-1, high=65535),
             _number("dstport", dport, absent=-1, high=65535),
             _number("protocol", proto, absent=-1, high=255),
-            _number("packets", packets),
-            _number("bytes", nbytes),
+            _number("packets", packets, high=2**63 - 1),
+            _number("bytes", nbytes, high=2**63 - 1),
             t_start,
-            _number("end", end, absent=t_start),
+            _number("end", end, absent=t_start, high=253_402_300_799),
         )
     if t_start is None:
         raise _RowError("missing start")
