@@ -36,6 +36,7 @@ import orjson
 import pyarrow as pa
 
 HOUR_MS = 3_600_000
+MEMORY_LIMIT = "512MB"  # per graph store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_events (
@@ -293,7 +294,12 @@ class GraphStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = duckdb.connect(str(path))
+        # DuckDB would take 80% of the machine's memory for its sorts and aggregates; a graph
+        # store shares the process with the API and other graphs, and spills to disk instead.
+        self._conn = duckdb.connect(str(path), config={
+            "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False,
+            "temp_directory": str(path.with_suffix(".tmp")),
+        })
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gumshoe-graph-writer")
         self._conn.execute(SCHEMA)

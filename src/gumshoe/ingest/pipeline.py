@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+import shutil
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -87,12 +88,14 @@ class GraphStores:
         with self._lock:
             store = self._open.pop(graph_arn, None)
         paths = (self.path(graph_arn), self.path(graph_arn).with_suffix(".duckdb.wal"))
+        spill = self.path(graph_arn).with_suffix(".tmp")
 
         def close_and_delete() -> None:
             if store is not None:
                 store.close()
             for path in paths:
                 path.unlink(missing_ok=True)
+            shutil.rmtree(spill, ignore_errors=True)
 
         if store is None or store.idle():
             close_and_delete()
