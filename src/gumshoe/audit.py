@@ -91,6 +91,7 @@ class AuditTrail:
         # even when the background thread took the batch first.
         self._write_lock = threading.Lock()
         self._dropped = 0
+        self._common: dict[tuple[Any, ...], bytes] = {}
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -122,41 +123,22 @@ class AuditTrail:
     ) -> None:
         try:
             when = _utc(event_time)
-            identity: dict[str, Any] = {
-                "type": "IAMUser" if access_key_id else "Root",
-                "principalId": account_id,
-            }
-            if not access_key_id:
-                identity["arn"] = f"arn:aws:iam::{account_id}:root"
-            identity["accountId"] = account_id
-            if access_key_id:
-                identity["accessKeyId"] = access_key_id
-            event: dict[str, Any] = {
-                "eventVersion": EVENT_VERSION,
-                "userIdentity": identity,
-                "eventTime": _event_time(when),
-                "eventSource": EVENT_SOURCE,
-                "eventName": event_name,
-                "awsRegion": region,
-                "sourceIPAddress": source_ip,
-                "userAgent": user_agent,
-            }
+            # What repeats from call to call (who, from where, which operation) is serialized
+            # once and kept; each record adds only what is its own.
+            key = (account_id, region, event_name, source_ip, user_agent, access_key_id, read_only)
+            common = self._common.get(key)
+            if common is None:
+                common = self._common_part(*key)
+            own: dict[str, Any] = {"eventTime": _event_time(when)}
             if error_code is not None:
-                event["errorCode"] = error_code
-                event["errorMessage"] = error_message
-            event.update(
-                requestParameters=hide_sensitive(request_parameters, sensitive_paths),
-                responseElements=response_elements,
-                requestID=request_id,
-                eventID=_event_id(),
-                readOnly=read_only,
-                eventType="AwsApiCall",
-                managementEvent=True,
-                recipientAccountId=account_id,
-                eventCategory="Management",
-            )
+                own["errorCode"] = error_code
+                own["errorMessage"] = error_message
+            own["requestParameters"] = hide_sensitive(request_parameters, sensitive_paths)
+            own["responseElements"] = response_elements
+            own["requestID"] = request_id
+            own["eventID"] = _event_id()
             # Serializing now snapshots the caller's dicts, which may change after the call.
-            data = orjson.dumps(event, default=_json_default)
+            data = common + orjson.dumps(own, default=_json_default)[1:]
             seconds = int(when.timestamp())
             entry: _Entry = ((account_id, region, seconds - seconds % WINDOW_SECONDS), data)
         except Exception:
@@ -170,6 +152,26 @@ class AuditTrail:
             full = len(self._buffer) >= self.max_records_per_file
         if full:
             self._wake.set()
+
+    def _common_part(self, account_id: str, region: str, event_name: str, source_ip: str | None,
+                     user_agent: str | None, access_key_id: str | None, read_only: bool) -> bytes:
+        """The opening of a record's JSON object with the members calls share, ending in a comma."""
+        identity: dict[str, Any] = {"type": "IAMUser" if access_key_id else "Root", "principalId": account_id}
+        if not access_key_id:
+            identity["arn"] = f"arn:aws:iam::{account_id}:root"
+        identity["accountId"] = account_id
+        if access_key_id:
+            identity["accessKeyId"] = access_key_id
+        common = orjson.dumps({
+            "eventVersion": EVENT_VERSION, "userIdentity": identity, "eventSource": EVENT_SOURCE,
+            "eventName": event_name, "awsRegion": region, "sourceIPAddress": source_ip, "userAgent": user_agent,
+            "readOnly": read_only, "eventType": "AwsApiCall", "managementEvent": True,
+            "recipientAccountId": account_id, "eventCategory": "Management",
+        })[:-1] + b","
+        if len(self._common) >= 4096:
+            self._common.clear()
+        self._common[(account_id, region, event_name, source_ip, user_agent, access_key_id, read_only)] = common
+        return common
 
     def flush(self) -> None:
         with self._write_lock:

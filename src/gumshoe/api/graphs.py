@@ -104,7 +104,7 @@ _LIST_GRAPHS = PagedQuery(
 
 def list_graphs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     caller = ctx.caller
-    with ctx.store.snapshot() as snap:
+    with ctx.store.single() as snap:  # one statement
         rows, token = page_prepared(
             ctx, snap, _LIST_GRAPHS, params, binding=("ListGraphs",), account=caller.account_id, region=caller.region
         )

@@ -98,6 +98,24 @@ class ControlStore:
             cursor.close()
 
     @contextmanager
+    def single(self) -> Iterator[Snapshot]:
+        """Like ``snapshot`` for exactly one statement, which SQLite runs atomically on its
+        own: no BEGIN and COMMIT around it (ListGraphs, the hottest read)."""
+        if not self.is_sqlite:
+            with self.snapshot() as snap:
+                yield snap
+            return
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            self._local.raw = raw
+        cursor = raw.cursor()
+        try:
+            yield SqliteSnapshot(cursor, self.engine.dialect)
+        finally:
+            cursor.close()
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction; committed when the block ends, rolled back on error."""
         with self._write_lock:
