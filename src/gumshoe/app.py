@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -39,6 +39,8 @@ from gumshoe.config import (
 )
 from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.identity.caller import identify
+from gumshoe.ingest.pipeline import GraphStores, Ingestor
+from gumshoe.ingest.watch import SourceWatcher
 from gumshoe.jobs import JobRunner, now_ms
 from gumshoe.mail import InvitationMailer, SmtpSettings
 from gumshoe.pagination import TokenCodec
@@ -53,8 +55,6 @@ from gumshoe.protocol.model import operations
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router
 from gumshoe.protocol.serializer import error_body, iso8601
-from gumshoe.ingest.pipeline import GraphStores, Ingestor
-from gumshoe.ingest.watch import SourceWatcher
 from gumshoe.store.db import ControlStore
 from gumshoe.v1 import DataPlaneApi
 
@@ -272,7 +272,7 @@ class Gumshoe:
         if operation is not None and caller is not None:
             self.audit.record(
                 account_id=caller.account_id, region=caller.region, event_name=operation,
-                event_time=dt.datetime.now(dt.timezone.utc), request_id=request_id, source_ip=source_ip,
+                event_time=dt.datetime.now(dt.UTC), request_id=request_id, source_ip=source_ip,
                 user_agent=caller.user_agent, access_key_id=caller.access_key_id,
                 request_parameters=_audit_params(params) if params else None,
                 response_elements=None,
@@ -292,7 +292,7 @@ class Gumshoe:
                 "auth": self.settings.auth,
                 "dataDir": str(self.settings.data_dir.resolve()),
                 "uptimeSeconds": round(time.time() - self.started_at, 3),
-                "time": iso8601(dt.datetime.now(dt.timezone.utc)),
+                "time": iso8601(dt.datetime.now(dt.UTC)),
             }
         elif path.rstrip("/") == "/_gumshoe/reload" and method == "POST":
             client = scope.get("client")

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from gumshoe import __version__, cli_data
-from gumshoe.config import SETTINGS, SETTINGS_BY_NAME, ConfigError, Settings, load_settings
+from gumshoe.config import (
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
 SERVE_FLAGS = tuple(s.name for s in SETTINGS)

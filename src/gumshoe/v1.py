@@ -60,7 +60,7 @@ def parse_time(value: str, name: str) -> int:
     except ValueError:
         raise ValidationException(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}.") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     try:
         return int(moment.timestamp() * 1000)
     except (OverflowError, OSError, ValueError):

@@ -7,11 +7,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
-from gumshoe.api._details import GRAPH_LEVEL, PACKAGES, graph_package_states, histories, set_ingest_state
+from gumshoe.api._details import (
+    GRAPH_LEVEL,
+    PACKAGES,
+    graph_package_states,
+    histories,
+    set_ingest_state,
+)
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import page_list
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import members
 
 

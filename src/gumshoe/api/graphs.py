@@ -6,12 +6,17 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
-from gumshoe.api._details import GRAPH_LEVEL, PACKAGES, PACKAGES_ON_CREATE, set_ingest_state
+from gumshoe.api._details import (
+    GRAPH_LEVEL,
+    PACKAGES,
+    PACKAGES_ON_CREATE,
+    set_ingest_state,
+)
 from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_arn
 from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.protocol.errors import AccessDeniedException, ServiceQuotaExceededException
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import (
     graph_revisions,
     graph_tags,

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._details import forget_member, member_details
 from gumshoe.api._graphs import membership
@@ -15,6 +14,7 @@ from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.api.members import CHECK_VOLUME, _transition
 from gumshoe.jobs import enqueue
 from gumshoe.protocol.errors import ConflictException
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import members
 
 # Open and accepted invitations; accounts still being verified have received nothing yet.

@@ -17,8 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from gumshoe.store.queries import Query, Snapshot
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context, Services
 from gumshoe.api._details import (
     count_members,
@@ -33,8 +31,14 @@ from gumshoe.api._member_cache import MemberDetailCache, json_array, json_object
 from gumshoe.api._paging import PagedQuery, next_token, page_prepared, token_keys
 from gumshoe.jobs import enqueue, enqueue_many
 from gumshoe.pagination import DEFAULT_PAGE_SIZE
-from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException, ServiceQuotaExceededException
+from gumshoe.protocol.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    ServiceQuotaExceededException,
+)
 from gumshoe.protocol.validate import Errors, fail, raise_if_any
+from gumshoe.store.queries import Query, Snapshot
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import members
 
 log = logging.getLogger("gumshoe.members")

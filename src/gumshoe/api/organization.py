@@ -16,15 +16,20 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context, Services
 from gumshoe.api._details import count_members
+from gumshoe.api._graphs import graph_of_admin
 from gumshoe.api._paging import page_list
 from gumshoe.api.graphs import create_graph_for, delete_graph_rows
-from gumshoe.api._graphs import graph_of_admin
-from gumshoe.api.members import ENABLE_ORGANIZATION_MEMBER, MAX_MEMBERS_PER_GRAPH, last_seq, new_member_row
+from gumshoe.api.members import (
+    ENABLE_ORGANIZATION_MEMBER,
+    MAX_MEMBERS_PER_GRAPH,
+    last_seq,
+    new_member_row,
+)
 from gumshoe.jobs import enqueue, now_ms
 from gumshoe.protocol.errors import AccessDeniedException, ValidationException
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import graphs, members, meta, organization_admins
 
 log = logging.getLogger("gumshoe.organization")

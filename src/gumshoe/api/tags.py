@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.protocol.errors import ValidationException
+from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import graph_tags
 
 # Detective: up to 50 tags on a behavior graph.

@@ -25,8 +25,8 @@ import datetime as dt
 import re
 import threading
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -179,7 +179,7 @@ _API_DERIVED = [
 ]
 
 _FLOW_DERIVED = [
-    f"""INSERT INTO entities
+    """INSERT INTO entities
     SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
         SELECT 'ip_address' AS t, src_addr AS i, account_id AS a, time_ms FROM batch
         UNION ALL SELECT 'ip_address', dst_addr, account_id, time_ms FROM batch
@@ -243,7 +243,7 @@ DERIVED_COLUMNS = {
 }
 KEYS = {"entities": "hash(id)", "links": "hash(src_id), hash(dst_id)", "hourly": "hash(entity_id)"}
 SORT = {"entities": "ekey", "links": "skey, hour", "hourly": "ekey, hour"}
-_INSERT = re.compile(r"^\s*INSERT INTO (\w+)\s+", re.S)
+_INSERT = re.compile(r"^\s*INSERT INTO (\w+)\s+", re.DOTALL)
 
 
 def _keyed(statement: str) -> str:
@@ -475,7 +475,7 @@ def day_of(time_ms: int) -> str:
     day = time_ms // 86_400_000
     text = _DAYS.get(day)
     if text is None:
-        text = dt.datetime.fromtimestamp(day * 86_400, dt.timezone.utc).strftime("%Y-%m-%d")
+        text = dt.datetime.fromtimestamp(day * 86_400, dt.UTC).strftime("%Y-%m-%d")
         _DAYS[day] = text
     return text
 

@@ -20,7 +20,6 @@ from gumshoe.protocol.errors import (
     UnrecognizedClientException,
 )
 
-
 _LENIENT_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/,\s]*/([^/,\s]*)")
 
 
@@ -62,6 +61,6 @@ def identify(
         raise UnrecognizedClientException("The security token included in the request is invalid.")
     verify_signature(
         info, method=method, raw_path=raw_path, query_string=query_string, headers=header_list, body=body,
-        secret_access_key=secret, now=dt.datetime.now(dt.timezone.utc),
+        secret_access_key=secret, now=dt.datetime.now(dt.UTC),
     )
     return Caller(directory.account_for_key(info.access_key_id), info.region, info.access_key_id, source_ip, user_agent)

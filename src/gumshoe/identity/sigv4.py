@@ -53,13 +53,13 @@ from gumshoe.protocol.errors import (
 __all__ = [
     "ALGORITHM",
     "MISSING_AUTHENTICATION_TOKEN_MESSAGE",
-    "UNRECOGNIZED_CLIENT_MESSAGE",
     "SIGNATURE_MISMATCH_MESSAGE",
+    "UNRECOGNIZED_CLIENT_MESSAGE",
     "IncompleteSignatureException",
     "InvalidSignatureException",
     "MissingAuthenticationTokenException",
-    "UnrecognizedClientException",
     "SignatureInfo",
+    "UnrecognizedClientException",
     "parse_authorization",
     "verify_signature",
 ]
@@ -73,7 +73,7 @@ SIGNATURE_MISMATCH_MESSAGE = (
     "Consult the service documentation for details."
 )
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _MAX_SKEW = datetime.timedelta(minutes=15)
 _MAX_EXPIRES = 604800  # a week, AWS's ceiling for X-Amz-Expires
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest().encode("ascii")

@@ -47,7 +47,14 @@ from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
 from gumshoe.ingest.sources import SourceObject, list_objects
 from gumshoe.jobs import now_ms
 from gumshoe.store.db import ControlStore
-from gumshoe.store.schema import graphs, ingest_objects, ingest_states, members, object_graphs, volume_usage
+from gumshoe.store.schema import (
+    graphs,
+    ingest_objects,
+    ingest_states,
+    members,
+    object_graphs,
+    volume_usage,
+)
 
 log = logging.getLogger("gumshoe.ingest")
 
@@ -439,7 +446,7 @@ class Ingestor:
 
     def _set_aside(self, obj: SourceObject, kind: str, rejects: list[Reject]) -> None:
         self.rejects_dir.mkdir(parents=True, exist_ok=True)
-        path = self.rejects_dir / f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}.jsonl"
+        path = self.rejects_dir / f"{dt.datetime.now(dt.UTC):%Y-%m-%d}.jsonl"
         lines = []
         for reject in rejects:
             entry: dict[str, Any] = {"source": obj.source, "key": obj.key, "kind": kind,

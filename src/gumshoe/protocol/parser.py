@@ -19,8 +19,13 @@ from botocore.model import OperationModel
 
 from gumshoe.protocol.errors import SerializationException
 from gumshoe.protocol.serializer import Writer, compile_output
-from gumshoe.protocol.validate import Errors, compile_shape, fail, lower_camel, raise_if_any
-
+from gumshoe.protocol.validate import (
+    Errors,
+    compile_shape,
+    fail,
+    lower_camel,
+    raise_if_any,
+)
 
 _LONG_NUMBER = re.compile(rb"\d{19,}")
 

@@ -183,7 +183,7 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, (int, float)):
         try:
-            return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
@@ -195,8 +195,8 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         except ValueError:
             return None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed.astimezone(dt.timezone.utc)
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
     return None
 
 

@@ -73,6 +73,14 @@ class ControlStore:
             self._local.reader = conn
         return conn
 
+    def _raw(self) -> Any:
+        """This thread's DBAPI connection for prepared reads."""
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self.engine.raw_connection()
+            self._local.raw = raw
+        return raw
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (autocommit: each statement sees the latest commit)."""
@@ -85,10 +93,7 @@ class ControlStore:
             with self.engine.connect() as conn, conn.begin():
                 yield SqlAlchemySnapshot(conn)
             return
-        raw = getattr(self._local, "raw", None)
-        if raw is None:
-            raw = self.engine.raw_connection()
-            self._local.raw = raw
+        raw = self._raw()
         cursor = raw.cursor()
         cursor.execute("BEGIN")
         try:
@@ -105,10 +110,7 @@ class ControlStore:
             with self.snapshot() as snap:
                 yield snap
             return
-        raw = getattr(self._local, "raw", None)
-        if raw is None:
-            raw = self.engine.raw_connection()
-            self._local.raw = raw
+        raw = self._raw()
         cursor = raw.cursor()
         try:
             yield SqliteSnapshot(cursor, self.engine.dialect)
@@ -118,12 +120,11 @@ class ControlStore:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction; committed when the block ends, rolled back on error."""
-        with self._write_lock:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    conn = conn.execution_options(gumshoe_begin="IMMEDIATE")
-                with conn.begin():
-                    yield conn
+        with self._write_lock, self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(gumshoe_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
 
     def close(self) -> None:
         conn = getattr(self._local, "reader", None)

@@ -344,7 +344,7 @@ def _tolerant(raw: bytes, is_envelope: bool) -> _Event:
 
 def _ms(moment: dt.datetime) -> int:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 

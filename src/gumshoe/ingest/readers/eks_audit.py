@@ -214,7 +214,7 @@ def read(stream: BinaryIO, name: str) -> Iterator[Batch[AuditEvent]]:
     """Batches of audit events, in object order."""
     out = _Collector(max(1, base.BATCH_RECORDS))
     where = _where_from_key(name)
-    lines = base.iter_lines(_eager(stream))
+    lines = base.iter_lines(stream)
     first = True
     for item in lines:
         if isinstance(item, Reject):
@@ -534,18 +534,3 @@ def _split_values(data: bytes) -> list[bytes]:
 def _keep_gap(text: bytes, values: list[bytes]) -> None:
     if text.strip():
         values.append(text.strip())
-
-
-class _Eager:
-    """A stream whose read() returns what one underlying read gives (read1 when there is
-    one), so a decompression error loses at most that piece, not a whole 1 MiB request."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._read(size)
-
-
-def _eager(stream: BinaryIO) -> BinaryIO:
-    return cast(BinaryIO, _Eager(stream))

@@ -170,7 +170,7 @@ def read(stream: BinaryIO, name: str) -> Iterator[Batch[FlowRecord]]:
     parse: Callable[[bytes, _Layout, str], FlowRecord | None] = _parse_default
     batch: Batch[FlowRecord] = Batch()
     records = batch.records
-    for item in base.iter_lines(_eager(stream)):
+    for item in base.iter_lines(stream):
         if isinstance(item, Reject):
             batch.rejects.append(item)
             break
@@ -396,18 +396,3 @@ def _first_line(head: bytes) -> bytes | None:
 def _key_account(name: str) -> str:
     match = _KEY_ACCOUNT.search(name)
     return match.group(1) if match else ""
-
-
-class _Eager:
-    """A stream whose read() returns what one underlying read gives (read1 when there is
-    one), so a decompression error loses at most that piece, not a whole 1 MiB request."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._read(size)
-
-
-def _eager(stream: BinaryIO) -> BinaryIO:
-    return cast(BinaryIO, _Eager(stream))
