@@ -275,3 +275,27 @@ def test_logs_read_before_a_graph_or_member_existed_enter_it_later(tmp_path):
     finally:
         stores.close()
         env.close()
+
+
+def test_eks_audit_events_become_cluster_and_kubernetes_user_entities(world):
+    env, arn, stores, logs = world
+    folder = logs / "AWSLogs" / ADMIN / "eks" / REGION
+    folder.mkdir(parents=True)
+    events = [
+        {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"a-{i}", "stage": "ResponseComplete",
+         "requestURI": "/api/v1/namespaces/default/secrets", "verb": "list",
+         "user": {"username": "kubernetes-admin", "groups": ["system:masters"]}, "sourceIPs": ["203.0.113.9"],
+         "userAgent": "kubectl/v1.29.0", "objectRef": {"resource": "secrets", "namespace": "default"},
+         "responseStatus": {"code": 200 if i else 403}, "requestReceivedTimestamp": "2026-10-26T10:00:00.000000Z",
+         "stageTimestamp": "2026-10-26T10:00:00.100000Z", "annotations": {"authorization.k8s.io/decision": "allow"}}
+        for i in range(3)
+    ]
+    (folder / "audit.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "eks_audit")].events == 3
+    store = stores.get(arn)
+    found = {(e["type"], e["id"]) for e in queries.list_entities(store)}
+    assert ("kubernetes_user", "kubernetes-admin") in found and ("ip_address", "203.0.113.9") in found
+    profile = queries.profile(store, "kubernetes-admin", T0 - 86_400_000, T0 + 86_400_000)
+    [calls] = profile["panels"]["kubernetes_api"]
+    assert (calls["value"], calls["success"], calls["failure"]) == ("list secrets", 2, 1)

@@ -21,6 +21,7 @@ from gumshoe.graph.store import HOUR_MS, GraphStore
 ENTITY_TYPES = (
     "aws_account", "aws_user", "aws_role", "role_session", "federated_user", "ec2_instance",
     "ip_address", "user_agent", "s3_bucket", "finding",
+    "eks_cluster", "kubernetes_user",  # from EKS audit logs, while EKS_AUDIT is started
 )
 
 

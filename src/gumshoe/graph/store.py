@@ -228,6 +228,33 @@ _FINDING_DERIVED = [
     ) GROUP BY ALL""",
 ]
 
+_K8S_DERIVED = [
+    """INSERT INTO entities
+    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+        SELECT 'eks_cluster' AS t, cluster AS i, account_id AS a, time_ms FROM batch WHERE cluster <> ''
+        UNION ALL SELECT 'kubernetes_user', username, account_id, time_ms FROM batch WHERE username <> ''
+        UNION ALL SELECT 'ip_address', unnest(source_ips), account_id, time_ms FROM batch
+    ) GROUP BY t, i""",
+    f"""INSERT INTO links
+    SELECT st, si, k, dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
+        SELECT 'kubernetes_user' AS st, username AS si, 'called' AS k, 'eks_cluster' AS dt, cluster AS di, time_ms
+            FROM batch WHERE username <> '' AND cluster <> ''
+        UNION ALL SELECT 'kubernetes_user', username, 'connected_from', 'ip_address', unnest(source_ips), time_ms
+            FROM batch WHERE username <> ''
+    ) GROUP BY ALL""",
+    f"""INSERT INTO hourly
+    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE response_code < 400),
+           count(*) FILTER (WHERE response_code >= 400), 0 FROM (
+        SELECT 'kubernetes_user' AS et, username AS ei, 'kubernetes_api' AS d,
+               verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri) AS v, time_ms, response_code
+            FROM batch WHERE username <> ''
+        UNION ALL SELECT 'kubernetes_user', username, 'user_agent', user_agent, time_ms, response_code
+            FROM batch WHERE username <> '' AND user_agent <> ''
+        UNION ALL SELECT 'eks_cluster', cluster, 'kubernetes_api', verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri),
+            time_ms, response_code FROM batch WHERE cluster <> ''
+    ) GROUP BY ALL""",
+]
+
 _SH_DERIVED = [
     """INSERT INTO entities
     SELECT 'finding', id, any_value(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
@@ -262,7 +289,7 @@ DERIVED: dict[str, list[str]] = {
         "cloudtrail": _API_DERIVED,
         "vpcflow": _FLOW_DERIVED,
         "guardduty": _FINDING_DERIVED,
-        "eks_audit": [],
+        "eks_audit": _K8S_DERIVED,
         "asff": _SH_DERIVED,
     }.items()
 }
