@@ -36,7 +36,9 @@ class SourceWatcher:
         summary = self.ingestor.run(self.sources, settle_seconds=SETTLE_SECONDS)
         if summary.objects:
             events = sum(t.events for t in summary.tallies.values())
-            log.info("ingested objects=%d events=%d from sources=%s", summary.objects, events, ",".join(self.sources))
+            loaded = sum(summary.graphs.values())
+            log.info("read objects=%d events=%d, loaded into graphs=%d (events=%d) from sources=%s",
+                     summary.objects, events, len(summary.graphs), loaded, ",".join(self.sources))
 
     def _run(self) -> None:
         while not self._stop.is_set():
