@@ -63,7 +63,7 @@ READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcfl
 SNIFF_BYTES = 65536
 # Objects loaded in one transaction per graph (and one control-store transaction): up to
 # this many compressed bytes or objects. Fewer, larger loads are what DuckDB is fast at.
-UNIT_BYTES = 16 << 20
+UNIT_BYTES = 32 << 20
 UNIT_OBJECTS = 1000
 
 
