@@ -105,6 +105,7 @@ class Gumshoe:
         self.ingestor = Ingestor(
             self.store, self.graph_stores, settings.data_dir,
             after_enabled=settings.ingest_after_enabled, s3_endpoint_url=settings.s3_endpoint_url,
+            unit_bytes=settings.ingest_unit_bytes,
         )
         self.v1 = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)

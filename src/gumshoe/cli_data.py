@@ -141,7 +141,7 @@ def _ingest_events_local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     store = ControlStore(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     stores = GraphStores(settings.data_dir)
     ingestor = Ingestor(store, stores, settings.data_dir, after_enabled=settings.ingest_after_enabled,
-                        s3_endpoint_url=settings.s3_endpoint_url)
+                        s3_endpoint_url=settings.s3_endpoint_url, unit_bytes=settings.ingest_unit_bytes)
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def work() -> None:

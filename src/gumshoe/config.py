@@ -72,6 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("source_poll_interval", float, 60.0, "Seconds between scans of the sources for new objects."),
     Setting("s3_endpoint_url", str, "", "Endpoint URL of an S3-compatible server for s3:// sources; empty: AWS."),
     Setting("ingest_after_enabled", bool, False, "Take only events after the account became a graph's member (Detective's own rule)."),
+    Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -128,6 +129,7 @@ class Settings:
     source_poll_interval: float = 60.0
     s3_endpoint_url: str = ""
     ingest_after_enabled: bool = False
+    ingest_unit_bytes: int = 32 << 20
     accounts: tuple[AccountEntry, ...] = ()
     organization: Organization | None = None
     credentials: tuple[Credential, ...] = ()
@@ -322,6 +324,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("audit_flush_interval must be more than 0 seconds")
     if settings.monitoring_interval <= 0:
         raise ConfigError("monitoring_interval must be more than 0 seconds")
+    if settings.ingest_unit_bytes < 1:
+        raise ConfigError("ingest_unit_bytes must be at least 1")
     if settings.source_poll_interval <= 0:
         raise ConfigError("source_poll_interval must be more than 0 seconds")
 

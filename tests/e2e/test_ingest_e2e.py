@@ -688,10 +688,9 @@ def _graph_facts(data_dir: Path, arn: str) -> dict[str, Any]:
 
 
 def test_exactly_once_through_kill_9(make_server: Any, tmp_path: Path) -> None:
-    # Only to size the data: several load units, if the pipeline loads objects in units.
-    from gumshoe.ingest import pipeline
-
-    unit = int(getattr(pipeline, "UNIT_BYTES", 0))
+    # Small load units (the setting), and data for several of them.
+    unit = 4 << 20
+    unit_env = {"GUMSHOE_INGEST_UNIT_BYTES": str(unit)}
     logs = tmp_path / "bulk"
     written = fx.bulk_assume_role(logs, ADMIN, US, fx.day_start(1), 12, PER_FILE, min_gzip_bytes=unit * 13 // 4)
     files = len(written.keys)
@@ -710,7 +709,7 @@ def test_exactly_once_through_kill_9(make_server: Any, tmp_path: Path) -> None:
     done: set[str] = set()
     for _ in range(2):
         crashing = subprocess.Popen([GUMSHOE, "ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(ADMIN))
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(ADMIN, **unit_env))
         before = len(done)
         try:
             wait_for(lambda before=before, proc=crashing: len(_ledger(db)) > before or proc.poll() is not None,
@@ -731,12 +730,13 @@ def test_exactly_once_through_kill_9(make_server: Any, tmp_path: Path) -> None:
         assert now <= loaded and events == distinct == len(loaded) * PER_FILE
         done = now
 
-    resumed = ok(gumshoe("ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs), timeout=120))
+    resumed = ok(gumshoe("ingest", "--data-dir", str(dirs["crash"]), "--json", str(logs), timeout=120,
+                         env=cli_env(ADMIN, **unit_env)))
     summary = json.loads(resumed.stdout)
     assert summary["skipped"] == len(done) and summary["objects"] == files - len(done), summary
     assert summary["failed"] == []
     reference_run = json.loads(ok(gumshoe("ingest", "--data-dir", str(dirs["clean"]), "--json", str(logs),
-                                          timeout=120)).stdout)
+                                          timeout=120, env=cli_env(ADMIN, **unit_env))).stdout)
     assert (reference_run["objects"], reference_run["failed"]) == (files, [])
 
     crash, reference = _graph_facts(dirs["crash"], arns["crash"]), _graph_facts(dirs["clean"], arns["clean"])

@@ -13,7 +13,7 @@ For each object not yet in the ledger (``ingest_objects``):
 4. then, in one control-store transaction: add those volumes to ``volume_usage``, note each
    graph in ``object_graphs`` and the object in ``ingest_objects``.
 
-Objects go through 3 and 4 in units (up to UNIT_BYTES of them together: one transaction per
+Objects go through 3 and 4 in units (up to ``ingest_unit_bytes`` of them together: one transaction per
 graph and one in the control store), because DuckDB's cost is per statement and commit, not
 per row. When anything in a unit fails, nothing of it stays and its objects are loaded again
 one at a time, so one bad object cannot hold back the others.
@@ -62,8 +62,8 @@ log = logging.getLogger("gumshoe.ingest")
 READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)
 SNIFF_BYTES = 65536
 # Objects loaded in one transaction per graph (and one control-store transaction): up to
-# this many compressed bytes or objects. Fewer, larger loads are what DuckDB is fast at.
-UNIT_BYTES = 32 << 20
+# ingest_unit_bytes of them (compressed) or this many. Fewer, larger loads are what DuckDB is
+# fast at.
 UNIT_OBJECTS = 1000
 
 
@@ -193,7 +193,8 @@ class Summary:
 
 class Ingestor:
     def __init__(self, store: ControlStore, graph_stores: GraphStores, data_dir: Path, *,
-                 after_enabled: bool = False, s3_endpoint_url: str = "") -> None:
+                 after_enabled: bool = False, s3_endpoint_url: str = "", unit_bytes: int = 32 << 20) -> None:
+        self.unit_bytes = unit_bytes
         self.store = store
         self.graph_stores = graph_stores
         self.rejects_dir = data_dir / "rejects"
@@ -233,7 +234,7 @@ class Ingestor:
                     continue
                 unit.append(obj)
                 unit_bytes += obj.size
-                if unit_bytes >= UNIT_BYTES or len(unit) >= UNIT_OBJECTS:
+                if unit_bytes >= self.unit_bytes or len(unit) >= UNIT_OBJECTS:
                     self._run_unit(unit, summary, progress, considered)
                     unit, unit_bytes = [], 0
             if unit:
