@@ -299,3 +299,18 @@ def test_eks_audit_events_become_cluster_and_kubernetes_user_entities(world):
     profile = queries.profile(store, "kubernetes-admin", T0 - 86_400_000, T0 + 86_400_000)
     [calls] = profile["panels"]["kubernetes_api"]
     assert (calls["value"], calls["success"], calls["failure"]) == ("list secrets", 2, 1)
+
+
+def test_links_added_after_a_compaction_are_still_found_from_both_ends(world):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i, role="Deploy") for i in range(3)], name="early")
+    ingestor(env, stores).run([str(logs)])
+    store = stores.get(arn)
+    assert store.compact(force=True)
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 10 + i, role="Deploy") for i in range(2)], name="late")
+    ingestor(env, stores).run([str(logs)])  # too few rows to compact again
+    role = f"arn:aws:iam::{ADMIN}:role/Deploy"
+    profile = queries.profile(store, role, 0, T0 * 2)
+    assert profile["sessions"] == 5
+    incoming = {r["id"] for r in profile["related"] if r["direction"] == "in" and r["kind"] == "session_of"}
+    assert len(incoming) == 5

@@ -55,12 +55,15 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
     entity_type, _ = found
     first_hour, last_hour = start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
     with store.cursor() as conn:
+        row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
+        sorted_links = row[0] if row else 0
+        incoming = f"""(SELECT * FROM links_by_dst WHERE dkey = hash($id) AND dst_id = $id
+                        UNION ALL SELECT * FROM links WHERE rowid >= {int(sorted_links)} AND dkey = hash($id) AND dst_id = $id)"""
         subjects: list[tuple[str, str]] = [(entity_type, entity_id)]
         if entity_type == "aws_role":
             sessions = conn.execute(
-                "SELECT DISTINCT src_id FROM links WHERE dkey = hash(?) AND dst_id = ? AND kind = 'session_of' "
-                "AND src_type = 'role_session'",
-                [entity_id, entity_id],
+                f"SELECT DISTINCT src_id FROM {incoming} WHERE kind = 'session_of' AND src_type = 'role_session'",
+                {"id": entity_id},
             ).fetchall()
             subjects += [("role_session", s) for (s,) in sessions]
         ids = [s for _, s in subjects]
@@ -73,15 +76,14 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
             [*ids, *ids, first_hour, last_hour],
         ).fetchall()
         related = conn.execute(
-            """SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
+            f"""SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
                    SELECT 'out' AS direction, kind, dst_type AS other_type, dst_id AS other_id, count, bytes, first_ms, last_ms, hour
-                       FROM links WHERE skey = hash(?) AND src_id = ?
+                       FROM links WHERE skey = hash($id) AND src_id = $id
                    UNION ALL
-                   SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM links
-                       WHERE dkey = hash(?) AND dst_id = ?
-               ) WHERE hour BETWEEN ? AND ?
+                   SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM {incoming}
+               ) WHERE hour BETWEEN $first AND $last
                GROUP BY ALL ORDER BY kind, sum(count) DESC, other_id, direction""",
-            [entity_id, entity_id, entity_id, entity_id, first_hour, last_hour],
+            {"id": entity_id, "first": first_hour, "last": last_hour},
         ).fetchall()
         volume = conn.execute(
             f"""SELECT hour, sum(success), sum(failure) FROM hourly

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS hourly (
     entity_type VARCHAR, entity_id VARCHAR, hour BIGINT, dimension VARCHAR, value VARCHAR,
     success BIGINT, failure BIGINT, bytes BIGINT, ekey UBIGINT
 );
+CREATE TABLE IF NOT EXISTS links_by_dst AS SELECT * FROM links LIMIT 0;
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
 CREATE TABLE IF NOT EXISTS loaded_objects (
     object_ref VARCHAR PRIMARY KEY, loaded_ms BIGINT, records BIGINT, volume VARCHAR
@@ -386,8 +387,13 @@ class GraphStore:
                                  f"GROUP BY {group}, {keys} ORDER BY {SORT[table]}")
                     conn.execute(f"DROP TABLE {table}")
                     conn.execute(f"ALTER TABLE {table}_compacted RENAME TO {table}")
+                # The same links sorted by their destination, for "what points at this entity";
+                # links appended later (rowid past links_sorted) are read from links itself.
+                conn.execute("CREATE OR REPLACE TABLE links_by_dst AS SELECT * FROM links ORDER BY dkey, hour")
                 after = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
-                conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?)", [after])
+                links = conn.execute("SELECT count(*) FROM links").fetchone()[0]  # type: ignore[index]
+                conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?), ('links_sorted', ?)",
+                             [after, links])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
