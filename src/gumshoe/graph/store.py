@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import orjson
 import pyarrow as pa
 
@@ -306,11 +307,33 @@ def _column(records: Sequence[Any], name: str) -> list[Any]:
     return [getattr(r, name) for r in records]
 
 
+_SCALARS = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64()}
+_FLAT_TYPES: dict[type, pa.StructType | None] = {}
+
+
+def _flat_type(record_type: type) -> pa.StructType | None:
+    """An Arrow struct type for a record type whose fields are all scalars, else None."""
+    if record_type not in _FLAT_TYPES:
+        fields = msgspec.structs.fields(record_type)
+        flat = all(f.type in _SCALARS for f in fields)
+        _FLAT_TYPES[record_type] = pa.struct([(f.name, _SCALARS[f.type]) for f in fields]) if flat else None
+    return _FLAT_TYPES[record_type]
+
+
 def to_arrow(kind: str, chunks: Sequence[tuple[str, Sequence[Any]]]) -> pa.Table:
     """Columns of the raw table from (object_ref, records) chunks."""
     _, columns = RAW_TABLES[kind]
     records = [r for _, part in chunks for r in part] if len(chunks) > 1 else list(chunks[0][1])
-    data: dict[str, Any] = {"object_ref": [ref for ref, part in chunks for _ in range(len(part))]}
+    refs = pa.array([ref for ref, part in chunks for _ in range(len(part))], pa.string())
+    flat = _flat_type(type(records[0]))
+    if flat is not None:
+        # Records of scalars go to Arrow as tuples in one C++ pass: half the cost of a
+        # Python list per column.
+        astuple = msgspec.structs.astuple
+        batch = pa.RecordBatch.from_struct_array(pa.array([astuple(r) for r in records], type=flat))
+        table = pa.Table.from_batches([batch]).select(list(columns))
+        return table.add_column(0, "object_ref", refs)
+    data: dict[str, Any] = {"object_ref": refs}
     for name in columns:
         data[name] = _column(records, name)
     return pa.table(data)
