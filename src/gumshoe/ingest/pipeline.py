@@ -86,8 +86,9 @@ class GraphStores:
                 self._open[graph_arn] = store
             return store
 
-    def exists(self, graph_arn: str) -> bool:
-        return graph_arn in self._open or self.path(graph_arn).exists()
+    def opened(self, graph_arn: str) -> GraphStore | None:
+        with self._lock:
+            return self._open.get(graph_arn)
 
     def drop(self, graph_arn: str) -> None:
         """DeleteGraph: close the graph's store and delete its file. A load in progress holds
@@ -239,9 +240,12 @@ class Ingestor:
                     unit, unit_bytes = [], 0
             if unit:
                 self._run_unit(unit, summary, progress, considered)
+            if summary.failed:
+                self._routes_seen = None  # look for objects to catch up again on the next run
             for arn in summary.graphs:
-                if self.graph_stores.exists(arn):
-                    self.graph_stores.get(arn).compact()
+                store = self.graph_stores.opened(arn)  # not one DeleteGraph dropped meanwhile
+                if store is not None:
+                    store.compact()
         return summary
 
     def _ledger(self, refs: set[str]) -> dict[str, list[str]]:
