@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import os
 import signal
@@ -124,10 +123,6 @@ class Gumshoe:
         self.audit.start()
         sync_organization(self.services)
         self.jobs.run_due()
-        # The model, codecs and validators live as long as the process: keep the collector
-        # from walking them again on every full collection.
-        gc.collect()
-        gc.freeze()
         self.watcher.start()
 
     async def _background(self) -> None:
@@ -209,15 +204,7 @@ class Gumshoe:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
         if path.startswith("/_gumshoe/v1/"):
-            try:
-                body = await _read_body(receive, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
-            except DetectiveError as exc:
-                status, payload = error_body(exc)
-                await send({"type": "http.response.start", "status": status, "headers": [
-                    (b"content-type", b"application/json"), (b"x-amzn-errortype", exc.code.encode())]})
-                await send({"type": "http.response.body", "body": payload})
-                return
-            await self.v1.handle(scope, body, send, request_id)
+            await self.v1.handle(scope, lambda headers: _read_body(receive, headers), send, request_id)
             return
         if path.startswith("/_gumshoe/"):
             await self._internal(scope, receive, send, path, request_id)

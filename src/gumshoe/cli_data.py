@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,8 +68,6 @@ def add_commands(commands: Any) -> None:
 
 
 def _region(args: argparse.Namespace) -> str:
-    import os
-
     return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 

@@ -81,12 +81,14 @@ class DataPlaneApi:
         self.ingestor = ingestor
         self.graph_stores = graph_stores
 
-    async def handle(self, scope: MutableMapping[str, Any], body: bytes, send: Send, request_id: str) -> None:
+    async def handle(self, scope: MutableMapping[str, Any], read_body: Callable[[dict[str, str]], Awaitable[bytes]],
+                     send: Send, request_id: str) -> None:
         method = scope["method"]
         path = scope["path"].rstrip("/")
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         try:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            body = await read_body(headers)  # capped as for the AWS API
             client = scope.get("client")
             caller = identify(
                 self.services.settings, self.services.directory, method=method,

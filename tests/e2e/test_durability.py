@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
+from e2e_helpers import member as member_detail
+from e2e_helpers import wait_for
 
 WRITERS = 8
 BATCH = 10
@@ -22,22 +23,6 @@ MAX_MEMBERS_PER_WRITER = 600  # well under the 1,200-member quota of a graph
 
 def email(account_id: str) -> str:
     return f"root+{account_id}@example.com"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
-
-
-def member_detail(client: Any, arn: str, account_id: str) -> dict[str, Any] | None:
-    details = client.get_members(GraphArn=arn, AccountIds=[account_id])["MemberDetails"]
-    return details[0] if details else None
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:
