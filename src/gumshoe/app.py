@@ -203,11 +203,11 @@ class Gumshoe:
         request_id = new_request_id()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
-        if path.startswith("/_gumshoe/v1/"):
-            await self.v1.handle(scope, lambda headers: _read_body(receive, headers), send, request_id)
-            return
         if path.startswith("/_gumshoe/"):
-            await self._internal(scope, receive, send, path, request_id)
+            if path.startswith("/_gumshoe/v1/"):
+                await self.v1.handle(scope, lambda headers: _read_body(receive, headers), send, request_id)
+            else:
+                await self._internal(scope, receive, send, path, request_id)
             return
         if self._jobs_pending:
             # Work an earlier call made due now (job_delay 0): the next read shows its result.
