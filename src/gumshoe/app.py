@@ -40,6 +40,8 @@ from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.identity.caller import identify
 from gumshoe.ingest.pipeline import GraphStores, Ingestor
 from gumshoe.ingest.watch import SourceWatcher
+from gumshoe.investigate import build_investigator
+from gumshoe.investigate.runner import InvestigationRunner
 from gumshoe.jobs import JobRunner, now_ms
 from gumshoe.mail import InvitationMailer, SmtpSettings
 from gumshoe.pagination import TokenCodec
@@ -107,6 +109,8 @@ class Gumshoe:
             unit_bytes=settings.ingest_unit_bytes,
         )
         self.v1 = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
+        self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
+        self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -124,6 +128,7 @@ class Gumshoe:
         sync_organization(self.services)
         self.jobs.run_due()
         self.watcher.start()
+        self.investigations.start()
 
     async def _background(self) -> None:
         last_monitoring = time.monotonic()
@@ -144,6 +149,7 @@ class Gumshoe:
         for task in self._tasks:
             task.cancel()
         self.watcher.stop()
+        self.investigations.stop()
         self.audit.close()
         self.graph_stores.close()
         self.store.close()

@@ -73,6 +73,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("s3_endpoint_url", str, "", "Endpoint URL of an S3-compatible server for s3:// sources; empty: AWS."),
     Setting("ingest_after_enabled", bool, False, "Take only events after the account became a graph's member (Detective's own rule)."),
     Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
+    Setting("geoip_city", str, "", "MaxMind DB file of IP locations (GeoLite2-City or DB-IP City Lite); empty: no geolocation indicators."),
+    Setting("geoip_asn", str, "", "MaxMind DB file of IP autonomous systems (GeoLite2-ASN or DB-IP ASN Lite); empty: no ASO indicators."),
+    Setting("threat_intel", tuple, (), "Files of flagged IP addresses and CIDRs, one a line (repeat --threat-intel; comma-separated in the environment)."),
+    Setting("travel_speed_kmh", float, 1000.0, "Fastest plausible travel between two places of activity; faster is impossible travel."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -130,6 +134,10 @@ class Settings:
     s3_endpoint_url: str = ""
     ingest_after_enabled: bool = False
     ingest_unit_bytes: int = 32 << 20
+    geoip_city: str = ""
+    geoip_asn: str = ""
+    threat_intel: tuple[str, ...] = ()
+    travel_speed_kmh: float = 1000.0
     accounts: tuple[AccountEntry, ...] = ()
     organization: Organization | None = None
     credentials: tuple[Credential, ...] = ()
@@ -328,6 +336,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("ingest_unit_bytes must be at least 1")
     if settings.source_poll_interval <= 0:
         raise ConfigError("source_poll_interval must be more than 0 seconds")
+    if settings.travel_speed_kmh <= 0:
+        raise ConfigError("travel_speed_kmh must be more than 0")
 
 
 def is_loopback(host: str) -> bool:

@@ -25,6 +25,7 @@ import orjson
 
 from gumshoe.api._context import Services
 from gumshoe.api._graphs import administered_graph
+from gumshoe.api.investigations import investigation_report
 from gumshoe.config import is_loopback
 from gumshoe.graph import queries
 from gumshoe.identity.caller import identify
@@ -123,6 +124,12 @@ class DataPlaneApi:
                 result = await asyncio.to_thread(queries.profile, store, entity, start, end)
                 if result is None:
                     raise ResourceNotFoundException(f"The behavior graph has no entity {entity}.")
+            elif path == "/_gumshoe/v1/investigation" and method == "GET":
+                arn = self._graph_arn(query, caller)
+                investigation_id = query.get("id")
+                if not investigation_id:
+                    raise ValidationException("id is required: the InvestigationId StartInvestigation returned.")
+                result = investigation_report(self.services.store, arn, investigation_id)
             else:
                 raise UnknownOperationException(f"Gumshoe has no endpoint {method} {path}.")
             await _respond(send, 200, orjson.dumps(result), request_id)
@@ -135,13 +142,16 @@ class DataPlaneApi:
             status, payload = error_body(fault)
             await _respond(send, status, payload, request_id, fault.code)
 
-    def _graph(self, query: dict[str, str], caller: Any) -> Any:
+    def _graph_arn(self, query: dict[str, str], caller: Any) -> str:
         arn = query.get("graph")
         if not arn:
             raise ValidationException("graph is required: the ARN of a behavior graph you administer.")
         with self.services.store.snapshot() as snap:
             administered_graph(snap, arn, caller.account_id, caller.region)
-        return self.graph_stores.get(arn)
+        return arn
+
+    def _graph(self, query: dict[str, str], caller: Any) -> Any:
+        return self.graph_stores.get(self._graph_arn(query, caller))
 
     async def _ingest(self, body: bytes, send: Send, request_id: str) -> None:
         try:

@@ -28,6 +28,12 @@ class Services:
     # Called with a graph ARN after DeleteGraph commits (the data plane drops its store).
     on_graph_deleted: list[Callable[[str], None]] = field(default_factory=list)
     member_cache: MemberDetailCache = field(default_factory=MemberDetailCache)
+    # Called after StartInvestigation commits (wakes the investigation runner).
+    on_investigation_started: list[Callable[[], None]] = field(default_factory=list)
+
+    def investigation_started(self) -> None:
+        for hook in self.on_investigation_started:
+            hook()
 
     def graph_deleted(self, arn: str) -> None:
         self.member_cache.forget(arn)

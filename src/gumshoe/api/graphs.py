@@ -23,6 +23,8 @@ from gumshoe.store.schema import (
     graphs,
     ingest_history,
     ingest_states,
+    investigation_indicators,
+    investigations,
     members,
     organization_admins,
     volume_usage,
@@ -57,6 +59,9 @@ def delete_graph_rows(conn: Connection, arn: str) -> None:
         conn.execute(delete(table).where(table.c.graph_arn == arn))
     for table in (members, ingest_states, ingest_history, volume_usage, graph_revisions):
         conn.execute(delete(table).where(table.c.graph_arn == arn))
+    ids = select(investigations.c.investigation_id).where(investigations.c.graph_arn == arn)
+    conn.execute(delete(investigation_indicators).where(investigation_indicators.c.investigation_id.in_(ids)))
+    conn.execute(delete(investigations).where(investigations.c.graph_arn == arn))
     conn.execute(delete(graphs).where(graphs.c.arn == arn))
 
 

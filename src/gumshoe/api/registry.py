@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gumshoe.api import datasources, graphs, invitations, members, organization, tags
+from gumshoe.api import datasources, graphs, investigations, invitations, members, organization, tags
 from gumshoe.api._context import Context
-from gumshoe.api.investigations import INVESTIGATION_OPERATIONS, not_implemented
 
 Handler = Callable[[Context, dict[str, Any]], Any]
 
@@ -36,7 +35,11 @@ HANDLERS: dict[str, Handler] = {
     "UpdateDatasourcePackages": datasources.update_datasource_packages,
     "BatchGetGraphMemberDatasources": datasources.batch_get_graph_member_datasources,
     "BatchGetMembershipDatasources": datasources.batch_get_membership_datasources,
-    **{name: not_implemented(name) for name in INVESTIGATION_OPERATIONS},
+    "StartInvestigation": investigations.start_investigation,
+    "GetInvestigation": investigations.get_investigation,
+    "ListInvestigations": investigations.list_investigations,
+    "ListIndicators": investigations.list_indicators,
+    "UpdateInvestigationState": investigations.update_investigation_state,
 }
 
 READ_ONLY = frozenset(

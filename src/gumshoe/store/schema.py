@@ -169,6 +169,42 @@ def _revision_triggers() -> tuple[str, ...]:
 
 SQLITE_TRIGGERS = _revision_triggers()
 
+# Investigations (StartInvestigation): the row is also the durable job. RUNNING rows are run by
+# the investigation runner, and again after a restart until MAX_ATTEMPTS, then FAILED with a reason.
+investigations = Table(
+    "investigations",
+    metadata,
+    Column("investigation_id", String(21), primary_key=True),
+    Column("graph_arn", String(128), nullable=False),
+    Column("entity_arn", String(2048), nullable=False),
+    Column("entity_type", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("scope_start_ms", BigInteger, nullable=False),
+    Column("scope_end_ms", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16)),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("finished_ms", BigInteger),
+    # Why a run FAILED; and what it could not look at (no GeoIP database ...), as a JSON list.
+    Column("reason", Text),
+    Column("notes", Text, nullable=False, default="[]"),
+)
+Index("investigations_by_graph", investigations.c.graph_arn, investigations.c.created_ms)
+Index("investigations_by_status", investigations.c.status)
+
+# An investigation's indicators in report order; detail is the IndicatorDetail structure's JSON,
+# evidence what the report shows beside it (times, places, distances), never on the AWS wire.
+investigation_indicators = Table(
+    "investigation_indicators",
+    metadata,
+    Column("investigation_id", String(21), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("indicator_type", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("evidence", Text, nullable=False, default="{}"),
+)
+
 meta = Table(
     "meta",
     metadata,

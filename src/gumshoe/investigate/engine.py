@@ -1,0 +1,484 @@
+"""The analytics of an investigation: a principal, a scope of time, and a behavior graph in,
+Detective's indicators of compromise and a severity out (docs/INVESTIGATIONS.md has the rules).
+
+The questions are asked of the graph's raw API events (DuckDB scans them by column, fast
+enough for tens of millions of rows) and its GuardDuty findings. For a role, the activity of
+all its role sessions counts. "New" compares the scope with the baseline, the 45 days before
+the scope starts (Detective's documented window): [start - 45 days, start).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from gumshoe.graph.store import GraphStore
+from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
+from gumshoe.investigate.intel import ThreatIntel
+from gumshoe.investigate.scoring import severity_of
+from gumshoe.investigate.ttp import Ttp, TtpMap, api_label
+
+log = logging.getLogger("gumshoe.investigate")
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+BASELINE_MS = 45 * DAY_MS
+# Two places closer than this are one place as far as travel goes: city-level geolocation of
+# an address is often off by a few hundred kilometres.
+MIN_TRAVEL_KM = 500.0
+# Findings that share an entity are one finding group when their activity is this close.
+GROUP_WINDOW_MS = 14 * DAY_MS
+GROUP_NAMESPACE = uuid.UUID("6f1d8c1e-3b1a-4c55-9e0b-6a9f2f1e7c40")
+
+INDICATOR_ORDER = (
+    "TTP_OBSERVED", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
+    "NEW_USER_AGENT", "RELATED_FINDING", "RELATED_FINDING_GROUP",
+)
+DETAIL_MEMBER = {
+    "TTP_OBSERVED": "TTPsObservedDetail",
+    "IMPOSSIBLE_TRAVEL": "ImpossibleTravelDetail",
+    "FLAGGED_IP_ADDRESS": "FlaggedIpAddressDetail",
+    "NEW_GEOLOCATION": "NewGeolocationDetail",
+    "NEW_ASO": "NewAsoDetail",
+    "NEW_USER_AGENT": "NewUserAgentDetail",
+    "RELATED_FINDING": "RelatedFindingDetail",
+    "RELATED_FINDING_GROUP": "RelatedFindingGroupDetail",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The principal under investigation: an IAM user or role ARN."""
+
+    arn: str
+    entity_type: str  # IAM_USER | IAM_ROLE
+    account_id: str
+
+    @property
+    def name(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+@dataclass(slots=True)
+class Indicator:
+    type: str
+    detail: dict[str, Any]  # the members of the type's IndicatorDetail structure
+    # What the scoring weighs (never on the wire): a TTP's weight and whether the principal
+    # did the same in the baseline; a finding's severity; whether new for the whole account.
+    facts: dict[str, Any] = field(default_factory=dict)
+    # Evidence for the report beyond the model's members (times, places), never on the wire.
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def wire(self) -> dict[str, Any]:
+        return {"IndicatorType": self.type, "IndicatorDetail": {DETAIL_MEMBER[self.type]: self.detail}}
+
+
+@dataclass(slots=True)
+class Result:
+    indicators: list[Indicator]
+    severity: str
+    score: int
+    notes: list[str]
+
+
+@dataclass(slots=True)
+class _Finding:
+    id: str
+    arn: str
+    type: str
+    severity: float
+    account_id: str
+    start_ms: int
+    end_ms: int
+    access_key_id: str
+    principal_id: str
+    user_name: str
+    instance_id: str
+    remote_ips: list[str]
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+class Investigator:
+    """Long-lived: the GeoIP databases, the ATT&CK mapping and the threat-intel lists."""
+
+    def __init__(self, geo: GeoIP | None, ttps: TtpMap, intel: ThreatIntel, *, travel_speed_kmh: float = 1000.0) -> None:
+        self.geo = geo
+        self.ttps = ttps
+        self.intel = intel
+        self.travel_speed_kmh = travel_speed_kmh
+
+    # --- entry point -----------------------------------------------------------------
+
+    def investigate(self, store: GraphStore, subject: Subject, start_ms: int, end_ms: int, graph_arn: str = "") -> Result:
+        if self.geo is not None:
+            self.geo.reload_if_changed()
+        self.intel.refresh()
+        notes: list[str] = []
+        has_city = self.geo is not None and self.geo.has_city
+        has_asn = self.geo is not None and self.geo.has_asn
+        if not has_city:
+            notes.append("NEW_GEOLOCATION and IMPOSSIBLE_TRAVEL were not evaluated: no GeoIP City database is "
+                         "configured (geoip_city, --geoip-city).")
+        if not has_asn:
+            notes.append("NEW_ASO was not evaluated: no GeoIP ASN database is configured (geoip_asn, --geoip-asn).")
+        if not self.intel.configured:
+            notes.append("FLAGGED_IP_ADDRESS was not evaluated: no threat-intelligence list is configured (threat_intel).")
+
+        indicators: list[Indicator] = []
+        with store.cursor() as main, main.cursor() as conn:
+            activity = _Activity.read(conn, subject, start_ms, end_ms)
+            findings = _read_findings(conn)
+            account = _AccountBaseline(conn, subject.account_id, start_ms)  # read only if something is new
+            indicators += self._ttps(activity)
+            if has_city:
+                indicators += self._travel(activity)
+            indicators += self._flagged(activity)
+            if has_city:
+                indicators += self._new_places(activity, account)
+            if has_asn:
+                indicators += self._new_asos(activity, account)
+            indicators += self._new_user_agents(activity, account)
+        related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
+        indicators += self._related_findings(related)
+        indicators += _related_groups(findings, related, graph_arn)
+        rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
+        indicators.sort(key=lambda ind: rank[ind.type])
+        severity, score = severity_of(indicators)
+        return Result(indicators, severity, score, notes)
+
+    # --- indicators ------------------------------------------------------------------
+
+    def _ttps(self, activity: _Activity) -> list[Indicator]:
+        out: list[Indicator] = []
+        for (source, name, ip), (success, failure) in sorted(activity.scope_calls.items()):
+            ttps: dict[str, Ttp] = {}
+            for failed, count in ((False, success), (True, failure)):
+                if count:
+                    for ttp in self.ttps.for_api(source, name, failed):
+                        ttps.setdefault(ttp.technique_id + "|" + ttp.procedure, ttp)
+            if not ttps:
+                continue
+            routine = (source, name) in activity.baseline_apis
+            routine_failures = (source, name) in activity.baseline_failed_apis
+            for ttp in ttps.values():
+                if ttp.weight == "low" and routine and (failure == 0 or routine_failures):
+                    # An everyday read the principal also made in the baseline is not evidence.
+                    continue
+                detail: dict[str, Any] = {
+                    "Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": ttp.procedure,
+                    "APIName": api_label(source, name), "APISuccessCount": success, "APIFailureCount": failure,
+                }
+                if ip:
+                    detail = {**detail, "IpAddress": ip}
+                out.append(Indicator("TTP_OBSERVED", detail, facts={"weight": ttp.weight, "routine": routine}))
+        return out
+
+    def _place(self, ip: str) -> Place | None:
+        if self.geo is None or not ip:
+            return None
+        place = self.geo.place(ip)
+        return place if place is not None and place.label else None
+
+    def _travel(self, activity: _Activity) -> list[Indicator]:
+        """Successive activity from two places farther apart than the speed limit allows."""
+        out: list[Indicator] = []
+        seen: set[tuple[str, str]] = set()
+        previous: tuple[Place, str, int] | None = None  # place, ip, last activity there
+        for first_ms, last_ms, ip in activity.scope_segments:
+            place = self._place(ip)
+            if place is None or place.latitude is None:
+                continue
+            if previous is not None:
+                before, before_ip, before_ms = previous
+                km = distance_km(before, place)
+                if km is not None and km >= MIN_TRAVEL_KM and before.label != place.label:
+                    hours = max(first_ms - before_ms, 0) / HOUR_MS
+                    if hours == 0 or km / hours > self.travel_speed_kmh:
+                        pair = (before.label, place.label)
+                        if pair not in seen:
+                            seen.add(pair)
+                            out.append(Indicator("IMPOSSIBLE_TRAVEL", {
+                                "StartingIpAddress": before_ip, "EndingIpAddress": ip,
+                                "StartingLocation": before.label, "EndingLocation": place.label,
+                                "HourlyTimeDelta": int(hours),
+                            }, evidence={"distanceKm": round(km), "startTime": before_ms, "endTime": first_ms}))
+            if previous is None or last_ms >= previous[2]:
+                previous = (place, ip, last_ms)
+        return out
+
+    def _flagged(self, activity: _Activity) -> list[Indicator]:
+        return [
+            Indicator("FLAGGED_IP_ADDRESS", {"IpAddress": ip, "Reason": "AWS_THREAT_INTELLIGENCE"})
+            for ip in sorted(activity.scope_ips) if self.intel.flagged(ip)
+        ]
+
+    def _new_places(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
+        known = {p.label for ip in activity.baseline_ips if (p := self._place(ip)) is not None}
+        out: list[Indicator] = []
+        account_known: set[str] | None = None
+        for ip in sorted(activity.scope_ips, key=lambda i: (activity.scope_ips[i], i)):
+            place = self._place(ip)
+            if place is None or place.label in known:
+                continue
+            if account_known is None:
+                account_known = {p.label for a in account.ips() if (p := self._place(a)) is not None}
+            out.append(Indicator("NEW_GEOLOCATION", {
+                "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_known,
+            }, evidence={"firstSeen": activity.scope_ips[ip]}))
+        return out
+
+    def _new_asos(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
+        assert self.geo is not None
+        geo = self.geo
+        known = {a for ip in activity.baseline_ips if (a := geo.aso(ip))}
+        found: dict[str, tuple[int, str]] = {}
+        for ip, first in activity.scope_ips.items():
+            aso = geo.aso(ip)
+            if aso and aso not in known and (aso not in found or first < found[aso][0]):
+                found[aso] = (first, ip)
+        if not found:
+            return []
+        account_known = {a for ip in account.ips() if (a := geo.aso(ip))}
+        return [
+            Indicator("NEW_ASO", {"Aso": aso, "IsNewForEntireAccount": aso not in account_known},
+                      evidence={"firstSeen": first, "ipAddress": ip})
+            for aso, (first, ip) in sorted(found.items(), key=lambda kv: kv[1])
+        ]
+
+    def _new_user_agents(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
+        new = [ua for ua in activity.scope_agents if ua not in activity.baseline_agents]
+        if not new:
+            return []
+        account_known = account.user_agents()
+        return [
+            Indicator("NEW_USER_AGENT", {"UserAgent": ua, "IsNewForEntireAccount": ua not in account_known},
+                      evidence={"firstSeen": activity.scope_agents[ua]})
+            for ua in sorted(new, key=lambda u: (activity.scope_agents[u], u))
+        ]
+
+    def _related_findings(self, related: list[_Finding]) -> list[Indicator]:
+        out: list[Indicator] = []
+        for finding in sorted(related, key=lambda f: (-f.severity, f.start_ms)):
+            detail: dict[str, Any] = {"Arn": finding.arn, "Type": finding.type}
+            ip = next((i for i in finding.remote_ips if is_ip(i)), "")
+            if ip:
+                detail["IpAddress"] = ip
+            out.append(Indicator("RELATED_FINDING", detail, facts={"severity": finding.severity},
+                                 evidence={"firstSeen": finding.start_ms, "lastSeen": finding.end_ms}))
+            for ttp in self.ttps.for_finding(finding.type):
+                ttp_detail: dict[str, Any] = {"Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": ttp.procedure}
+                if ip:
+                    ttp_detail["IpAddress"] = ip
+                out.append(Indicator("TTP_OBSERVED", ttp_detail, facts={"weight": ttp.weight, "routine": False},
+                                     evidence={"finding": finding.arn}))
+        return out
+
+
+# --- what the graph says about the principal ---------------------------------------------
+
+def _principal_filter(subject: Subject) -> str:
+    if subject.entity_type == "IAM_ROLE":
+        return "principal_type = 'role_session' AND role_arn = $arn"
+    return "principal_type = 'aws_user' AND principal_id = $arn"
+
+
+@dataclass(slots=True)
+class _Activity:
+    # (event source, event name, source IP) -> (successes, failures), in the scope
+    scope_calls: dict[tuple[str, str, str], tuple[int, int]]
+    baseline_apis: set[tuple[str, str]]
+    baseline_failed_apis: set[tuple[str, str]]
+    scope_ips: dict[str, int]  # IP -> first seen in the scope
+    baseline_ips: set[str]
+    scope_agents: dict[str, int]  # user agent -> first seen in the scope
+    baseline_agents: set[str]
+    # (first, last, ip) per IP and hour of activity in the scope, in time order
+    scope_segments: list[tuple[int, int, str]]
+    access_keys: set[str]
+    instances: set[str]
+
+    @classmethod
+    def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
+        where = _principal_filter(subject)
+        params = {"arn": subject.arn, "base": start_ms - BASELINE_MS, "start": start_ms, "end": end_ms}
+        rows = conn.execute(
+            f"""SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent,
+                       error_code <> '' OR login_result = 'Failure', count(*), min(time_ms)
+                FROM api_events WHERE {where} AND time_ms >= $base AND time_ms < $end GROUP BY ALL""",
+            params,
+        ).fetchall()
+        calls: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
+        for in_scope, source, name, ip, agent, failed, count, first in rows:
+            ip_ok = bool(ip) and is_ip(ip)
+            if in_scope:
+                calls[(source, name, ip if ip_ok else "")][1 if failed else 0] += count
+                if ip_ok and first < activity.scope_ips.get(ip, first + 1):
+                    activity.scope_ips[ip] = first
+                if agent and first < activity.scope_agents.get(agent, first + 1):
+                    activity.scope_agents[agent] = first
+            else:
+                activity.baseline_apis.add((source, name))
+                if failed:
+                    activity.baseline_failed_apis.add((source, name))
+                if ip_ok:
+                    activity.baseline_ips.add(ip)
+                if agent:
+                    activity.baseline_agents.add(agent)
+        activity.scope_calls = {k: (v[0], v[1]) for k, v in calls.items()}
+        segments = conn.execute(
+            f"""SELECT min(time_ms), max(time_ms), source_ip FROM api_events
+                WHERE {where} AND time_ms >= $start AND time_ms < $end AND source_ip <> ''
+                GROUP BY source_ip, time_ms // {HOUR_MS} ORDER BY 1, 3""",
+            {k: params[k] for k in ("arn", "start", "end")},
+        ).fetchall()
+        activity.scope_segments = [(a, b, ip) for a, b, ip in segments if ip in activity.scope_ips]
+        for key, instance in conn.execute(
+            f"""SELECT DISTINCT access_key_id, CASE WHEN session_name = instance_id THEN instance_id ELSE '' END
+                FROM api_events WHERE {where} AND time_ms >= $base AND time_ms < $end""",
+            {k: params[k] for k in ("arn", "base", "end")},
+        ).fetchall():
+            if key:
+                activity.access_keys.add(key)
+            if instance:
+                activity.instances.add(instance)
+        return activity
+
+
+class _AccountBaseline:
+    """What any principal of the account did in the baseline (read only when needed)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, account_id: str, start_ms: int) -> None:
+        self._conn = conn
+        self._params = {"account": account_id, "base": start_ms - BASELINE_MS, "start": start_ms}
+        self._ips: set[str] | None = None
+        self._agents: set[str] | None = None
+
+    def _distinct(self, column: str) -> set[str]:
+        rows = self._conn.execute(
+            f"""SELECT DISTINCT {column} FROM api_events
+                WHERE COALESCE(NULLIF(principal_account, ''), account_id) = $account AND principal_id <> ''
+                  AND time_ms >= $base AND time_ms < $start AND {column} <> ''""",
+            self._params,
+        ).fetchall()
+        return {value for (value,) in rows}
+
+    def ips(self) -> set[str]:
+        if self._ips is None:
+            self._ips = {ip for ip in self._distinct("source_ip") if is_ip(ip)}
+        return self._ips
+
+    def user_agents(self) -> set[str]:
+        if self._agents is None:
+            self._agents = self._distinct("user_agent")
+        return self._agents
+
+
+# --- findings and finding groups ----------------------------------------------------------
+
+def _read_findings(conn: duckdb.DuckDBPyConnection) -> list[_Finding]:
+    """Every finding of the graph, the latest version of each (a finding is updated in place)."""
+    rows = conn.execute(
+        """SELECT id, arg_max(arn, updated_ms), arg_max(type, updated_ms), arg_max(severity, updated_ms),
+                  arg_max(account_id, updated_ms),
+                  min(CASE WHEN first_seen_ms > 0 THEN first_seen_ms ELSE time_ms END), max(time_ms),
+                  arg_max(access_key_id, updated_ms), arg_max(principal_id, updated_ms),
+                  arg_max(user_name, updated_ms), arg_max(instance_id, updated_ms), arg_max(remote_ips, updated_ms)
+           FROM findings GROUP BY id"""
+    ).fetchall()
+    return [
+        _Finding(i, arn or "", kind or "", float(sev or 0), acct or "", int(first), int(last), key or "",
+                 pid or "", user or "", inst or "", list(ips or []))
+        for i, arn, kind, sev, acct, first, last, key, pid, user, inst, ips in rows
+    ]
+
+
+def _involves(finding: _Finding, subject: Subject, activity: _Activity) -> bool:
+    if finding.access_key_id and finding.access_key_id in activity.access_keys:
+        return True
+    if finding.instance_id and finding.instance_id in activity.instances:
+        return True
+    if finding.account_id == subject.account_id and finding.user_name == subject.name:
+        return True
+    # GuardDuty's principal id of a role session is "AROA...:session"; of a user, "AIDA...".
+    return bool(finding.principal_id) and finding.principal_id == subject.arn
+
+
+def _keys(finding: _Finding) -> Iterable[str]:
+    if finding.access_key_id:
+        yield "key:" + finding.access_key_id
+    if finding.principal_id:
+        yield "principal:" + finding.principal_id
+    if finding.user_name:
+        yield f"user:{finding.account_id}:{finding.user_name}"
+    if finding.instance_id:
+        yield "instance:" + finding.instance_id
+    for ip in finding.remote_ips:
+        if routable(ip) is not None:
+            yield "ip:" + ip
+
+
+def finding_groups(findings: list[_Finding]) -> list[list[_Finding]]:
+    """Findings linked through a shared entity (access key, principal, user, instance, public IP)
+    whose activity lies within GROUP_WINDOW_MS of each other; groups of two or more."""
+    parent = list(range(len(findings)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for index, finding in enumerate(findings):
+        for key in _keys(finding):
+            by_key[key].append(index)
+    for members in by_key.values():
+        members.sort(key=lambda i: findings[i].start_ms)
+        reach = findings[members[0]].end_ms
+        for before, after in itertools.pairwise(members):
+            finding = findings[after]
+            if finding.start_ms - reach <= GROUP_WINDOW_MS:
+                parent[root(after)] = root(before)
+                reach = max(reach, finding.end_ms)
+            else:
+                reach = finding.end_ms
+    groups: dict[int, list[_Finding]] = defaultdict(list)
+    for index, finding in enumerate(findings):
+        groups[root(index)].append(finding)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def group_id(graph_arn: str, group: list[_Finding]) -> str:
+    """Stable while the group's earliest finding stays its earliest."""
+    first = min(group, key=lambda f: (f.start_ms, f.id))
+    return str(uuid.uuid5(GROUP_NAMESPACE, f"{graph_arn}|{first.id}"))
+
+
+def _related_groups(findings: list[_Finding], related: list[_Finding], graph_arn: str) -> list[Indicator]:
+    if not related:
+        return []
+    wanted = {f.id for f in related}
+    out = []
+    for group in finding_groups(findings):
+        if any(f.id in wanted for f in group):
+            worst = max(f.severity for f in group)
+            out.append(Indicator("RELATED_FINDING_GROUP", {"Id": group_id(graph_arn, group)},
+                                 facts={"severity": worst},
+                                 evidence={"findings": sorted(f.arn for f in group), "severity": worst}))
+    return out

@@ -1,0 +1,91 @@
+"""An investigation's severity from its indicators (the table is in docs/INVESTIGATIONS.md).
+
+Each indicator earns points; each kind's points are capped, so that a hundred discovery calls
+do not outweigh one stopped trail; the total maps to a severity. Evidence of access from
+somewhere unusual (a new place or network, a flagged address, impossible travel) together
+with a tactic observed earns a corroboration bonus: that pair is the classic shape of stolen
+credentials being used.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class _Scored(Protocol):
+    type: str
+    detail: dict[str, Any]
+    facts: dict[str, Any]
+
+
+TTP_POINTS = {"high": 45, "normal": 20, "low": 4}
+# A TTP the principal also performed in the baseline: part of its routine, so weaker evidence.
+ROUTINE_TTP_POINTS = {"high": 45, "normal": 5, "low": 0}
+CAPS = {
+    "TTP_OBSERVED:high": 90,
+    "TTP_OBSERVED:normal": 60,
+    "TTP_OBSERVED:low": 12,
+    "IMPOSSIBLE_TRAVEL": 40,
+    "FLAGGED_IP_ADDRESS": 60,
+    "NEW_GEOLOCATION": 30,
+    "NEW_ASO": 25,
+    "NEW_USER_AGENT": 12,
+    "RELATED_FINDING": 60,
+    "RELATED_FINDING_GROUP": 20,
+}
+CORROBORATION_BONUS = 20
+UNUSUAL_ACCESS = frozenset({"IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO"})
+THRESHOLDS = ((90, "CRITICAL"), (55, "HIGH"), (30, "MEDIUM"), (10, "LOW"))
+SEVERITY_ORDER = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def _finding_points(severity: float) -> int:
+    # GuardDuty's scale: 7.0 and up high (9.0 and up critical), 4.0 to 6.9 medium, below low.
+    if severity >= 7.0:
+        return 45
+    if severity >= 4.0:
+        return 25
+    return 10
+
+
+def points(indicator: _Scored) -> tuple[str, int]:
+    """The capped bucket an indicator counts in, and its points."""
+    facts = indicator.facts
+    kind = indicator.type
+    if kind == "TTP_OBSERVED":
+        weight = facts.get("weight", "normal")
+        table = ROUTINE_TTP_POINTS if facts.get("routine") else TTP_POINTS
+        return f"{kind}:{weight}", table.get(weight, 20)
+    if kind == "IMPOSSIBLE_TRAVEL":
+        return kind, 30
+    if kind == "FLAGGED_IP_ADDRESS":
+        return kind, 45
+    if kind == "NEW_GEOLOCATION":
+        return kind, 20 if indicator.detail.get("IsNewForEntireAccount") else 10
+    if kind == "NEW_ASO":
+        return kind, 15 if indicator.detail.get("IsNewForEntireAccount") else 8
+    if kind == "NEW_USER_AGENT":
+        return kind, 8 if indicator.detail.get("IsNewForEntireAccount") else 4
+    if kind == "RELATED_FINDING":
+        return kind, _finding_points(float(facts.get("severity", 0)))
+    if kind == "RELATED_FINDING_GROUP":
+        return kind, 10 if float(facts.get("severity", 0)) < 7.0 else 20
+    return kind, 0
+
+
+def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
+    buckets: dict[str, int] = defaultdict(int)
+    for indicator in indicators:
+        bucket, value = points(indicator)
+        buckets[bucket] += value
+    score = sum(min(total, CAPS.get(bucket, total)) for bucket, total in buckets.items())
+    kinds = {i.type for i in indicators}
+    tactic_seen = any(buckets.get(f"TTP_OBSERVED:{w}", 0) > 0 for w in ("high", "normal"))
+    if kinds & UNUSUAL_ACCESS and tactic_seen:
+        score += CORROBORATION_BONUS
+    for threshold, name in THRESHOLDS:
+        if score >= threshold:
+            return name, score
+    return "INFORMATIONAL", score

@@ -1,0 +1,308 @@
+"""The indicator rules, one by one, on a real DuckDB graph store with real MaxMind DB files.
+
+Events are written straight into the store's raw api_events and findings tables (the readers
+and loads have their own tests; the end-to-end test drives the whole path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mmdb_writer import build_geo_dbs
+
+from gumshoe.graph.store import GraphStore
+from gumshoe.investigate.engine import (
+    BASELINE_MS,
+    DAY_MS,
+    HOUR_MS,
+    Investigator,
+    Subject,
+    finding_groups,
+)
+from gumshoe.investigate.geo import GeoIP
+from gumshoe.investigate.intel import ThreatIntel
+from gumshoe.investigate.ttp import TtpMap
+
+ACCOUNT = "111111111111"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/Deployer"
+START = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # a scope start at midnight
+END = START + 2 * DAY_MS
+
+SEATTLE, FRANKFURT, SYDNEY, TOKYO_V6, NOWHERE = "198.51.100.10", "203.0.113.20", "192.0.2.30", "2001:db8::5", "198.18.0.1"
+GEO = {
+    "198.51.100.0/24": ("Seattle", "United States", "US", 47.61, -122.33, 64500, "HomeNet ISP"),
+    "203.0.113.0/24": ("Frankfurt am Main", "Germany", "DE", 50.11, 8.68, 64501, "Bulletproof VPS"),
+    "192.0.2.0/24": ("Sydney", "Australia", "AU", -33.87, 151.21, 64502, "Down Under Telecom"),
+    "2001:db8::/32": ("Tokyo", "Japan", "JP", 35.68, 139.69, 64503, "Tokyo Fiber"),
+}
+COLUMNS = ("object_ref", "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type",
+           "read_only", "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
+           "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
+           "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id")
+
+
+class Graph:
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self.n = 0
+
+    def call(self, t: int, *, who: str = ALICE, ip: str = SEATTLE, ua: str = "aws-cli/2.15.0", source: str = "s3.amazonaws.com",
+             name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE") -> None:
+        self.n += 1
+        if ":role/" in who:
+            role_name = who.rsplit("/", 1)[1]
+            principal_type, principal_id, role = "role_session", f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{session}", who
+        else:
+            principal_type, principal_id, role = "aws_user", who, ""
+        row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+        row.update(object_ref="test", time_ms=t, account_id=ACCOUNT, region="us-east-1", event_id=f"e{self.n}",
+                   event_source=source, event_name=name, event_type="AwsApiCall", read_only=True, error_code=error,
+                   source_ip=ip, user_agent=ua, identity_type="IAMUser", principal_type=principal_type,
+                   principal_id=principal_id, principal_account=ACCOUNT, access_key_id=key, role_arn=role,
+                   session_name=session if role else "", mfa=False)
+        with self.store.cursor() as conn:
+            conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                         [row[c] for c in COLUMNS])
+
+    def finding(self, fid: str, t: int, *, kind: str = "UnauthorizedAccess:IAMUser/MaliciousIPCaller", severity: float = 8.0,
+                key: str = "", user: str = "", ips: tuple[str, ...] = (), instance: str = "") -> None:
+        with self.store.cursor() as conn:
+            conn.execute(
+                """INSERT INTO findings (object_ref, time_ms, account_id, region, id, arn, type, title, severity,
+                   created_ms, updated_ms, first_seen_ms, last_seen_ms, resource_type, instance_id, access_key_id,
+                   principal_id, user_name, remote_ips, local_ips, buckets, raw)
+                   VALUES ('t', ?, ?, 'us-east-1', ?, ?, ?, '', ?, ?, ?, ?, ?, 'AccessKey', ?, ?, '', ?, ?, [], [], '{}')""",
+                [t, ACCOUNT, fid, f"arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/d/finding/{fid}", kind, severity,
+                 t, t, t, t, instance, key, user, list(ips)],
+            )
+
+
+@pytest.fixture(scope="module")
+def geo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeoIP]:
+    city, asn = build_geo_dbs(tmp_path_factory.mktemp("geo"), GEO)
+    geoip = GeoIP(city, asn)
+    yield geoip
+    geoip.close()
+
+
+@pytest.fixture
+def graph(tmp_path: Path) -> Iterator[Graph]:
+    store = GraphStore(tmp_path / "g.duckdb")
+    yield Graph(store)
+    store.close()
+
+
+@pytest.fixture
+def intel(tmp_path: Path) -> ThreatIntel:
+    path = tmp_path / "flagged.txt"
+    path.write_text("# bad actors\n203.0.113.0/28\n2001:db8:bad::1\nnot-an-ip\n")
+    return ThreatIntel([str(path)])
+
+
+def run(graph: Graph, geo: GeoIP | None, who: str = ALICE, *, intel: ThreatIntel | None = None,
+        start: int = START, end: int = END) -> Any:
+    kind = "IAM_ROLE" if ":role/" in who else "IAM_USER"
+    investigator = Investigator(geo, TtpMap.load(), intel or ThreatIntel(()))
+    return investigator.investigate(graph.store, Subject(who, kind, ACCOUNT), start, end, "arn:graph")
+
+
+def of(result: Any, kind: str) -> list[dict[str, Any]]:
+    return [i.detail for i in result.indicators if i.type == kind]
+
+
+def baseline(graph: Graph, who: str = ALICE, **kwargs: Any) -> None:
+    for day in range(1, 40, 3):
+        graph.call(START - day * DAY_MS, who=who, **kwargs)
+
+
+# --- new geolocation, ASO, user agent ---------------------------------------------------
+
+def test_new_geolocation_and_whether_new_for_the_account(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip=FRANKFURT)
+    result = run(graph, geo)
+    assert of(result, "NEW_GEOLOCATION") == [
+        {"Location": "Frankfurt am Main, Germany", "IpAddress": FRANKFURT, "IsNewForEntireAccount": True}]
+    graph.call(START - 10 * DAY_MS, who=BOB, ip="203.0.113.99")  # another principal of the account was there
+    assert of(run(graph, geo), "NEW_GEOLOCATION")[0]["IsNewForEntireAccount"] is False
+
+
+def test_a_known_place_is_not_new(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip="198.51.100.77")  # another address, same city
+    result = run(graph, geo)
+    assert of(result, "NEW_GEOLOCATION") == [] and of(result, "NEW_ASO") == []
+
+
+def test_baseline_is_exactly_the_45_days_before_the_scope(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START - BASELINE_MS, ip=FRANKFURT)  # the first millisecond of the baseline
+    graph.call(START + HOUR_MS, ip=FRANKFURT)
+    assert of(run(graph, geo), "NEW_GEOLOCATION") == []
+    # one millisecond earlier is outside the baseline: the place is new again
+    assert of(run(graph, geo, start=START + 1, end=END), "NEW_GEOLOCATION") != []
+
+
+def test_ipv6_locations(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip=TOKYO_V6)
+    assert of(run(graph, geo), "NEW_GEOLOCATION") == [
+        {"Location": "Tokyo, Japan", "IpAddress": TOKYO_V6, "IsNewForEntireAccount": True}]
+
+
+def test_unknown_locations_and_service_names_are_never_new(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip=NOWHERE)
+    graph.call(START + 2 * HOUR_MS, ip="ec2.amazonaws.com")
+    result = run(graph, geo)
+    assert of(result, "NEW_GEOLOCATION") == [] and of(result, "NEW_ASO") == []
+    assert of(result, "IMPOSSIBLE_TRAVEL") == []
+
+
+def test_new_aso(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip=FRANKFURT)
+    assert of(run(graph, geo), "NEW_ASO") == [{"Aso": "Bulletproof VPS", "IsNewForEntireAccount": True}]
+
+
+def test_new_user_agent(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START - 5 * DAY_MS, who=BOB, ua="python-requests/2.31")
+    graph.call(START + HOUR_MS, ua="python-requests/2.31")
+    graph.call(START + HOUR_MS, ua="Boto3/1.34 kali")
+    assert of(run(graph, geo), "NEW_USER_AGENT") == [
+        {"UserAgent": "Boto3/1.34 kali", "IsNewForEntireAccount": True},
+        {"UserAgent": "python-requests/2.31", "IsNewForEntireAccount": False},
+    ]
+
+
+def test_a_role_counts_all_its_sessions(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph, ROLE, session="build-1")
+    graph.call(START + HOUR_MS, who=ROLE, session="build-2")  # a new session from the known place
+    assert of(run(graph, geo, ROLE), "NEW_GEOLOCATION") == []
+    graph.call(START + 5 * HOUR_MS, who=ROLE, session="build-3", ip=SYDNEY)
+    assert [d["IpAddress"] for d in of(run(graph, geo, ROLE), "NEW_GEOLOCATION")] == [SYDNEY]
+    assert of(run(graph, geo, ALICE), "NEW_GEOLOCATION") == []  # not another principal's activity
+
+
+# --- impossible travel ------------------------------------------------------------------
+
+def test_impossible_travel(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS)
+    graph.call(START + 2 * HOUR_MS + 5 * 60_000, ip=FRANKFURT)  # ~8,200 km in about an hour
+    [travel] = of(run(graph, geo), "IMPOSSIBLE_TRAVEL")
+    assert travel == {"StartingIpAddress": SEATTLE, "EndingIpAddress": FRANKFURT,
+                      "StartingLocation": "Seattle, United States", "EndingLocation": "Frankfurt am Main, Germany",
+                      "HourlyTimeDelta": 1}
+
+
+def test_a_plausible_journey_is_not_impossible_travel(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS)
+    graph.call(START + 20 * HOUR_MS, ip=FRANKFURT)  # ~430 km/h
+    assert of(run(graph, geo), "IMPOSSIBLE_TRAVEL") == []
+
+
+def test_the_speed_limit_is_configurable(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS)
+    graph.call(START + 20 * HOUR_MS, ip=FRANKFURT)
+    slow = Investigator(geo, TtpMap.load(), ThreatIntel(()), travel_speed_kmh=300)
+    result = slow.investigate(graph.store, Subject(ALICE, "IAM_USER", ACCOUNT), START, END)
+    assert [i.detail["HourlyTimeDelta"] for i in result.indicators if i.type == "IMPOSSIBLE_TRAVEL"] == [19]
+
+
+# --- flagged addresses ------------------------------------------------------------------
+
+def test_flagged_ip_addresses_and_reload(graph: Graph, geo: GeoIP, intel: ThreatIntel, tmp_path: Path) -> None:
+    graph.call(START + HOUR_MS, ip="203.0.113.5")
+    graph.call(START + HOUR_MS, ip="203.0.113.99")  # outside the /28
+    graph.call(START + HOUR_MS, ip="2001:db8:bad::1")
+    assert of(run(graph, geo, intel=intel), "FLAGGED_IP_ADDRESS") == [
+        {"IpAddress": "2001:db8:bad::1", "Reason": "AWS_THREAT_INTELLIGENCE"},
+        {"IpAddress": "203.0.113.5", "Reason": "AWS_THREAT_INTELLIGENCE"},
+    ]
+    (tmp_path / "flagged.txt").write_text("203.0.113.99\n")  # replaced while running: no restart needed
+    assert [d["IpAddress"] for d in of(run(graph, geo, intel=intel), "FLAGGED_IP_ADDRESS")] == ["203.0.113.99"]
+
+
+# --- tactics, techniques and procedures ---------------------------------------------------
+
+def test_ttp_observed(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging")
+    graph.call(START + HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", error="AccessDenied")
+    [ttp] = [d for d in of(run(graph, geo), "TTP_OBSERVED") if d["APIName"] == "cloudtrail:StopLogging"]
+    assert ttp["Tactic"] == "Defense Evasion" and ttp["Technique"].startswith("T1562.008")
+    assert ttp["APISuccessCount"] == 1 and ttp["APIFailureCount"] == 1 and ttp["IpAddress"] == SEATTLE
+    assert ttp["Procedure"]
+
+
+def test_routine_discovery_is_not_an_indicator_but_new_discovery_is(graph: Graph, geo: GeoIP) -> None:
+    mapping = TtpMap.load()
+    low = next((s, n) for s, n in sorted(mapping.api_names())
+               if any(t.weight == "low" for t in mapping.for_api(s, n, False)))
+    baseline(graph, source=low[0], name=low[1])
+    graph.call(START + HOUR_MS, source=low[0], name=low[1])
+    assert of(run(graph, geo), "TTP_OBSERVED") == []
+    graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="GetAccountAuthorizationDetails")
+    assert [d["APIName"] for d in of(run(graph, geo), "TTP_OBSERVED")] == ["iam:GetAccountAuthorizationDetails"]
+
+
+# --- findings and finding groups ----------------------------------------------------------
+
+def test_related_findings_and_their_group(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, key="AKIASTOLEN")
+    graph.finding("f1", START + 2 * HOUR_MS, key="AKIASTOLEN", ips=(FRANKFURT,))
+    graph.finding("f2", START + 3 * HOUR_MS, kind="Recon:IAMUser/MaliciousIPCaller", severity=5.0, ips=(FRANKFURT,))
+    graph.finding("f3", START + 3 * HOUR_MS, key="AKIAOTHER")  # shares nothing
+    graph.finding("f4", START - 30 * DAY_MS, key="AKIASTOLEN")  # outside the scope
+    result = run(graph, geo)
+    related = of(result, "RELATED_FINDING")
+    assert [(d["Type"], d["IpAddress"]) for d in related] == [("UnauthorizedAccess:IAMUser/MaliciousIPCaller", FRANKFURT)]
+    assert related[0]["Arn"].endswith("/finding/f1")
+    [group] = of(result, "RELATED_FINDING_GROUP")
+    assert group["Id"] and group == of(run(graph, geo), "RELATED_FINDING_GROUP")[0]  # stable
+
+
+def test_finding_groups_need_a_shared_entity_within_the_window(graph: Graph) -> None:
+    from gumshoe.investigate.engine import _read_findings
+    graph.finding("a", START, key="AKIA1")
+    graph.finding("b", START + DAY_MS, key="AKIA1", ips=(FRANKFURT,))
+    graph.finding("c", START + 2 * DAY_MS, ips=(FRANKFURT,))
+    graph.finding("d", START + 60 * DAY_MS, ips=(FRANKFURT,))  # too late to join
+    graph.finding("e", START, ips=("10.0.0.1",), user="x")  # a private address links nothing
+    graph.finding("f", START, ips=("10.0.0.1",))
+    with graph.store.cursor() as conn:
+        groups = finding_groups(_read_findings(conn))
+    assert [sorted(f.id for f in g) for g in groups] == [["a", "b", "c"]]
+
+
+# --- severity and what was not evaluated -------------------------------------------------
+
+def test_an_ordinary_day_is_informational(graph: Graph, geo: GeoIP, intel: ThreatIntel) -> None:
+    baseline(graph)
+    for hour in range(8, 18):
+        graph.call(START + hour * HOUR_MS)
+    result = run(graph, geo, intel=intel)
+    assert result.indicators == [] and result.severity == "INFORMATIONAL" and result.notes == []
+
+
+def test_stolen_keys_are_critical(graph: Graph, geo: GeoIP, intel: ThreatIntel) -> None:
+    baseline(graph)
+    for name in ("ListUsers", "GetAccountAuthorizationDetails", "CreateAccessKey", "AttachUserPolicy"):
+        graph.call(START + HOUR_MS, ip="203.0.113.5", ua="python-requests/2.31", source="iam.amazonaws.com", name=name)
+    graph.call(START + HOUR_MS, ip="203.0.113.5", source="cloudtrail.amazonaws.com", name="StopLogging")
+    assert run(graph, geo, intel=intel).severity == "CRITICAL"
+
+
+def test_without_geoip_the_geo_indicators_are_skipped_and_said_so(graph: Graph) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, ip=FRANKFURT, ua="new-agent")
+    result = run(graph, None)
+    assert of(result, "NEW_GEOLOCATION") == [] and of(result, "NEW_ASO") == []
+    assert of(result, "NEW_USER_AGENT") != []
+    assert any("NEW_GEOLOCATION" in n and "geoip" in n.lower() for n in result.notes)
+    assert any("NEW_ASO" in n for n in result.notes)
+    assert any("FLAGGED_IP_ADDRESS" in n for n in result.notes)

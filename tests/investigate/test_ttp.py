@@ -1,0 +1,274 @@
+"""The ATT&CK mapping: the packaged file's coverage and key entries, look-ups, and the errors a
+malformed mapping file gives."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from gumshoe.investigate.ttp import Ttp, TtpMap, TtpMapError, api_label
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED_TACTICS = [
+    "Credential Access",
+    "Discovery",
+    "Persistence",
+    "Privilege Escalation",
+    "Defense Evasion",
+    "Exfiltration",
+    "Lateral Movement",
+    "Initial Access",
+    "Impact",
+]
+# GuardDuty's threat purposes, spelled as they appear in finding types.
+THREAT_PURPOSES = [
+    "Backdoor", "Behavior", "CredentialAccess", "CryptoCurrency", "DefenseEvasion", "Discovery",
+    "Execution", "Exfiltration", "Impact", "InitialAccess", "PenTest", "Persistence", "Policy",
+    "PrivilegeEscalation", "Recon", "Stealth", "Trojan", "UnauthorizedAccess",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ttp_map() -> TtpMap:
+    return TtpMap.load()
+
+
+def _all_api_ttps(ttp_map: TtpMap) -> list[tuple[str, str, Ttp]]:
+    found: list[tuple[str, str, Ttp]] = []
+    for source, name in ttp_map.api_names():
+        for failed in (False, True):
+            found += [(source, name, ttp) for ttp in ttp_map.for_api(source, name, failed)]
+    return found
+
+
+def _only(ttps: tuple[Ttp, ...]) -> Ttp:
+    assert len(ttps) == 1, ttps
+    return ttps[0]
+
+
+# --- The packaged mapping -----------------------------------------------------------------
+
+
+def test_packaged_map_loads_and_maps_many_calls(ttp_map: TtpMap) -> None:
+    assert 120 <= len(ttp_map.api_names()) <= 250
+    assert ("cloudtrail.amazonaws.com", "StopLogging") in ttp_map.api_names()
+
+
+@pytest.mark.parametrize("tactic", REQUIRED_TACTICS)
+def test_each_required_tactic_has_at_least_five_calls(ttp_map: TtpMap, tactic: str) -> None:
+    calls = {(source, name) for source, name, ttp in _all_api_ttps(ttp_map) if ttp.tactic == tactic}
+    assert len(calls) >= 5, calls
+
+
+def test_ids_are_attack_shaped(ttp_map: TtpMap) -> None:
+    data = tomllib.loads(resources.files("gumshoe.investigate").joinpath("data/ttp.toml").read_text())
+    assert all(re.fullmatch(r"TA\d{4}", id_) for id_ in data["tactics"])
+    assert all(re.fullmatch(r"T\d{4}(\.\d{3})?", id_) for id_ in data["techniques"])
+    ttps = [ttp for _, _, ttp in _all_api_ttps(ttp_map)]
+    ttps += [ttp for row in data["finding"] for ttp in ttp_map.for_finding(row["prefix"])]
+    for ttp in ttps:
+        assert re.fullmatch(r"TA\d{4}", ttp.tactic_id)
+        assert re.fullmatch(r"T\d{4}(\.\d{3})?", ttp.technique_id)
+        assert ttp.technique.startswith(f"{ttp.technique_id} ")
+        assert ttp.weight in ("low", "normal", "high")
+
+
+def test_stop_logging_is_high_weight_log_tampering(ttp_map: TtpMap) -> None:
+    ttp = _only(ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=False))
+    assert (ttp.tactic, ttp.tactic_id) == ("Defense Evasion", "TA0005")
+    assert ttp.technique == "T1562.008 Impair Defenses: Disable or Modify Cloud Logs"
+    assert ttp.weight == "high"
+    # An attempt that failed still says what the caller meant to do.
+    assert ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=True) == (ttp,)
+
+
+def test_sharing_a_snapshot_is_exfiltration(ttp_map: TtpMap) -> None:
+    ttp = _only(ttp_map.for_api("ec2.amazonaws.com", "ModifySnapshotAttribute", failed=False))
+    assert (ttp.tactic, ttp.technique_id) == ("Exfiltration", "T1537")
+    assert ttp.weight == "high"
+
+
+def test_console_login_depends_on_its_outcome(ttp_map: TtpMap) -> None:
+    success = _only(ttp_map.for_api("signin.amazonaws.com", "ConsoleLogin", failed=False))
+    failure = _only(ttp_map.for_api("signin.amazonaws.com", "ConsoleLogin", failed=True))
+    assert (success.tactic, success.technique_id) == ("Initial Access", "T1078.004")
+    assert (failure.tactic, failure.technique_id) == ("Credential Access", "T1110")
+
+
+def test_denied_enumeration_weighs_more_than_everyday_reads(ttp_map: TtpMap) -> None:
+    allowed = _only(ttp_map.for_api("iam.amazonaws.com", "ListUsers", failed=False))
+    denied = _only(ttp_map.for_api("iam.amazonaws.com", "ListUsers", failed=True))
+    assert allowed.technique_id == denied.technique_id == "T1087.004"
+    assert (allowed.weight, denied.weight) == ("low", "normal")
+    assert _only(ttp_map.for_api("sts.amazonaws.com", "GetCallerIdentity", failed=False)).weight == "low"
+
+
+def test_a_call_can_serve_two_tactics(ttp_map: TtpMap) -> None:
+    ttps = ttp_map.for_api("iam.amazonaws.com", "AttachUserPolicy", failed=False)
+    assert {(ttp.tactic, ttp.technique_id) for ttp in ttps} == {
+        ("Persistence", "T1098.003"),
+        ("Privilege Escalation", "T1098.003"),
+    }
+
+
+def test_lambda_calls_use_the_names_cloudtrail_records(ttp_map: TtpMap) -> None:
+    assert ttp_map.for_api("lambda.amazonaws.com", "AddPermission20150331v2", failed=False)
+
+
+def test_unmapped_call_has_no_ttp(ttp_map: TtpMap) -> None:
+    assert ttp_map.for_api("s3.amazonaws.com", "GetObjectTagging", failed=False) == ()
+    assert ttp_map.for_api("iam.amazonaws.com", "StopLogging", failed=False) == ()  # wrong source
+
+
+@pytest.mark.parametrize("purpose", THREAT_PURPOSES)
+def test_every_threat_purpose_has_a_default(ttp_map: TtpMap, purpose: str) -> None:
+    assert ttp_map.for_finding(f"{purpose}:EC2/SomeFutureType.A")
+
+
+def test_specific_finding_type_beats_its_purpose_default(ttp_map: TtpMap) -> None:
+    default = _only(ttp_map.for_finding("Stealth:IAMUser/SomeFutureType"))
+    specific = _only(ttp_map.for_finding("Stealth:IAMUser/CloudTrailLoggingDisabled"))
+    assert default.technique_id == "T1562"
+    assert specific.technique_id == "T1562.008"
+    outside = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+    exfiltrated = _only(ttp_map.for_finding(outside))
+    assert (exfiltrated.tactic, exfiltrated.technique_id) == ("Credential Access", "T1552.005")
+    assert _only(ttp_map.for_finding("UnauthorizedAccess:IAMUser/TorIPCaller")).technique_id == "T1078.004"
+
+
+@pytest.mark.parametrize(
+    ("finding_type", "technique_id"),
+    [
+        ("CryptoCurrency:EC2/BitcoinTool.B!DNS", "T1496.001"),
+        ("Recon:IAMUser/MaliciousIPCaller.Custom", "T1580"),
+        ("PenTest:IAMUser/KaliLinux", "T1580"),
+        ("Policy:S3/BucketBlockPublicAccessDisabled", "T1537"),
+        ("Exfiltration:S3/MaliciousIPCaller", "T1530"),
+    ],
+)
+def test_well_known_finding_types(ttp_map: TtpMap, finding_type: str, technique_id: str) -> None:
+    assert _only(ttp_map.for_finding(finding_type)).technique_id == technique_id
+
+
+def test_unknown_finding_type_has_no_ttp(ttp_map: TtpMap) -> None:
+    assert ttp_map.for_finding("NotAPurpose:EC2/Thing") == ()
+
+
+def test_api_label() -> None:
+    assert api_label("cloudtrail.amazonaws.com", "StopLogging") == "cloudtrail:StopLogging"
+    assert api_label("ec2-instance-connect.amazonaws.com", "OpenTunnel") == "ec2-instance-connect:OpenTunnel"
+
+
+def test_doc_lists_every_tactic(ttp_map: TtpMap) -> None:
+    doc = (REPO / "docs" / "TTP_MAPPING.md").read_text()
+    for tactic in {ttp.tactic for _, _, ttp in _all_api_ttps(ttp_map)}:
+        assert f"| {tactic} |" in doc, tactic
+
+
+# --- Files written here -------------------------------------------------------------------
+
+NAMES = """
+[tactics]
+TA0005 = "Defense Evasion"
+TA0007 = "Discovery"
+[techniques]
+"T1562.008" = "Impair Defenses: Disable or Modify Cloud Logs"
+"T1562" = "Impair Defenses"
+"T1580" = "Cloud Infrastructure Discovery"
+"""
+
+
+def _api(
+    names: str = '["StopLogging"]', tactic: str = "TA0005", technique: str = "T1562.008", **extra: str
+) -> str:
+    lines = [f"{key} = {value}" for key, value in extra.items()]
+    return "\n".join(
+        [
+            "[[api]]",
+            'source = "cloudtrail.amazonaws.com"',
+            f"names = {names}",
+            f'tactic = "{tactic}"',
+            f'technique = "{technique}"',
+            'procedure = "p"',
+            *lines,
+            "",
+        ]
+    )
+
+
+STEALTH = '[[finding]]\nprefix = "Stealth:"\ntactic = "TA0005"\ntechnique = "T1562"\nprocedure = "p"\n'
+
+
+def _load(tmp_path: Path, text: str) -> TtpMap:
+    path = tmp_path / "ttp.toml"
+    path.write_text(text)
+    return TtpMap.load(path)
+
+
+def test_a_minimal_file_loads(tmp_path: Path) -> None:
+    ttp_map = _load(tmp_path, _api(outcome='"success"', weight='"high"') + NAMES)
+    assert ttp_map.api_names() == {("cloudtrail.amazonaws.com", "StopLogging")}
+    assert _only(ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=False)).weight == "high"
+    assert ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=True) == ()
+
+
+def test_longest_prefix_wins(tmp_path: Path) -> None:
+    findings = """
+[[finding]]
+prefix = "Stealth:"
+tactic = "TA0005"
+technique = "T1562"
+procedure = "any stealth"
+[[finding]]
+prefix = "Stealth:IAMUser/CloudTrailLoggingDisabled"
+tactic = "TA0005"
+technique = "T1562.008"
+procedure = "trail off"
+"""
+    ttp_map = _load(tmp_path, findings + NAMES)
+    assert _only(ttp_map.for_finding("Stealth:IAMUser/CloudTrailLoggingDisabled")).procedure == "trail off"
+    assert _only(ttp_map.for_finding("Stealth:S3/Other")).procedure == "any stealth"
+
+
+def test_same_call_twice_is_fine_for_another_technique_or_outcome(tmp_path: Path) -> None:
+    text = _api() + _api(technique="T1562")
+    text += _api(tactic="TA0007", technique="T1580", outcome='"success"', weight='"low"')
+    text += _api(tactic="TA0007", technique="T1580", outcome='"failure"')
+    ttp_map = _load(tmp_path, text + NAMES)
+    assert len(ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=True)) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_api(technique="T1562.099") + NAMES, "unknown technique 'T1562.099'; add it to [techniques]"),
+        (_api(tactic="TA0099") + NAMES, "unknown tactic 'TA0099'; add it to [tactics]"),
+        (_api(outcome='"denied"') + NAMES, "outcome 'denied' is not one of 'any', 'success', 'failure'"),
+        (_api(weight='"medium"') + NAMES, "weight 'medium' is not one of 'low', 'normal', 'high'"),
+        (_api() + _api() + NAMES, "StopLogging (outcome 'any') is already mapped to TA0005 T1562.008"),
+        (_api(outcome='"failure"') + _api() + NAMES, "[[api]] #2: cloudtrail:StopLogging"),
+        (_api(names='["StopLogging", "StopLogging"]') + NAMES, "already mapped"),
+        (_api(names="[]") + NAMES, "'names' must be a non-empty list"),
+        (_api(technqiue='"T1562"') + NAMES, "[[api]] #1: unknown keys ['technqiue']"),
+        (_api().replace('procedure = "p"\n', "") + NAMES, "missing keys ['procedure']"),
+        (_api() + NAMES.replace('"T1562" =', '"T15620" ='), "id 'T15620' is not an ATT&CK id"),
+        (_api() + NAMES + "[extras]\n", "unknown top-level keys ['extras']"),
+        (_api(), "needs a [tactics] table"),
+        ("[[api]\n", "not valid TOML"),
+        (STEALTH * 2 + NAMES, "[[finding]] #2: prefix 'Stealth:' is already mapped to TA0005 T1562"),
+    ],
+)
+def test_malformed_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(TtpMapError) as info:
+        _load(tmp_path, text)
+    assert message in str(info.value)
+    assert str(tmp_path / "ttp.toml") in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TtpMapError, match="cannot read the mapping"):
+        TtpMap.load(tmp_path / "nope.toml")
