@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             flags = {name: getattr(args, name) for name in SERVE_FLAGS}
             return serve(load_settings(flags))
-        if args.command in ("ingest", "graph"):
+        if args.command in ("ingest", "graph", "investigate"):
             return cli_data.run(args)
         if args.command in ("reload", "health"):
             path = "/_gumshoe/reload" if args.command == "reload" else "/_gumshoe/health"

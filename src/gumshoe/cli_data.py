@@ -58,7 +58,15 @@ def add_commands(commands: Any) -> None:
     profile.add_argument("entity_id", metavar="ENTITY_ID", help="The entity's id (an ARN, an IP address, ...).")
     profile.add_argument("--from", dest="start", default=None, help="Scope start (ISO 8601 or epoch ms) [default: 30 days before --to]")
     profile.add_argument("--to", dest="end", default=None, help="Scope end (ISO 8601 or epoch ms) [default: now]")
-    for p in (entities, profile):
+    investigate = commands.add_parser(
+        "investigate", help="Investigate an IAM user or role: severity and indicators of compromise.")
+    investigate.add_argument("entity_arn", metavar="ENTITY_ARN", help="ARN of the IAM user or role.")
+    investigate.add_argument("--graph", default=None, help="Behavior graph ARN [default: your only graph in the Region]")
+    investigate.add_argument("--from", dest="start", default=None,
+                             help="Scope start (ISO 8601 or epoch ms) [default: 7 days before --to]")
+    investigate.add_argument("--to", dest="end", default=None, help="Scope end (ISO 8601 or epoch ms) [default: now]")
+    investigate.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the result [default 600]")
+    for p in (entities, profile, investigate):
         p.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
         p.add_argument("--region", default=None, help="Region of the graph [default: AWS_REGION or us-east-1]")
         p.add_argument("--json", action="store_true", help="Print JSON.")
@@ -274,6 +282,9 @@ def graph(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.command == "investigate":
+            from gumshoe.cli_investigate import investigate
+            return investigate(args)
         return ingest(args) if args.command == "ingest" else graph(args)
     except ServerError as exc:
         console.print(f"[red]gumshoe: the server answered {escape(str(exc))}[/]")

@@ -149,13 +149,13 @@ def test_member_calls_are_audited_in_the_members_trail(srv: Any) -> None:
 def test_refused_requests_are_audited_too(srv: Any) -> None:
     c = srv.client("830000000010")
     invalid = expect_error("ValidationException", 400, c.delete_graph, GraphArn="not-an-arn")
-    expect_error("NotImplementedException", 501, c.list_investigations,
+    expect_error("ResourceNotFoundException", 404, c.list_investigations,
                  GraphArn="arn:aws:detective:us-east-1:830000000010:graph:" + "e" * 32)
     records = _wait_records(srv, "830000000010", lambda rs: {"DeleteGraph", "ListInvestigations"} <= {r["eventName"] for r in rs})
     by_name = {r["eventName"]: r for r in records}
     assert by_name["DeleteGraph"]["errorCode"] == "ValidationException"
     assert by_name["DeleteGraph"]["requestID"] == invalid["ResponseMetadata"]["RequestId"]
-    assert by_name["ListInvestigations"]["errorCode"] == "NotImplementedException"
+    assert by_name["ListInvestigations"]["errorCode"] == "ResourceNotFoundException"
 
 
 def _outbox(server: Any) -> list[Path]:

@@ -79,9 +79,9 @@ def test_aws_cli_reports_errors(srv: Any) -> None:
     assert "Member must satisfy regular expression pattern" in bad.stderr
 
     arn = srv.client("840000000003").create_graph()["GraphArn"]
-    result = aws(srv, "840000000003", "list-investigations", "--graph-arn", arn)
+    result = aws(srv, "840000000003", "get-investigation", "--graph-arn", arn, "--investigation-id", "1" * 21)
     assert result.returncode != 0
-    assert "NotImplementedException" in result.stderr
+    assert "ResourceNotFoundException" in result.stderr
 
     other = aws(srv, "840000000004", "list-members", "--graph-arn", arn)
     assert other.returncode != 0 and "ResourceNotFoundException" in other.stderr

@@ -216,7 +216,8 @@ def test_error_responses_always_have_both_message_members(srv: Any, graph: str) 
         (("POST", "/graph/removal", {"GraphArn": other}), 404, "ResourceNotFoundException"),
         (("PUT", "/invitation", {"GraphArn": other}), 404, "ResourceNotFoundException"),
         (("POST", "/orgs/adminAccountslist", {}), 403, "AccessDeniedException"),
-        (("POST", "/investigations/listInvestigations", {"GraphArn": graph}), 501, "NotImplementedException"),
+        (("POST", "/investigations/getInvestigation", {"GraphArn": graph, "InvestigationId": "1" * 21}), 404,
+         "ResourceNotFoundException"),
         (("POST", "/graph/member/monitoringstate", {"GraphArn": graph, "AccountId": "800000000003"}), 404,
          "ResourceNotFoundException"),
     ]

@@ -1,0 +1,185 @@
+"""``gumshoe investigate ENTITY_ARN``: start an investigation through the Detective API, wait
+with a spinner, and print a report an analyst can read: the severity, then the indicators
+grouped by kind with their evidence (times, addresses, places, APIs).
+
+The AWS operations go through boto3, exactly as any automation would call them; the report's
+extra evidence (first seen, distances, group members, what was not evaluated) comes from
+Gumshoe's own /_gumshoe/v1/investigation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from gumshoe.cli_data import DEFAULT_ENDPOINT, ServerError, _get_json, _region, _when, console, out
+from gumshoe.protocol.errors import ValidationException
+from gumshoe.v1 import parse_time
+
+DEFAULT_SCOPE_MS = 7 * 24 * 3_600_000
+SEVERITY_STYLE = {
+    "CRITICAL": "bold white on red", "HIGH": "bold red", "MEDIUM": "bold yellow", "LOW": "bold cyan",
+    "INFORMATIONAL": "bold green",
+}
+TITLES = {
+    "TTP_OBSERVED": "Tactics, techniques and procedures observed",
+    "IMPOSSIBLE_TRAVEL": "Impossible travel",
+    "FLAGGED_IP_ADDRESS": "Flagged IP addresses",
+    "NEW_GEOLOCATION": "New geolocations",
+    "NEW_ASO": "New autonomous system organizations",
+    "NEW_USER_AGENT": "New user agents",
+    "RELATED_FINDING": "Related findings",
+    "RELATED_FINDING_GROUP": "Related finding groups",
+}
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import boto3
+    import botocore
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(retries={"max_attempts": 2})
+    if session.get_credentials() is None:
+        config = config.merge(Config(signature_version=botocore.UNSIGNED))  # an open-mode server
+    return session.client("detective", endpoint_url=args.endpoint_url or DEFAULT_ENDPOINT,
+                          region_name=_region(args), config=config)
+
+
+def _aws(call: Callable[..., Any], **params: Any) -> Any:
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**params)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        raise ServerError(f"{status} {error.get('Code', '')}: {error.get('Message', '')}".strip()) from None
+
+
+def _scope(args: argparse.Namespace) -> tuple[int, int]:
+    try:
+        end = parse_time(args.end, "--to") if args.end else int(time.time() * 1000)
+        start = parse_time(args.start, "--from") if args.start else end - DEFAULT_SCOPE_MS
+    except ValidationException as exc:
+        raise ServerError(exc.message) from None
+    if start >= end:
+        raise ServerError("--from must be earlier than --to.")
+    return start, end
+
+
+def _graph(args: argparse.Namespace, client: Any) -> str:
+    if args.graph:
+        return str(args.graph)
+    graphs = _aws(client.list_graphs)["GraphList"]
+    if len(graphs) == 1:
+        return str(graphs[0]["Arn"])
+    if not graphs:
+        raise ServerError("this account has no behavior graph in the Region: create one (aws detective create-graph).")
+    raise ServerError("this account has several behavior graphs: name one with --graph.")
+
+
+def investigate(args: argparse.Namespace) -> int:
+    client = _client(args)
+    start, end = _scope(args)
+    graph_arn = _graph(args, client)
+    as_time = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC)  # noqa: E731
+    started = _aws(client.start_investigation, GraphArn=graph_arn, EntityArn=args.entity_arn,
+                   ScopeStartTime=as_time(start), ScopeEndTime=as_time(end))
+    investigation_id = started["InvestigationId"]
+    deadline = time.monotonic() + args.timeout
+    with console.status(f"investigating {escape(args.entity_arn)} ({investigation_id})", spinner="dots"):
+        while True:
+            status = _aws(client.get_investigation, GraphArn=graph_arn, InvestigationId=investigation_id)["Status"]
+            if status != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                raise ServerError(f"investigation {investigation_id} still RUNNING after {args.timeout:.0f} s; "
+                                  "read it later with aws detective get-investigation.")
+            time.sleep(0.2)
+    report = _get_json(args, "/_gumshoe/v1/investigation", {"graph": graph_arn, "id": investigation_id})
+    if args.json:
+        out.print_json(json.dumps(report))
+    else:
+        print_report(report)
+    return 0 if report["status"] == "SUCCESSFUL" else 1
+
+
+def print_report(report: dict[str, Any]) -> None:
+    severity = report.get("severity") or "-"
+    out.print(f"[bold]Investigation {report['investigationId']}[/]  {escape(report['entityArn'])} "
+              f"({report['entityType']})")
+    out.print(f"  scope {_when(report['scopeStartTime'])} → {_when(report['scopeEndTime'])} UTC, "
+              f"graph {escape(report['graphArn'])}")
+    if report["status"] == "FAILED":
+        out.print(f"  [bold red]FAILED[/]: {escape(report.get('reason') or 'no reason recorded')}")
+        return
+    out.print(f"  severity [{SEVERITY_STYLE.get(severity, 'bold')}] {severity} [/]   "
+              f"{len(report['indicators'])} indicators")
+    for note in report.get("notes", []):
+        out.print(f"  [yellow]note:[/] {escape(note)}")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for indicator in report["indicators"]:
+        groups.setdefault(indicator["type"], []).append(indicator)
+    if not groups:
+        out.print("  No indicator of compromise in the scope.")
+    for kind, items in groups.items():
+        out.print(_table(kind, items))
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _table(kind: str, items: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{TITLES.get(kind, kind)} ({len(items)})", title_justify="left")
+    rows: list[list[str]] = []
+    if kind == "TTP_OBSERVED":
+        columns = ["tactic", "technique", "API", "IP address", "ok", "failed", "procedure"]
+        for i in items:
+            d = i["detail"]
+            api = d.get("APIName") or ("finding " + i["evidence"].get("finding", "").rsplit("/", 1)[-1])
+            rows.append([d["Tactic"], d["Technique"], api, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
+                         str(d.get("APIFailureCount", "-")), d["Procedure"]])
+    elif kind == "IMPOSSIBLE_TRAVEL":
+        columns = ["from", "at", "to", "at", "hours", "km"]
+        for i in items:
+            d, e = i["detail"], i["evidence"]
+            rows.append([f"{d['StartingLocation']} ({d['StartingIpAddress']})", _when(e.get("startTime")),
+                         f"{d['EndingLocation']} ({d['EndingIpAddress']})", _when(e.get("endTime")),
+                         str(d["HourlyTimeDelta"]), f"{e.get('distanceKm', 0):,}"])
+    elif kind == "FLAGGED_IP_ADDRESS":
+        columns = ["IP address", "reason"]
+        rows = [[i["detail"]["IpAddress"], i["detail"]["Reason"]] for i in items]
+    elif kind == "NEW_GEOLOCATION":
+        columns = ["location", "IP address", "new for the account", "first seen"]
+        rows = [[i["detail"]["Location"], i["detail"]["IpAddress"], _yes(i["detail"]["IsNewForEntireAccount"]),
+                 _when(i["evidence"].get("firstSeen"))] for i in items]
+    elif kind == "NEW_ASO":
+        columns = ["organization", "first IP address", "new for the account", "first seen"]
+        rows = [[i["detail"]["Aso"], i["evidence"].get("ipAddress", "-"), _yes(i["detail"]["IsNewForEntireAccount"]),
+                 _when(i["evidence"].get("firstSeen"))] for i in items]
+    elif kind == "NEW_USER_AGENT":
+        columns = ["user agent", "new for the account", "first seen"]
+        rows = [[i["detail"]["UserAgent"], _yes(i["detail"]["IsNewForEntireAccount"]),
+                 _when(i["evidence"].get("firstSeen"))] for i in items]
+    elif kind == "RELATED_FINDING":
+        columns = ["type", "IP address", "first seen", "last seen", "ARN"]
+        rows = [[i["detail"]["Type"], i["detail"].get("IpAddress", "-"), _when(i["evidence"].get("firstSeen")),
+                 _when(i["evidence"].get("lastSeen")), i["detail"]["Arn"]] for i in items]
+    else:  # RELATED_FINDING_GROUP
+        columns = ["group", "severity", "findings"]
+        rows = [[i["detail"]["Id"], str(i["evidence"].get("severity", "-")),
+                 "\n".join(a.rsplit("/", 1)[-1] for a in i["evidence"].get("findings", []))] for i in items]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(str(cell)) for cell in row))
+    return table
