@@ -23,6 +23,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/detection.py
 
 clean:
 	rm -rf $(VENV) gumshoe-data

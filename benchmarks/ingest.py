@@ -9,7 +9,10 @@
 3. End to end: ``gumshoe ingest --data-dir`` on a fresh data directory with one graph whose
    administrator owns the events: events/s, MB/s (compressed and raw) and the process's peak RSS.
 4. Profile query: one user's profile over 30 days on a graph of --profile-events events
-   (loaded from the same generator), median of 20 runs.
+   (loaded from the same generator, 60 days of activity), median of 20 runs.
+5. Investigations on that graph through a live server (boto3), with GeoIP databases covering
+   every address: StartInvestigation to SUCCESSFUL for the busiest users and roles over the
+   last 10 days with the full 45-day baseline before them; ListIndicators p50 / p99.
 
 Prints a table and writes it to docs/PERFORMANCE.md between the bench:ingest markers.
 """
@@ -43,6 +46,7 @@ REGION = "us-east-1"
 PER_FILE = 2000
 DAY_MS = 86_400_000
 START_MS = 1_790_000_000_000  # 2026-09-21
+SPAN_MS = 60 * DAY_MS  # a 10-day investigation scope after a full 45-day baseline
 
 console = Console(soft_wrap=True)
 
@@ -133,11 +137,11 @@ def _event(rng: random.Random, time_ms: int) -> dict:
 
 def generate(folder: Path, events: int, seed: int = 7) -> tuple[int, int]:
     """Write the files (cached by size in ``folder``); return (files, compressed bytes)."""
-    marker = folder / f".complete-{events}-v2"
+    marker = folder / f".complete-{events}-v3"
     if not marker.exists():
         shutil.rmtree(folder, ignore_errors=True)
         rng = random.Random(seed)
-        span = 30 * DAY_MS
+        span = SPAN_MS
         files = (events + PER_FILE - 1) // PER_FILE
         for index in range(files):
             base = START_MS + span * index // files
@@ -204,7 +208,7 @@ def profile_query(data_dir: Path, arn: str) -> tuple[float, str, int]:
             "SELECT principal_id, count(*) FROM api_events WHERE principal_type = 'aws_user' GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
         ).fetchone()
         total = conn.execute("SELECT count(*) FROM api_events").fetchone()[0]
-    end = START_MS + 30 * DAY_MS
+    end = START_MS + SPAN_MS
     times = []
     for _ in range(20):
         start = time.perf_counter()
@@ -213,6 +217,87 @@ def profile_query(data_dir: Path, arn: str) -> tuple[float, str, int]:
         assert result is not None and result["panels"]["api"]
     stores.close()
     return statistics.median(times), user, total
+
+
+def _geo_databases(folder: Path) -> tuple[Path, Path]:
+    """City and ASN databases giving every IPv4 /8 and the IPv6 documentation range a place."""
+    sys.path.insert(0, str(ROOT / "tests" / "investigate"))
+    from mmdb_writer import build_geo_dbs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(11)
+    cities = [("Seattle", "United States", "US", 47.6, -122.3), ("Frankfurt am Main", "Germany", "DE", 50.1, 8.7),
+              ("Sydney", "Australia", "AU", -33.9, 151.2), ("São Paulo", "Brazil", "BR", -23.5, -46.6),
+              ("Tokyo", "Japan", "JP", 35.7, 139.7), ("Dublin", "Ireland", "IE", 53.3, -6.3)]
+    table = {}
+    for first in range(1, 224):
+        city = rng.choice(cities)
+        table[f"{first}.0.0.0/8"] = (*city, 64500 + first, f"NET-{first}")
+    table["2001:db8::/32"] = (*cities[0], 64999, "NET-V6")
+    return build_geo_dbs(folder, table)
+
+
+def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
+    """StartInvestigation -> SUCCESSFUL seconds and ListIndicators latencies, through a live server."""
+    import socket
+    import urllib.request
+
+    import boto3
+    import botocore.config
+
+    city, asn = _geo_databases(work / "geo")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gumshoe = Path(sys.executable).parent / "gumshoe"
+    log = open(work / "serve.log", "w")
+    server = subprocess.Popen([str(gumshoe), "serve", "--port", str(port), "--data-dir", str(data_dir),
+                               "--geoip-city", str(city), "--geoip-asn", str(asn), "--log-level", "warning"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/_gumshoe/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        client = boto3.client("detective", endpoint_url=url, region_name=REGION, aws_access_key_id=ADMIN,
+                              aws_secret_access_key="x", config=botocore.config.Config(retries={"max_attempts": 1}))
+        stores_path = data_dir / "graphs"
+        import duckdb
+        graph_file = next(stores_path.glob("*.duckdb"))
+        with duckdb.connect(str(graph_file), read_only=True) as conn:
+            users = [r[0] for r in conn.execute(
+                "SELECT principal_id FROM api_events WHERE principal_type = 'aws_user' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
+            roles = [r[0] for r in conn.execute(
+                "SELECT role_arn FROM api_events WHERE principal_type = 'role_session' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
+        import datetime as dt
+        scope_end = dt.datetime.fromtimestamp((START_MS + SPAN_MS) / 1000, dt.UTC)
+        scope_start = scope_end - dt.timedelta(days=10)
+        durations, most, most_id = [], -1, ""
+        for entity in users + roles:
+            begin = time.perf_counter()
+            investigation_id = client.start_investigation(GraphArn=arn, EntityArn=entity, ScopeStartTime=scope_start,
+                                                          ScopeEndTime=scope_end)["InvestigationId"]
+            while client.get_investigation(GraphArn=arn, InvestigationId=investigation_id)["Status"] == "RUNNING":
+                time.sleep(0.005)
+            durations.append(time.perf_counter() - begin)
+            count = len(client.list_indicators(GraphArn=arn, InvestigationId=investigation_id, MaxResults=100)["Indicators"])
+            if count > most:
+                most, most_id = count, investigation_id
+        latencies = []
+        for _ in range(300):
+            begin = time.perf_counter()
+            client.list_indicators(GraphArn=arn, InvestigationId=most_id, MaxResults=100)
+            latencies.append(time.perf_counter() - begin)
+        latencies.sort()
+        return {"median": statistics.median(durations), "max": max(durations), "runs": len(durations),
+                "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99) - 1], "indicators": most}
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
 
 
 def main() -> int:
@@ -252,6 +337,9 @@ def main() -> int:
             big_arn = arn
         median, user, total = profile_query(big_dir, big_arn)
         console.print(f"  profile {median * 1000:>12.1f} ms median  (one user over 30 days, graph of {total:,} events)")
+        inv = investigations(big_dir, big_arn, work)
+        console.print(f"  investigation {inv['median']:.2f} s median, {inv['max']:.2f} s max to SUCCESSFUL; "
+                      f"ListIndicators p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table = Table(title="Gumshoe ingestion benchmark")
@@ -263,6 +351,10 @@ def main() -> int:
          f"{compressed / 1e6 / seconds:,.1f} MB/s gzip", "≥ 150,000 events/s"),
         ("peak RSS of gumshoe ingest", f"{peak / 2**20:,.0f} MiB", "< 1 GiB"),
         (f"profile of one user, 30 days, graph of {total:,} events", f"{median * 1000:.1f} ms (median of 20)", "< 50 ms"),
+        (f"StartInvestigation to SUCCESSFUL, 10-day scope + 45-day baseline, graph of {total:,} events "
+         f"({inv['runs']} busiest users and roles)", f"{inv['median']:.2f} s median, {inv['max']:.2f} s max", "< 2 s"),
+        (f"ListIndicators, {inv['indicators']} indicators, MaxResults 100 (boto3, 300 calls)",
+         f"p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms", "p99 < 20 ms"),
     ]
     for row in rows:
         table.add_row(*row)

@@ -250,6 +250,22 @@ def test_routine_discovery_is_not_an_indicator_but_new_discovery_is(graph: Graph
     assert [d["APIName"] for d in of(run(graph, geo), "TTP_OBSERVED")] == ["iam:GetAccountAuthorizationDetails"]
 
 
+def test_routine_calls_from_a_new_address_are_indicators(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph, source="iam.amazonaws.com", name="AttachUserPolicy")
+    graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="AttachUserPolicy", ip="198.51.100.99")
+    assert of(run(graph, geo), "TTP_OBSERVED") == []  # the same /24 as usual
+    graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="AttachUserPolicy", ip=SYDNEY)
+    assert {d["IpAddress"] for d in of(run(graph, geo), "TTP_OBSERVED")} == {SYDNEY}
+
+
+def test_one_technique_through_one_api_scores_once(graph: Graph, geo: GeoIP) -> None:
+    for n in range(20):  # twenty new addresses of one network: one piece of evidence
+        graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="CreateUser", ip=f"192.0.2.{n + 1}")
+    result = run(graph, None)
+    assert len(of(result, "TTP_OBSERVED")) >= 20
+    assert result.severity in ("LOW", "MEDIUM")
+
+
 # --- findings and finding groups ----------------------------------------------------------
 
 def test_related_findings_and_their_group(graph: Graph, geo: GeoIP) -> None:

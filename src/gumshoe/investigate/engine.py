@@ -105,6 +105,15 @@ class _Finding:
     remote_ips: list[str]
 
 
+def _network(ip: str) -> str:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -175,9 +184,11 @@ class Investigator:
                 continue
             routine = (source, name) in activity.baseline_apis
             routine_failures = (source, name) in activity.baseline_failed_apis
+            usual_place = activity.usual_address(ip)
             for ttp in ttps.values():
-                if ttp.weight == "low" and routine and (failure == 0 or routine_failures):
-                    # An everyday read the principal also made in the baseline is not evidence.
+                if ttp.weight != "high" and routine and usual_place and (failure == 0 or routine_failures):
+                    # What the principal also did in the baseline, from where it usually works,
+                    # is its routine, not evidence. Stopping a trail never is.
                     continue
                 detail: dict[str, Any] = {
                     "Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": ttp.procedure,
@@ -185,7 +196,8 @@ class Investigator:
                 }
                 if ip:
                     detail = {**detail, "IpAddress": ip}
-                out.append(Indicator("TTP_OBSERVED", detail, facts={"weight": ttp.weight, "routine": routine}))
+                out.append(Indicator("TTP_OBSERVED", detail, facts={
+                    "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}"}))
         return out
 
     def _place(self, ip: str) -> Place | None:
@@ -311,6 +323,12 @@ class _Activity:
     scope_segments: list[tuple[int, int, str]]
     access_keys: set[str]
     instances: set[str]
+    baseline_networks: set[str] = field(default_factory=set)
+
+    def usual_address(self, ip: str) -> bool:
+        """Whether the principal worked from this address, or its /24 (IPv6: /48), in the baseline.
+        A call with no address (an AWS service's own) counts as usual."""
+        return not ip or ip in self.baseline_ips or _network(ip) in self.baseline_networks
 
     @classmethod
     def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
@@ -341,6 +359,7 @@ class _Activity:
                 if agent:
                     activity.baseline_agents.add(agent)
         activity.scope_calls = {k: (v[0], v[1]) for k, v in calls.items()}
+        activity.baseline_networks = {_network(ip) for ip in activity.baseline_ips}
         segments = conn.execute(
             f"""SELECT min(time_ms), max(time_ms), source_ip FROM api_events
                 WHERE {where} AND time_ms >= $start AND time_ms < $end AND source_ip <> ''

@@ -77,7 +77,14 @@ def points(indicator: _Scored) -> tuple[str, int]:
 
 def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
     buckets: dict[str, int] = defaultdict(int)
+    counted: set[str] = set()
     for indicator in indicators:
+        # One technique through one API counts once, from however many addresses.
+        key = indicator.facts.get("key")
+        if key is not None:
+            if key in counted:
+                continue
+            counted.add(key)
         bucket, value = points(indicator)
         buckets[bucket] += value
     score = sum(min(total, CAPS.get(bucket, total)) for bucket, total in buckets.items())

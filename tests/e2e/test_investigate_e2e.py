@@ -1,0 +1,130 @@
+"""Investigations end to end: a generated multi-account scenario (60 days of ordinary work, then
+five attacks) ingested by a live server with GeoIP databases and a threat-intel list, then
+investigated through boto3 and `gumshoe investigate`. Every expected indicator must appear,
+every attack must reach its severity, and ordinary principals must stay INFORMATIONAL or LOW
+with no indicator at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import detection
+from e2e_helpers import module_server, wait_for
+from scenario import Scenario, generate
+
+GUMSHOE = Path(sys.executable).parent / "gumshoe"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    base = tmp_path_factory.mktemp("investigate")
+    scenario = generate(base / "logs", events_per_day=1000)
+    with module_server(tmp_path_factory, args=detection.server_args(scenario, base / "intel"), name="inv") as srv:
+        arn = detection.set_up_graph(srv.client, scenario)
+        detection.ingest(srv.url, scenario)
+
+        class World:
+            server = srv
+            graph = arn
+            sc: Scenario = scenario
+            outcomes = detection.run_all(srv.client(scenario.admin_account), arn, scenario)
+
+        yield World
+
+
+def _cases(world: Any, attack: bool) -> list[detection.Outcome]:
+    return [o for o in world.outcomes if o.attack is attack]
+
+
+def test_every_attack_shows_its_indicators_and_severity(world: Any) -> None:
+    attacks = _cases(world, True)
+    assert len(attacks) == 5
+    for outcome in attacks:
+        assert outcome.status == "SUCCESSFUL", outcome.expected.entity_arn
+        assert outcome.missing == {}, (outcome.expected.description, outcome.missing)
+        assert detection.severity_at_least(outcome.severity, outcome.expected.min_severity), (
+            outcome.expected.description, outcome.severity)
+
+
+def test_ordinary_principals_stay_quiet(world: Any) -> None:
+    normal = _cases(world, False)
+    assert len(normal) >= 5
+    for outcome in normal:
+        assert outcome.status == "SUCCESSFUL"
+        assert outcome.severity in ("INFORMATIONAL", "LOW"), (outcome.expected.entity_arn, outcome.severity)
+        assert outcome.indicators == [], (outcome.expected.entity_arn, outcome.indicators)
+
+
+def test_every_indicator_has_exactly_one_detail_member(world: Any) -> None:
+    indicators = [i for o in world.outcomes for i in o.indicators]
+    assert {i["IndicatorType"] for i in indicators} >= {
+        "TTP_OBSERVED", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO", "NEW_USER_AGENT",
+        "RELATED_FINDING", "RELATED_FINDING_GROUP"}
+    for indicator in indicators:
+        member, _ = detection.KEY_MEMBER[indicator["IndicatorType"]]
+        assert list(indicator["IndicatorDetail"]) == [member]
+
+
+def test_list_indicators_filters_by_type(world: Any) -> None:
+    client = world.server.client(world.sc.admin_account)
+    stolen = next(o for o in world.outcomes if "FLAGGED_IP_ADDRESS" in o.expected.indicators)
+    only = client.list_indicators(GraphArn=world.graph, InvestigationId=stolen.investigation_id,
+                                  IndicatorType="NEW_ASO")["Indicators"]
+    assert only and {i["IndicatorType"] for i in only} == {"NEW_ASO"}
+    critical = client.list_investigations(GraphArn=world.graph, FilterCriteria={"Severity": {"Value": "CRITICAL"}})
+    assert stolen.investigation_id in {d["InvestigationId"] for d in critical["InvestigationDetails"]}
+
+
+def _investigate(world: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=world.sc.admin_account, AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
+               COLUMNS="200")
+    return subprocess.run([str(GUMSHOE), "investigate", "--endpoint-url", world.server.url, *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_gumshoe_investigate_prints_a_report(world: Any) -> None:
+    tampering = next(o for o in world.outcomes if "cloudtrail:StopLogging" in o.expected.indicators.get("TTP_OBSERVED", ()))
+    scope = ["--from", str(tampering.expected.scope_start_ms), "--to", str(tampering.expected.scope_end_ms)]
+    result = _investigate(world, tampering.expected.entity_arn, *scope)
+    assert result.returncode == 0, result.stderr
+    report = result.stdout
+    assert tampering.severity in report
+    assert "Tactics, techniques and procedures observed" in report
+    assert "cloudtrail:StopLogging" in report and "Defense Evasion" in report
+    as_json = _investigate(world, tampering.expected.entity_arn, "--json", *scope)
+    data = json.loads(as_json.stdout)
+    assert data["status"] == "SUCCESSFUL" and data["severity"] == tampering.severity
+    assert {"cloudtrail:StopLogging"} <= {i["detail"].get("APIName") for i in data["indicators"]}
+    assert data["notes"] == []  # GeoIP and threat intel were configured: nothing skipped
+
+
+def test_gumshoe_investigate_explains_bad_input(world: Any) -> None:
+    result = _investigate(world, "arn:aws:iam::111111111111:group/admins")
+    assert result.returncode == 1 and "IAM user or role" in result.stderr
+
+
+def test_a_killed_server_finishes_the_investigation_after_restart(world: Any) -> None:
+    srv = world.server
+    client = srv.client(world.sc.admin_account)
+    attack = world.sc.attacks[0]
+    import datetime as dt
+    investigation_id = client.start_investigation(
+        GraphArn=world.graph, EntityArn=attack.entity_arn,
+        ScopeStartTime=dt.datetime.fromtimestamp(attack.scope_start_ms / 1000, dt.UTC),
+        ScopeEndTime=dt.datetime.fromtimestamp(attack.scope_end_ms / 1000, dt.UTC))["InvestigationId"]
+    srv.kill()  # kill -9, wherever the run was
+    srv.restart()
+    client = srv.client(world.sc.admin_account)
+    done = wait_for(lambda: (g := client.get_investigation(GraphArn=world.graph, InvestigationId=investigation_id))
+                    ["Status"] != "RUNNING" and g, timeout=60, what="investigation after restart")
+    assert done["Status"] == "SUCCESSFUL" and done["Severity"] == next(
+        o.severity for o in world.outcomes if o.expected is attack)
