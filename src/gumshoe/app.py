@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -29,6 +31,7 @@ from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
 from gumshoe.config import (
     MAX_BODY_BYTES,
+    SETTINGS_BY_NAME,
     ConfigError,
     Settings,
     is_loopback,
@@ -112,6 +115,7 @@ class Gumshoe:
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
         self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
+        self._watch_from_file = _watch_settings_from_file(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._jobs_pending = False
@@ -155,11 +159,18 @@ class Gumshoe:
         self.store.close()
 
     def reload(self) -> dict[str, Any]:
-        """Re-read the account directory from the config file (SIGHUP, or POST /_gumshoe/reload)."""
+        """Re-read the account directory, ``sources`` and ``source_poll_interval`` from the
+        config file (SIGHUP, or POST /_gumshoe/reload); a flag or environment variable that
+        set the sources or the interval still wins, as at start."""
         data = read_config_file(self.settings.config, required=False)
         directory = parse_directory(data, str(self.settings.config))
-        self.settings = self.settings.with_directory(directory)
+        watch: dict[str, Any] = {}
+        if self._watch_from_file:
+            watch = {name: value for name, value in _watch_settings(data, str(self.settings.config)).items()
+                     if name in self._watch_from_file}
+        self.settings = dataclasses.replace(self.settings.with_directory(directory), **watch)
         self.services.settings = self.settings
+        self.watcher.update(self.settings.sources, self.settings.source_poll_interval)
         self.services.directory = AccountDirectory(self.settings)
         started = sync_organization(self.services)
         self.jobs.run_due()
@@ -169,6 +180,7 @@ class Gumshoe:
             "organizationAccounts": len(self.services.directory.organization_accounts()),
             "credentials": len(directory.credentials),
             "autoEnabled": started,
+            "sources": list(self.settings.sources),
         }
 
     def _reload_signal(self) -> None:
@@ -372,6 +384,34 @@ def new_request_id() -> str:
     """A random UUID-shaped id, as AWS's request ids are (cheaper than uuid.uuid4())."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+
+
+# What a reload re-reads from the config file besides the account directory.
+WATCH_SETTINGS = ("sources", "source_poll_interval")
+
+
+def _watch_settings(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``sources`` and ``source_poll_interval`` from a config file (their defaults if absent)."""
+    sources = data.get("sources", SETTINGS_BY_NAME["sources"].default)
+    if isinstance(sources, str):
+        sources = sources.split(",")
+    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
+        raise ConfigError(f"{where}: sources must be an array of strings")
+    interval = data.get("source_poll_interval", SETTINGS_BY_NAME["source_poll_interval"].default)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (math.isfinite(interval) and interval > 0):
+        raise ConfigError(f"{where}: source_poll_interval must be a number of seconds more than 0, not {interval!r}")
+    return {"sources": tuple(s.strip() for s in sources if s.strip()), "source_poll_interval": float(interval)}
+
+
+def _watch_settings_from_file(settings: Settings) -> set[str]:
+    """The watch settings the config file decides: those no environment variable set and
+    whose value is the file's (a flag that set them, to another value, keeps them)."""
+    try:
+        from_file = _watch_settings(read_config_file(settings.config, required=False), str(settings.config))
+    except ConfigError:
+        return set()
+    return {name for name in WATCH_SETTINGS
+            if SETTINGS_BY_NAME[name].env not in os.environ and getattr(settings, name) == from_file[name]}
 
 
 def create_app(settings: Settings | None = None) -> Gumshoe:

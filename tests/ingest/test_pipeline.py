@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
 from pathlib import Path
 
 import duckdb
 import orjson
 import pytest
+from sqlalchemy import inspect, select
 
 from api_harness import ADMIN, Env
 from gumshoe.api import datasources, graphs
 from gumshoe.graph import queries
 from gumshoe.ingest.pipeline import GraphStores, Ingestor, routes
+from gumshoe.store.db import ControlStore
+from gumshoe.store.schema import ingest_objects
 
 MEMBER = "222222222222"
 INVITED = "333333333333"
@@ -314,3 +319,217 @@ def test_links_added_after_a_compaction_are_still_found_from_both_ends(world):
     assert profile["sessions"] == 5
     incoming = {r["id"] for r in profile["related"] if r["direction"] == "in" and r["kind"] == "session_of"}
     assert len(incoming) == 5
+
+
+# --- line files that grow: read in parts ------------------------------------------------------
+
+WATCH = {"settle_seconds": 2.0, "tail_settle_seconds": 30.0}  # what the server's watch passes
+
+
+def lines_of(events: list[dict]) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in events)
+
+
+def append(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as out:
+        out.write(data)
+
+
+def volume(env, arn, account=ADMIN):
+    return env.member(arn, ADMIN, account).get("VolumeUsageInBytes", 0)
+
+
+def ledger_rows(env):
+    c = ingest_objects.c
+    with env.store.read() as conn:
+        return conn.execute(select(c.object_ref, c.stream, c.size, c.records).order_by(c.object_ref)).all()
+
+
+def test_a_growing_json_lines_file_is_read_on_from_where_it_was_left(world):
+    env, arn, stores, logs = world
+    path = logs / "guardduty-export.jsonl"
+    events = [ct_event(ADMIN, i) for i in range(9)]
+    append(path, lines_of(events[:3]))
+    first = ingestor(env, stores).run([str(logs)])
+    assert (first.objects, first.tallies[(ADMIN, "cloudtrail")].events) == (1, 3)
+    before = volume(env, arn)
+    append(path, lines_of(events[3:5]))
+    second = ingestor(env, stores).run([str(logs)])
+    assert (second.objects, second.tallies[(ADMIN, "cloudtrail")].events) == (1, 2)
+    # Volume counts the new lines only; the ledger's size is the offset read through.
+    assert volume(env, arn) - before == sum(len(json.dumps(e)) for e in events[3:5])
+    append(path, lines_of(events[5:]))
+    ingestor(env, stores).run([str(logs)])
+    assert [e for _, e in api_events(stores, arn)] == sorted(e["eventID"] for e in events)
+    assert volume(env, arn) == sum(len(json.dumps(e)) for e in events)
+    again = ingestor(env, stores).run([str(logs)])
+    assert (again.objects, again.skipped) == (0, 1)
+    rows = ledger_rows(env)
+    assert [r.stream for r in rows] == [str(path.resolve())] * 3
+    assert max(r.size for r in rows) == path.stat().st_size
+    assert sum(r.records for r in rows) == 9
+
+
+def test_a_last_line_without_its_newline_waits_for_it(world):
+    env, arn, stores, logs = world
+    path = logs / "trail.jsonl"
+    events = [ct_event(ADMIN, i) for i in range(3)]
+    third = json.dumps(events[2]).encode()
+    append(path, lines_of(events[:2]) + third[:40])
+    watch = ingestor(env, stores)
+    assert watch.run([str(logs)], **WATCH).tallies[(ADMIN, "cloudtrail")].events == 2
+    assert watch.run([str(logs)], **WATCH).skipped == 1  # the cut line is not read
+    append(path, third[40:] + b"\n")
+    summary = watch.run([str(logs)], **WATCH)
+    assert summary.tallies[(ADMIN, "cloudtrail")].events == 1 and summary.tallies[(ADMIN, "cloudtrail")].rejects == 0
+    assert len(api_events(stores, arn)) == 3
+    assert not (env.tmp_path / "data" / "rejects").exists()
+
+
+def test_a_last_line_without_its_newline_is_read_once_the_file_has_settled(world):
+    env, arn, stores, logs = world
+    path = logs / "trail.jsonl"
+    events = [ct_event(ADMIN, i) for i in range(3)]
+    append(path, lines_of(events[:2]) + json.dumps(events[2]).encode())
+    watch = ingestor(env, stores)
+    assert watch.run([str(logs)], **WATCH).tallies[(ADMIN, "cloudtrail")].events == 2
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
+    assert watch.run([str(logs)], **WATCH).tallies[(ADMIN, "cloudtrail")].events == 1
+    assert len(api_events(stores, arn)) == 3
+    # `gumshoe ingest` reads it at once.
+    other = logs / "other.jsonl"
+    append(other, json.dumps(ct_event(ADMIN, 7)).encode())
+    assert watch.run([str(other)]).tallies[(ADMIN, "cloudtrail")].events == 1
+
+
+def test_a_file_still_being_written_gives_its_complete_lines_and_a_gzip_file_waits(world):
+    env, arn, stores, logs = world
+    append(logs / "now.jsonl", lines_of([ct_event(ADMIN, 1)]))
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 2)])
+    summary = ingestor(env, stores).run([str(logs)], **WATCH)
+    assert (summary.objects, summary.skipped) == (1, 0)  # the gzip file is not even counted yet
+    assert [e for _, e in api_events(stores, arn)] == [f"{ADMIN}-{REGION}-1"]
+
+
+def test_a_truncated_or_rotated_file_is_read_from_its_start(world):
+    env, arn, stores, logs = world
+    path = logs / "audit.jsonl"
+    append(path, lines_of([ct_event(ADMIN, i) for i in range(5)]))
+    ingestor(env, stores).run([str(logs)])
+    path.write_bytes(lines_of([ct_event(ADMIN, i) for i in (10, 11)]))  # smaller than the offset read
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "cloudtrail")].events == 2
+    assert len(api_events(stores, arn)) == 7
+    rows = ledger_rows(env)
+    assert [(r.stream != "", r.records) for r in sorted(rows, key=lambda r: r.records)] == [(True, 2), (False, 5)]
+    append(path, lines_of([ct_event(ADMIN, 12)]))  # and it goes on from there
+    assert ingestor(env, stores).run([str(logs)]).tallies[(ADMIN, "cloudtrail")].events == 1
+    assert len(api_events(stores, arn)) == 8
+
+
+def test_a_file_replaced_by_another_of_the_same_size_is_read_again(world):
+    env, arn, stores, logs = world
+    path = logs / "audit.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(lines_of([ct_event(ADMIN, i) for i in (1, 2, 3)]))
+    ingestor(env, stores).run([str(logs)])
+    replacement = lines_of([ct_event(ADMIN, i) for i in (4, 5, 6)])
+    assert len(replacement) == path.stat().st_size
+    path.write_bytes(replacement)
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "cloudtrail")].events == 3
+    assert [e for _, e in api_events(stores, arn)] == [f"{ADMIN}-{REGION}-{i}" for i in range(1, 7)]
+
+
+def test_gzip_files_and_json_documents_are_read_whole(world):
+    env, arn, stores, logs = world
+    logs.mkdir(parents=True)
+    packed, document = logs / "trail.jsonl.gz", logs / "delivery.json"
+    packed.write_bytes(gzip.compress(lines_of([ct_event(ADMIN, i) for i in range(3)])))
+    document.write_bytes(json.dumps({"Records": [ct_event(ADMIN, i) for i in (10, 11)]}).encode() + b"\n")
+    ingestor(env, stores).run([str(logs)])
+    # A new version of each (a longer one) is a new object, read in full, as before.
+    packed.write_bytes(gzip.compress(lines_of([ct_event(ADMIN, i) for i in range(5)])))
+    document.write_bytes(json.dumps({"Records": [ct_event(ADMIN, i) for i in (10, 11, 12)]}).encode() + b"\n")
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.objects == 2 and summary.tallies[(ADMIN, "cloudtrail")].events == 8
+    assert len(api_events(stores, arn)) == 13
+    assert {r.stream for r in ledger_rows(env)} == {""}
+
+
+@pytest.mark.parametrize("restarted", [True, False], ids=["next process", "same process"])
+def test_a_failure_between_the_stores_keeps_the_part_it_loaded(world, monkeypatch, restarted):
+    """The graph committed a part, the ledger did not, and the file grew meanwhile: the next
+    run takes that same part again (the graph has it), then the lines after it."""
+    env, arn, stores, logs = world
+    path = logs / "audit.jsonl"
+    events = [ct_event(ADMIN, i) for i in range(6)]
+    append(path, lines_of(events[:4]))
+    first = ingestor(env, stores)
+    monkeypatch.setattr(first, "_finish", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    assert len(first.run([str(logs)]).failed) == 1
+    monkeypatch.undo()
+    assert len(api_events(stores, arn)) == 4
+    append(path, lines_of(events[4:]))
+    second = (ingestor(env, stores) if restarted else first).run([str(logs)])
+    assert second.failed == [] and second.objects == 2
+    assert [e for _, e in api_events(stores, arn)] == sorted(e["eventID"] for e in events)
+    assert volume(env, arn) == sum(len(json.dumps(e)) for e in events)
+    assert ingestor(env, stores).run([str(logs)]).skipped == 1
+
+
+def test_parts_read_before_an_account_joined_enter_its_graph_later(world):
+    env, arn, stores, logs = world
+    path = logs / "audit.jsonl"
+    events = [ct_event(INVITED, i) for i in range(5)]
+    watcher = ingestor(env, stores)
+    append(path, lines_of(events[:2]))
+    watcher.run([str(logs)])
+    append(path, lines_of(events[2:]))
+    watcher.run([str(logs)])
+    assert api_events(stores, arn) == []
+    env.accept(arn, INVITED)
+    summary = watcher.run([str(logs)])
+    assert summary.objects == 2 and summary.graphs == {arn: 5}
+    assert [e for _, e in api_events(stores, arn)] == sorted(e["eventID"] for e in events)
+    assert watcher.run([str(logs)]).skipped == 1
+
+
+def test_a_flow_log_part_is_read_in_the_layout_of_the_file_header(world):
+    env, arn, stores, logs = world
+    path = logs / "AWSLogs" / ADMIN / "vpcflowlogs" / REGION / "flows.log"
+    header = b"account-id action bytes dstaddr dstport end interface-id log-status packets protocol srcaddr srcport start version\n"
+
+    def row(n):
+        start = T0 // 1000 + n * 60
+        return f"{ADMIN} ACCEPT {100 + n} 198.51.100.9 443 {start + 60} eni-1 OK 1 6 10.0.0.{n} 5000{n} {start} 5\n".encode()
+
+    append(path, header + row(1) + row(2))
+    ingestor(env, stores).run([str(logs)])
+    append(path, row(3) + b"not a flow row\n" + row(4))
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.tallies[(ADMIN, "vpcflow")].events == 2
+    with stores.get(arn).cursor() as conn:
+        flows = conn.execute("SELECT src_addr, bytes FROM flows ORDER BY src_addr").fetchall()
+    assert flows == [(f"10.0.0.{n}", 100 + n) for n in range(1, 5)]
+    [reject_file] = (env.tmp_path / "data" / "rejects").glob("*.jsonl")
+    [entry] = [orjson.loads(line) for line in reject_file.read_bytes().splitlines()]
+    assert entry["position"] == f"line 2 from byte {len(header + row(1) + row(2))}"
+
+
+def test_a_ledger_from_before_parts_gains_their_column(tmp_path):
+    store = ControlStore(f"sqlite:///{tmp_path / 'gumshoe.db'}")
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP INDEX ingest_objects_by_stream")
+        conn.exec_driver_sql("ALTER TABLE ingest_objects DROP COLUMN stream")
+    stores = GraphStores(tmp_path / "data")
+    try:
+        Ingestor(store, stores, tmp_path / "data")
+        with store.read() as conn:
+            assert "stream" in {c["name"] for c in inspect(conn).get_columns("ingest_objects")}
+        Ingestor(store, stores, tmp_path / "data")  # and only once
+    finally:
+        stores.close()
+        store.close()

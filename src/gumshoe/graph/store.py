@@ -386,6 +386,22 @@ class GraphStore:
             return None
         return {"records": row[0], "volume": orjson.loads(row[1])}
 
+    def loaded_parts(self, prefixes: Sequence[str]) -> list[str]:
+        """Loaded parts of growing files (``<location>|lines.<reading>:<start>-<end>...``, see
+        ingest/growing.py) whose refs start with one of ``prefixes`` (``...:<start>-``)."""
+        if not prefixes:
+            return []
+        locations = [p.rpartition("|")[0] for p in prefixes]
+        with self._lock, self._conn.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT l.object_ref FROM loaded_objects l"
+                " JOIN (SELECT unnest(?::VARCHAR[]) AS location, unnest(?::VARCHAR[]) AS prefix) w"
+                " ON l.object_ref[1 : len(l.object_ref) - strpos(reverse(l.object_ref), '|')] = w.location"
+                " WHERE contains(l.object_ref, '|lines.') AND starts_with(l.object_ref, w.prefix)",
+                [locations, list(prefixes)],
+            ).fetchall()
+        return [ref for (ref,) in rows]
+
     def compact(self, force: bool = False) -> bool:
         """Sum the derived tables' partial rows and rewrite them in key order, when enough
         rows were appended since the last time (or ``force``)."""

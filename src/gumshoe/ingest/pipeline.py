@@ -1,6 +1,7 @@
 """From source objects to behavior graphs, exactly once.
 
-For each object not yet in the ledger (``ingest_objects``):
+For each object not yet in the ledger (``ingest_objects``), or the next part of a local line
+file that grows (growing.py: each part is an object of its own):
 
 1. open it (gzip by magic number), let the readers sniff its first 64 KiB and pick one;
 2. read it in batches; route each record to the graphs its account contributes to: the
@@ -20,31 +21,36 @@ one at a time, so one bad object cannot hold back the others.
 
 A crash between 3 and 4 loses nothing and doubles nothing: the next run finds the object
 missing from the ledger, skips the graphs that already hold it (their ``loaded_objects``) and
-completes step 4 from the volumes they recorded. Unreadable records go to
+completes step 4 from the volumes they recorded (a part of a growing file left so is taken
+again with the same end, even if the file has grown since). Unreadable records go to
 ``<data_dir>/rejects/<day>.jsonl`` with their reason and are counted.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import logging
 import shutil
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, update
 
 from gumshoe.graph.store import GraphStore, Load, split_volume_key
+from gumshoe.ingest import growing
+from gumshoe.ingest.growing import Part
 from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
 from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
-from gumshoe.ingest.sources import SourceObject, list_objects
+from gumshoe.ingest.sources import GZIP_MAGIC, SourceObject, list_objects
 from gumshoe.jobs import now_ms
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import (
@@ -60,6 +66,7 @@ log = logging.getLogger("gumshoe.ingest")
 
 # Sniffing order: the most specific formats first.
 READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)
+READERS_BY_KIND: dict[str, ModuleType] = {r.KIND: r for r in READERS}
 SNIFF_BYTES = 65536
 # Objects loaded in one transaction per graph (and one control-store transaction): up to
 # ingest_unit_bytes of them (compressed) or this many. Fewer, larger loads are what DuckDB is
@@ -171,6 +178,26 @@ class ObjectResult:
     reject_list: list[Reject] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LineStep:
+    """What a run does with a local file: read it ``whole`` (not a line file), ``wait`` (not a
+    line file, and perhaps still being written), or read its next ``parts``."""
+
+    action: Literal["whole", "wait", "parts"]
+    parts: tuple[SourceObject, ...] = ()  # the next parts (usually one); none: nothing new yet
+    going_on: bool = False  # its earlier parts are still in the file (readable again for a new graph)
+
+
+class _Start(NamedTuple):
+    """Where the next part of a line file starts."""
+
+    obj: SourceObject
+    reading: int
+    start: int
+    kind: str
+    going_on: bool
+
+
 @dataclass
 class Summary:
     objects: int = 0
@@ -203,45 +230,89 @@ class Ingestor:
         self.s3_endpoint_url = s3_endpoint_url
         self._lock = threading.Lock()  # one ingestion at a time per process
         self._routes_seen: frozenset[Any] | None = None
+        # Line files whose parts in the graphs are all in the ledger: a process may die
+        # between the two, so none at start, and none again after a run that failed.
+        self._checked: set[str] = set()
+        _add_stream_column(store)
 
-    def objects(self, locations: Iterable[str], settle_seconds: float = 0.0) -> Iterator[SourceObject]:
+    def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
             try:
-                yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url, settle_seconds=settle_seconds)
+                yield from list_objects(location, s3_endpoint_url=self.s3_endpoint_url)
             except (OSError, ValueError):
                 raise
             except Exception as exc:  # botocore's errors: a missing bucket, no credentials ...
                 raise ValueError(f"{location}: {exc}") from exc
 
     def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
-            plan: Callable[[int, int], None] | None = None, settle_seconds: float = 0.0) -> Summary:
-        """Ingest every object of the locations not yet ingested, and objects read before
-        whose accounts have joined a graph since; ``plan`` hears the number and total size of
-        the objects first, ``progress`` each object as it is done."""
+            plan: Callable[[int, int], None] | None = None, settle_seconds: float = 0.0,
+            tail_settle_seconds: float = 0.0) -> Summary:
+        """Ingest every object of the locations not yet ingested, the new lines of line files
+        that grew, and objects read before whose accounts have joined a graph since; ``plan``
+        hears the number and total size of the objects first, ``progress`` each object (or
+        part) as it is done. A local file changed in the last ``settle_seconds`` may still be
+        being written: only its complete lines are read (a line file), or it waits for a later
+        run. A last line without its newline waits until the file has not changed for
+        ``tail_settle_seconds``."""
         summary = Summary()
         with self._lock:
-            objects = list(self.objects(locations, settle_seconds))
+            listed = list(self.objects(locations))
             if plan is not None:
-                plan(len(objects), sum(o.size for o in objects))
-            done = self._ledger({o.ref for o in objects})
-            considered = self._catch_up(done)
+                plan(len(listed), sum(o.size for o in listed))
+            done = self._ledger({o.ref for o in listed})
+            steps = self._line_steps([o for o in listed if o.local and o.ref not in done],
+                                     _changed_before(settle_seconds), _changed_before(tail_settle_seconds))
+            with self.store.read() as conn:
+                table = routes(conn)
+            earlier_parts: dict[str, Part] = {}  # ledgered parts of readings that go on, by ref
+            if _signature(table) != self._routes_seen:
+                going_on = [o.location for o in listed if o.ref in steps and steps[o.ref].going_on]
+                for ref, part, accounts in self._reading_parts(going_on):
+                    earlier_parts[ref] = part
+                    done[ref] = accounts
+            considered = self._catch_up(done, table)
+            again: dict[str, list[Part]] = defaultdict(list)  # location -> its parts to read for a new graph
+            for ref in considered:
+                if ref in earlier_parts:
+                    again[ref.rpartition("|")[0]].append(earlier_parts[ref])
             unit: list[SourceObject] = []
             unit_bytes = 0
-            for obj in objects:
-                if obj.ref in done and obj.ref not in considered:
-                    summary.skipped += 1
-                    if progress is not None:
-                        progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
-                    continue
+
+            def add(obj: SourceObject) -> None:
+                nonlocal unit, unit_bytes
                 unit.append(obj)
                 unit_bytes += obj.size
                 if unit_bytes >= self.unit_bytes or len(unit) >= UNIT_OBJECTS:
                     self._run_unit(unit, summary, progress, considered)
                     unit, unit_bytes = [], 0
+
+            def skip(obj: SourceObject) -> None:
+                summary.skipped += 1
+                if progress is not None:
+                    progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
+
+            for obj in listed:
+                step = steps.get(obj.ref)
+                if step is None:  # in the ledger, or an S3 object
+                    if obj.ref in done and obj.ref not in considered:
+                        skip(obj)
+                    else:
+                        add(obj)
+                elif step.action == "whole":
+                    add(obj)
+                elif step.action == "parts":
+                    parts = [dataclasses.replace(obj, part=p, size=p.end - p.start)
+                             for p in sorted(again.get(obj.location, ()), key=lambda p: p.start)]
+                    parts.extend(step.parts)
+                    for part in parts:
+                        add(part)
+                    if not parts:
+                        skip(obj)
             if unit:
                 self._run_unit(unit, summary, progress, considered)
             if summary.failed:
                 self._routes_seen = None  # look for objects to catch up again on the next run
+                self._checked.clear()
             for arn in summary.graphs:
                 store = self.graph_stores.opened(arn)  # not one DeleteGraph dropped meanwhile
                 if store is not None:
@@ -261,13 +332,11 @@ class Ingestor:
                     found[ref] = [a for a in (accounts or "").split(",") if a]
         return found
 
-    def _catch_up(self, done: dict[str, list[str]]) -> dict[str, set[str]]:
+    def _catch_up(self, done: dict[str, list[str]], table: dict[str, list[Target]]) -> dict[str, set[str]]:
         """Ledgered objects that a graph of their accounts has not considered yet (the account
         joined it, or it was created, after the object was read): ref -> graphs that have.
         Checked when the routes changed since this ingestor last looked."""
-        with self.store.read() as conn:
-            table = routes(conn)
-        signature = frozenset((a, t) for a, ts in table.items() for t in ts)
+        signature = _signature(table)
         if signature == self._routes_seen or not done:
             return {}
         wanted = {ref: {t.graph_arn for a in accounts for t in table.get(a, ())} for ref, accounts in done.items()}
@@ -281,6 +350,119 @@ class Ingestor:
                     have[ref].add(arn)
         self._routes_seen = signature
         return {ref: have[ref] for ref, arns in wanted.items() if arns - have[ref]}
+
+    # --- line files that grow: read in parts (growing.py) --------------------------------
+
+    def _line_steps(self, objects: list[SourceObject], settled_ns: int, tail_ns: int) -> dict[str, LineStep]:
+        """What this run does with each local file not in the ledger as it is now (by ref)."""
+        if not objects:
+            return {}
+        latest = self._latest_parts({o.location for o in objects})
+        steps: dict[str, LineStep] = {}
+        starts: dict[str, _Start] = {}
+        for obj in objects:
+            try:
+                found = self._line_start(obj, latest.get(obj.location), settled_ns, tail_ns)
+            except OSError:  # gone or unreadable since the listing: reading it says so
+                found = LineStep("whole")
+            if isinstance(found, LineStep):
+                steps[obj.ref] = found
+            else:
+                starts[obj.ref] = found
+        left = self._left_in_graphs({ref: b for ref, b in starts.items() if b.obj.location not in self._checked})
+        self._checked.update(b.obj.location for b in starts.values())
+        for ref, begin in starts.items():
+            obj = begin.obj
+            parts = left.get(ref, [])
+            start = parts[-1].end if parts else begin.start
+            try:
+                with obj.open_raw() as file:
+                    end = obj.size if obj.modified_ns <= tail_ns else growing.last_line_end(file, start, obj.size)
+                    if end > start:
+                        parts.append(Part(begin.reading, start, end, growing.fingerprint(file, end),
+                                          obj.modified_ns, begin.kind))
+            except OSError:
+                steps[ref] = LineStep("whole")
+                continue
+            steps[ref] = LineStep("parts", tuple(dataclasses.replace(obj, part=p, size=p.end - p.start) for p in parts),
+                                  begin.going_on)
+        return steps
+
+    def _line_start(self, obj: SourceObject, latest: Part | None, settled_ns: int, tail_ns: int) -> LineStep | _Start:
+        """Where the file's next part starts, or what else to do with the file."""
+        if (latest is not None and latest.modified_ns == obj.modified_ns and obj.location in self._checked
+                and (obj.size == latest.end or obj.modified_ns > tail_ns)):
+            return LineStep("parts", going_on=True)  # not changed since its last part (or only its tail)
+        with obj.open_raw() as file:
+            if latest is not None and obj.size >= latest.end and growing.fingerprint(file, latest.end) == latest.fingerprint:
+                return _Start(obj, latest.reading, latest.end, latest.kind, True)
+            # Never read in parts, replaced or truncated: from byte 0, if it is a line file.
+            file.seek(0)
+            head = file.read(SNIFF_BYTES)
+        reader = None
+        if head[:2] != GZIP_MAGIC and head.strip():
+            reader = next((r for r in READERS if r.sniff(head, obj.key)), None)
+        if reader is None or not growing.reads_lines(head):
+            return LineStep("whole" if obj.modified_ns <= settled_ns else "wait")
+        return _Start(obj, latest.reading + 1 if latest is not None else 0, 0, reader.KIND, False)
+
+    def _left_in_graphs(self, starts: dict[str, _Start]) -> dict[str, list[Part]]:
+        """Parts that a run which stopped between a graph's commit and the ledger's left in
+        the graphs, where the files' next parts start: they are taken again as they were (the
+        same end), so that no graph gets their lines twice."""
+        if not starts:
+            return {}
+        with self.store.read() as conn:
+            arns = [arn for (arn,) in conn.execute(select(graphs.c.arn))]
+        stores = [self.graph_stores.get(arn) for arn in arns if self.graph_stores.path(arn).exists()]
+        found: dict[str, list[Part]] = defaultdict(list)
+        pending = dict(starts)
+        while pending and stores:
+            wanted = {growing.prefix(b.obj.location, b.reading, b.start): ref for ref, b in pending.items()}
+            refs = {r for store in stores for r in store.loaded_parts(sorted(wanted))}
+            ledgered = self._ledger(refs)
+            after: dict[str, _Start] = {}
+            for left in sorted(refs - ledgered.keys()):
+                part = Part.parse(left)
+                ref = wanted.get(growing.prefix(left.rpartition("|")[0], part.reading, part.start)) if part else None
+                if part is None or ref is None or ref in after:
+                    continue
+                begin = pending[ref]
+                with begin.obj.open_raw() as file:
+                    if part.end > begin.obj.size or growing.fingerprint(file, part.end) != part.fingerprint:
+                        continue  # of a file that was replaced since
+                found[ref].append(dataclasses.replace(part, kind=begin.kind))
+                after[ref] = begin._replace(start=part.end)
+            pending = after
+        return found
+
+    def _latest_parts(self, locations: set[str]) -> dict[str, Part]:
+        """The last part read of each file's current reading."""
+        found: dict[str, Part] = {}
+        ordered = sorted(locations)
+        c = ingest_objects.c
+        with self.store.read() as conn:
+            for start in range(0, len(ordered), 500):
+                ranked = select(c.stream, c.object_ref, c.kind, func.row_number().over(
+                    partition_by=c.stream, order_by=c.size.desc()).label("n")).where(
+                    c.stream.in_(ordered[start : start + 500])).subquery()
+                for location, ref, kind in conn.execute(
+                        select(ranked.c.stream, ranked.c.object_ref, ranked.c.kind).where(ranked.c.n == 1)):
+                    part = Part.parse(ref, kind)
+                    if part is not None:
+                        found[location] = part
+        return found
+
+    def _reading_parts(self, locations: list[str]) -> Iterator[tuple[str, Part, list[str]]]:
+        """Every part of the files' current readings: (ref, part, accounts)."""
+        c = ingest_objects.c
+        with self.store.read() as conn:
+            for start in range(0, len(locations), 500):
+                for ref, kind, accounts in conn.execute(select(c.object_ref, c.kind, c.accounts).where(
+                        c.stream.in_(locations[start : start + 500]))):
+                    part = Part.parse(ref, kind)
+                    if part is not None:
+                        yield ref, part, [a for a in (accounts or "").split(",") if a]
 
     # --- units: objects loaded together --------------------------------------------------
 
@@ -346,6 +528,8 @@ class Ingestor:
                      earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str]) -> ObjectResult:
         stream = obj.open()
         try:
+            if obj.part is not None:
+                return self._read_part(obj, stream, targets, loads, earlier, stamp, skip)
             head, error = read_head(stream, SNIFF_BYTES)
             reader = next((r for r in READERS if r.sniff(head, obj.key)), None) if head.strip() else None
             result = ObjectResult(obj.source, obj.key, reader.KIND if reader else "unknown", obj.size)
@@ -362,13 +546,23 @@ class Ingestor:
                     self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
         finally:
             stream.close()
-        result.rejects = len(result.reject_list)
-        accounts = result.accounts or {obj.hint[0]}
-        for account in accounts:
-            result.tallies[(account, result.kind)].files += 1
-        if result.rejects:
-            result.tallies[(next(iter(sorted(accounts))), result.kind)].rejects += result.rejects
-        return result
+        return _counted(obj, result)
+
+    def _read_part(self, obj: SourceObject, stream: Any, targets: dict[str, list[Target]], loads: dict[str, Load],
+                   earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str]) -> ObjectResult:
+        part = obj.part
+        assert part is not None
+        reader = READERS_BY_KIND[part.kind]
+        result = ObjectResult(obj.source, obj.key, reader.KIND, obj.size)
+        preamble = _preamble(obj, reader) if part.start else b""
+        lines = preamble.count(b"\n")
+        for batch in reader.read(Rejoined(preamble, stream), obj.key):
+            if part.start:
+                result.reject_list.extend(growing.placed(r, part, lines, len(preamble)) for r in batch.rejects)
+            else:
+                result.reject_list.extend(batch.rejects)
+            self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
+        return _counted(obj, result)
 
     def _route(self, obj: SourceObject, reader: ModuleType, records: list[Any], targets: dict[str, list[Target]],
                loads: dict[str, Load], earlier: dict[tuple[str, str], dict[str, int]], result: ObjectResult,
@@ -441,11 +635,19 @@ class Ingestor:
             known = {r for (r,) in conn.execute(select(ingest_objects.c.object_ref).where(
                 ingest_objects.c.object_ref.in_([o.ref for o in objects])))}
             new = [
-                dict(object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind, size=obj.size,
+                dict(object_ref=obj.ref, source=obj.source, key=obj.key, kind=result.kind,
+                     size=obj.part.end if obj.part is not None else obj.size,
                      records=result.records, rejects=result.rejects, finished_ms=stamp,
-                     accounts=",".join(sorted(a for a in result.accounts if a)))
+                     accounts=",".join(sorted(a for a in result.accounts if a)),
+                     stream=obj.location if obj.part is not None else "")
                 for obj, result in zip(objects, results) if obj.ref not in known
             ]
+            for obj in objects:
+                if obj.part is not None and obj.part.start == 0 and obj.ref not in known:
+                    # A new reading of the file (it was replaced or truncated): the parts
+                    # of the one before are no longer in it.
+                    conn.execute(update(ingest_objects).where(ingest_objects.c.stream == obj.location)
+                                 .values(stream=""))
             if new:
                 conn.execute(insert(ingest_objects), new)
 
@@ -464,6 +666,45 @@ class Ingestor:
         with path.open("ab") as out:
             out.write(b"".join(lines))
         log.info("%d unreadable records of %s/%s set aside in %s", len(rejects), obj.source, obj.key, path)
+
+
+def _counted(obj: SourceObject, result: ObjectResult) -> ObjectResult:
+    result.rejects = len(result.reject_list)
+    accounts = result.accounts or {obj.hint[0]}
+    for account in accounts:
+        result.tallies[(account, result.kind)].files += 1
+    if result.rejects:
+        result.tallies[(next(iter(sorted(accounts))), result.kind)].rejects += result.rejects
+    return result
+
+
+def _changed_before(seconds: float) -> int:
+    """The modification time (ns) of a file that has not changed for ``seconds``; with 0,
+    any file's (even one dated in the future)."""
+    return time.time_ns() - int(seconds * 1e9) if seconds else 1 << 80
+
+
+def _signature(table: dict[str, list[Target]]) -> frozenset[Any]:
+    return frozenset((a, t) for a, ts in table.items() for t in ts)
+
+
+def _add_stream_column(store: ControlStore) -> None:
+    """A ledger made before line files were read in parts gains their column."""
+    with store.read() as conn:
+        if "stream" in {column["name"] for column in inspect(conn).get_columns("ingest_objects")}:
+            return
+    with store.write() as conn:
+        conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN stream VARCHAR(2048) DEFAULT '' NOT NULL")
+        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ingest_objects_by_stream ON ingest_objects (stream, size)")
+
+
+def _preamble(obj: SourceObject, reader: ModuleType) -> bytes:
+    """What a part read from further on than byte 0 is read after (a flow log's header)."""
+    preamble = getattr(reader, "preamble", None)
+    if preamble is None:
+        return b""
+    with obj.open_raw() as file:
+        return bytes(preamble(file.read(SNIFF_BYTES)))
 
 
 def _add_volume(conn: Connection, arn: str, account: str, day: str, package: str, nbytes: int, stamp: int) -> None:

@@ -2,7 +2,9 @@
 
 A source lists its objects; each ``SourceObject`` names itself (source + key), says which
 version it is (S3's ETag, or a local file's size and modification time) and opens as a
-decompressed byte stream (gzip is recognized by its magic number, whatever the name).
+decompressed byte stream (gzip is recognized by its magic number, whatever the name). A
+local line file that grows is read in parts (growing.py): a ``SourceObject`` with a
+``part`` opens as those bytes of the file.
 
 AWS's delivery layout is read as a hint for the account and Region of records that do not
 carry them (a flow-log row before version 4 has no Region):
@@ -15,12 +17,12 @@ from __future__ import annotations
 
 import gzip
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gumshoe.ingest.growing import Bounded, Part
 from gumshoe.ingest.readers.base import Rejoined
 
 _LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/([A-Za-z0-9_-]+)/([a-z]{2}(?:-[a-z]+)+-\d)/")
@@ -37,12 +39,19 @@ class SourceObject:
     version: str  # etag, or "<size>-<mtime_ns>"
     open_raw: Callable[[], BinaryIO]
     identity: str = ""  # where the object is, however it was reached: an absolute path, s3://bucket/key
+    local: bool = False  # a local file (it may grow); S3 objects never change, a new one replaces them
+    modified_ns: int = 0  # a local file's modification time
+    part: Part | None = None  # bytes of a growing line file; None: the whole object
+
+    @property
+    def location(self) -> str:
+        return self.identity or f"{self.source}/{self.key}"
 
     @property
     def ref(self) -> str:
         """The object's name in the ledger: the same file or S3 object listed through another
         folder, prefix or spelling of a path is the same object."""
-        return f"{self.identity or self.source + '/' + self.key}|{self.version}"
+        return f"{self.location}|{self.part.tag if self.part is not None else self.version}"
 
     @property
     def hint(self) -> tuple[str, str]:
@@ -52,6 +61,9 @@ class SourceObject:
 
     def open(self) -> BinaryIO:
         raw = self.open_raw()
+        if self.part is not None:  # a plain file, never gzip
+            raw.seek(self.part.start)
+            return Bounded(raw, self.part.end - self.part.start)  # type: ignore[return-value]
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
@@ -59,16 +71,16 @@ class SourceObject:
         return rest  # type: ignore[return-value]
 
 
-def list_objects(location: str, *, s3_endpoint_url: str = "", settle_seconds: float = 0.0) -> Iterator[SourceObject]:
-    """The objects of a location. ``settle_seconds``: leave local files modified more recently
-    than that for a later scan (a file still being copied in would be read half-written)."""
+def list_objects(location: str, *, s3_endpoint_url: str = "") -> Iterator[SourceObject]:
+    """The objects of a location (local files with their modification time: the pipeline
+    leaves a file still being written for a later scan, or reads its complete lines)."""
     if location.startswith("s3://"):
         yield from _s3_objects(location, s3_endpoint_url)
     else:
-        yield from _local_objects(location, settle_seconds)
+        yield from _local_objects(location)
 
 
-def _local_objects(location: str, settle_seconds: float) -> Iterator[SourceObject]:
+def _local_objects(location: str) -> Iterator[SourceObject]:
     root = Path(location).expanduser()
     if root.is_file():
         paths = [(root, root.name)]
@@ -76,15 +88,13 @@ def _local_objects(location: str, settle_seconds: float) -> Iterator[SourceObjec
         paths = [(p, p.relative_to(root).as_posix()) for p in sorted(root.rglob("*")) if p.is_file()]
     else:
         raise FileNotFoundError(f"no such file or folder: {location}")
-    newest = time.time() - settle_seconds
     for path, key in paths:
         if _SKIP.search(key):
             continue
         stat = path.stat()
-        if settle_seconds and stat.st_mtime > newest:
-            continue
         yield SourceObject(str(root), key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}",
-                           lambda p=path: p.open("rb"), str(path.resolve()))  # type: ignore[misc]
+                           lambda p=path: p.open("rb"), str(path.resolve()),  # type: ignore[misc]
+                           local=True, modified_ns=stat.st_mtime_ns)
 
 
 def _s3_objects(location: str, endpoint_url: str) -> Iterator[SourceObject]:

@@ -133,7 +133,11 @@ ingest_objects = Table(
     # The accounts its records belong to (comma-separated): when one of them joins a graph
     # later, the object is read again for that graph.
     Column("accounts", Text, nullable=False, default=""),
+    # A part of a growing line file (ingest/growing.py) in the file's current reading: the
+    # file's location, and ``size`` is the offset read through; "" for everything else.
+    Column("stream", String(2048), nullable=False, default="", server_default=""),
 )
+Index("ingest_objects_by_stream", ingest_objects.c.stream, ingest_objects.c.size)
 
 # The graphs that have considered an object: loaded its records (and counted their volume)
 # or found none for them. A graph of the object's accounts missing here gets it on a later run.

@@ -51,7 +51,9 @@ class Batch(Generic[R]):
 
 
 class Reader(Protocol[R]):
-    """A reader module exposes these names (see cloudtrail.py, vpcflow.py, guardduty.py)."""
+    """A reader module exposes these names (see cloudtrail.py, vpcflow.py, guardduty.py).
+    A line format whose first line shapes the lines after it also has ``preamble(head) ->
+    bytes``: that line, given back before a part of a growing file read from further on."""
 
     KIND: str  # "cloudtrail", "vpcflow", "guardduty", "eks_audit", "asff"
     PACKAGE: str  # datasource package its records count against

@@ -209,6 +209,15 @@ def read(stream: BinaryIO, name: str) -> Iterator[Batch[FlowRecord]]:
         yield batch
 
 
+def preamble(head: bytes) -> bytes:
+    """The header line of a file starting with ``head`` (newline included), or b"": a part of
+    a growing file read from further on is read after it, in the layout it names."""
+    for line in head.split(b"\n", 16)[:-1]:
+        if line.strip():
+            return line + b"\n" if _header_fields(line.strip()) is not None else b""
+    return b""
+
+
 def _parser_for(layout: _Layout) -> Callable[[bytes, _Layout, str], FlowRecord | None]:
     return _parse_default if layout.fields == DEFAULT_FIELDS else _parse
 
