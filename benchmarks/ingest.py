@@ -256,12 +256,16 @@ def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+        ready = time.perf_counter()
+        while True:  # up, then done geolocating the graph's addresses in the background
             try:
-                urllib.request.urlopen(url + "/_gumshoe/health", timeout=1).close()
-                break
+                with urllib.request.urlopen(url + "/_gumshoe/health", timeout=1) as response:
+                    if not json.loads(response.read()).get("geolocating"):
+                        break
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.2)
+        located_s = time.perf_counter() - ready
         client = boto3.client("detective", endpoint_url=url, region_name=REGION, aws_access_key_id=ADMIN,
                               aws_secret_access_key="x", config=botocore.config.Config(retries={"max_attempts": 1}))
         stores_path = data_dir / "graphs"
@@ -293,6 +297,7 @@ def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
             latencies.append(time.perf_counter() - begin)
         latencies.sort()
         return {"median": statistics.median(durations), "max": max(durations), "runs": len(durations),
+                "located_s": located_s,
                 "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99) - 1], "indicators": most}
     finally:
         server.terminate()
@@ -338,6 +343,7 @@ def main() -> int:
         median, user, total = profile_query(big_dir, big_arn)
         console.print(f"  profile {median * 1000:>12.1f} ms median  (one user over 30 days, graph of {total:,} events)")
         inv = investigations(big_dir, big_arn, work)
+        console.print(f"  geolocated the graph's addresses in {inv['located_s']:.1f} s after start-up")
         console.print(f"  investigation {inv['median']:.2f} s median, {inv['max']:.2f} s max to SUCCESSFUL; "
                       f"ListIndicators p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms")
     finally:
@@ -352,7 +358,8 @@ def main() -> int:
         ("peak RSS of gumshoe ingest", f"{peak / 2**20:,.0f} MiB", "< 1 GiB"),
         (f"profile of one user, 30 days, graph of {total:,} events", f"{median * 1000:.1f} ms (median of 20)", "< 50 ms"),
         (f"StartInvestigation to SUCCESSFUL, 10-day scope + 45-day baseline, graph of {total:,} events "
-         f"({inv['runs']} busiest users and roles)", f"{inv['median']:.2f} s median, {inv['max']:.2f} s max", "< 2 s"),
+         f"({inv['runs']} busiest users and roles)", f"{inv['median']:.2f} s median, {inv['max']:.2f} s max "
+         f"(after {inv['located_s']:.0f} s of background geolocation at start-up)", "< 2 s"),
         (f"ListIndicators, {inv['indicators']} indicators, MaxResults 100 (boto3, 300 calls)",
          f"p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms", "p99 < 20 ms"),
     ]

@@ -299,6 +299,9 @@ class Gumshoe:
                 "dataDir": str(self.settings.data_dir.resolve()),
                 "uptimeSeconds": round(time.time() - self.started_at, 3),
                 "time": iso8601(dt.datetime.now(dt.UTC)),
+                # Addresses of loaded events still waiting for their geolocation (investigations
+                # look them up themselves meanwhile, more slowly).
+                "geolocating": self.investigations.locating,
             }
         elif path.rstrip("/") == "/_gumshoe/reload" and method == "POST":
             client = scope.get("client")

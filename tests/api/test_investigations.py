@@ -257,3 +257,29 @@ def test_delete_graph_removes_its_investigations(env: Env, world: Any) -> None:
     with env.store.read() as conn:
         assert conn.execute(select(investigations)).first() is None
     assert world.runner.run_pending() == 0
+
+
+def test_the_runner_geolocates_loaded_addresses_between_investigations(env: Env, world: Any, tmp_path: Path) -> None:
+    from mmdb_writer import build_geo_dbs
+
+    from gumshoe.investigate.geo import GeoIP
+
+    (tmp_path / "geo").mkdir()
+    city, asn = build_geo_dbs(tmp_path / "geo", {"198.51.100.0/24": ("Seattle", "United States", "US", 47.6, -122.3,
+                                                                     64500, "HomeNet")})
+    geo = GeoIP(city, asn)
+    runner = InvestigationRunner(env.store, world.stores, Investigator(geo, TtpMap.load(), ThreatIntel(())))
+    assert runner.locating is True
+    store = world.stores.get(world.arn)
+    with store.cursor() as conn:
+        conn.execute("INSERT INTO api_events (time_ms, source_ip) VALUES (1, '198.51.100.7'), (2, '203.0.113.9'), "
+                     "(3, 'ec2.amazonaws.com')")
+    while runner.locate_step():
+        pass
+    assert runner.locating is False
+    with store.cursor() as conn:
+        rows = sorted(conn.execute("SELECT ip, location, aso FROM ip_geo").fetchall())
+    assert rows == [("198.51.100.7", "Seattle, United States", "HomeNet"), ("203.0.113.9", "", ""),
+                    ("ec2.amazonaws.com", "", "")]
+    assert runner.locate_step() is False  # nothing new: no scan of the addresses again
+    geo.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from gumshoe.graph.store import GraphStore
 from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
@@ -152,7 +153,7 @@ class Investigator:
         with store.cursor() as main, main.cursor() as conn:
             activity = _Activity.read(conn, subject, start_ms, end_ms)
             findings = _read_findings(conn)
-            account = _AccountBaseline(conn, subject.account_id, start_ms)  # read only if something is new
+            account = _AccountBaseline(conn, subject.account_id, start_ms, self)  # read only if something is new
             indicators += self._ttps(activity)
             if has_city:
                 indicators += self._travel(activity)
@@ -248,7 +249,7 @@ class Investigator:
             if place is None or place.label in known:
                 continue
             if account_known is None:
-                account_known = {p.label for a in account.ips() if (p := self._place(a)) is not None}
+                account_known = account.locations()
             out.append(Indicator("NEW_GEOLOCATION", {
                 "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_known,
             }, evidence={"firstSeen": activity.scope_ips[ip]}))
@@ -265,7 +266,7 @@ class Investigator:
                 found[aso] = (first, ip)
         if not found:
             return []
-        account_known = {a for ip in account.ips() if (a := geo.aso(ip))}
+        account_known = account.asos()
         return [
             Indicator("NEW_ASO", {"Aso": aso, "IsNewForEntireAccount": aso not in account_known},
                       evidence={"firstSeen": first, "ipAddress": ip})
@@ -379,32 +380,80 @@ class _Activity:
         return activity
 
 
+# Where each address of the graph is, by the GeoIP databases' signature: looked up once per
+# address and database version, so the account-wide questions are SQL over the addresses the
+# account used (hundreds of thousands in a big graph), not as many lookups per investigation.
+IP_GEO = "CREATE TABLE IF NOT EXISTS ip_geo (ip VARCHAR, location VARCHAR, aso VARCHAR, source VARCHAR)"
+
+
+def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, where: str = "true",
+                     params: dict[str, Any] | None = None, limit: int | None = None) -> int:
+    """Add to ip_geo the source addresses of the api_events matching ``where`` that it lacks
+    for the current GeoIP databases (at most ``limit``); returns how many were looked up."""
+    source = geo.signature
+    conn.execute(IP_GEO)
+    conn.execute("DELETE FROM ip_geo WHERE source <> ?", [source])
+    missing = [ip for (ip,) in conn.execute(
+        f"""SELECT DISTINCT source_ip FROM api_events WHERE {where} AND source_ip <> ''
+            AND source_ip NOT IN (SELECT ip FROM ip_geo WHERE source = $source)"""
+        + (f" LIMIT {int(limit)}" if limit else ""),
+        {**(params or {}), "source": source},
+    ).fetchall()]
+    if missing:
+        found = geo.locate_many(missing)
+        table = pa.table({"ip": missing, "location": [f[0] for f in found], "aso": [f[1] for f in found],
+                          "source": [source] * len(missing)})
+        conn.register("new_ip_geo", table)
+        try:
+            conn.execute("INSERT INTO ip_geo SELECT ip, location, aso, source FROM new_ip_geo")
+        finally:
+            conn.unregister("new_ip_geo")
+    return len(missing)
+
+
 class _AccountBaseline:
     """What any principal of the account did in the baseline (read only when needed)."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, account_id: str, start_ms: int) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, account_id: str, start_ms: int,
+                 investigator: Investigator) -> None:
         self._conn = conn
+        self._investigator = investigator
         self._params = {"account": account_id, "base": start_ms - BASELINE_MS, "start": start_ms}
-        self._ips: set[str] | None = None
+        self._where = """COALESCE(NULLIF(principal_account, ''), account_id) = $account AND principal_id <> ''
+                         AND time_ms >= $base AND time_ms < $start"""
+        self._geo_source: str | None = None
         self._agents: set[str] | None = None
 
-    def _distinct(self, column: str) -> set[str]:
+    def _located(self) -> str:
+        """Look up the account's baseline addresses missing from ip_geo; the source key."""
+        geo = self._investigator.geo
+        assert geo is not None
+        if self._geo_source is None:
+            locate_addresses(self._conn, geo, self._where, self._params)
+            self._geo_source = geo.signature
+        return self._geo_source
+
+    def _geo_values(self, column: str) -> set[str]:
+        source = self._located()
         rows = self._conn.execute(
-            f"""SELECT DISTINCT {column} FROM api_events
-                WHERE COALESCE(NULLIF(principal_account, ''), account_id) = $account AND principal_id <> ''
-                  AND time_ms >= $base AND time_ms < $start AND {column} <> ''""",
-            self._params,
+            f"""SELECT DISTINCT {column} FROM ip_geo WHERE source = $source AND {column} <> ''
+                AND ip IN (SELECT source_ip FROM api_events WHERE {self._where})""",
+            {**self._params, "source": source},
         ).fetchall()
         return {value for (value,) in rows}
 
-    def ips(self) -> set[str]:
-        if self._ips is None:
-            self._ips = {ip for ip in self._distinct("source_ip") if is_ip(ip)}
-        return self._ips
+    def locations(self) -> set[str]:
+        return self._geo_values("location")
+
+    def asos(self) -> set[str]:
+        return self._geo_values("aso")
 
     def user_agents(self) -> set[str]:
         if self._agents is None:
-            self._agents = self._distinct("user_agent")
+            rows = self._conn.execute(
+                f"SELECT DISTINCT user_agent FROM api_events WHERE {self._where} AND user_agent <> ''", self._params
+            ).fetchall()
+            self._agents = {value for (value,) in rows}
         return self._agents
 
 

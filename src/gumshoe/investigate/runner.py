@@ -20,13 +20,14 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from gumshoe.ingest.pipeline import GraphStores
-from gumshoe.investigate.engine import Investigator, Subject
+from gumshoe.investigate.engine import Investigator, Subject, locate_addresses
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations
 
 log = logging.getLogger("gumshoe.investigate")
 
 MAX_ATTEMPTS = 3
+LOCATE_CHUNK = 20_000  # addresses geolocated a step: ~0.4 s holding a graph store
 
 
 def _now_ms() -> int:
@@ -41,6 +42,9 @@ class InvestigationRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._located: dict[str, Any] = {}  # graph -> (GeoIP signature, api_events rows) done
+        # True from start-up until every graph's addresses are geolocated.
+        self.locating = investigator.geo is not None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -64,8 +68,39 @@ class InvestigationRunner:
             self._wake.clear()
             try:
                 self.run_pending()
+                if self.locate_step():
+                    self._wake.set()  # more to do, after any investigation started meanwhile
             except Exception:
                 log.exception("investigation runner pass failed; retrying on the next wake-up")
+
+    def locate_step(self) -> bool:
+        """Between investigations: geolocate a chunk of the addresses that loads brought into a
+        graph (engine.locate_addresses), so that investigations find them looked up already.
+        True while a graph has more to do. Each chunk holds the graph store only briefly."""
+        geo = self.investigator.geo
+        if geo is None:
+            return False
+        with self.store.read() as conn:
+            arns = [arn for (arn,) in conn.execute(select(graphs.c.arn))]
+        for arn in arns:
+            store = self.graph_stores.opened(arn)
+            if store is None and self.graph_stores.path(arn).exists():
+                store = self.graph_stores.get(arn)  # loaded by an earlier process
+            if store is None:
+                continue
+            with store.cursor() as main, main.cursor() as cursor:
+                stamp = (geo.signature, cursor.execute("SELECT count(*) FROM api_events").fetchone())
+                if self._located.get(arn) == stamp:
+                    continue
+                done = locate_addresses(cursor, geo, limit=LOCATE_CHUNK)
+            if done < LOCATE_CHUNK:
+                self._located[arn] = stamp
+            if done:
+                log.info("geolocated %d addresses of %s", done, arn)
+                self.locating = True
+                return True
+        self.locating = False
+        return False
 
     # --- work ------------------------------------------------------------------------
 
