@@ -246,6 +246,15 @@ def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
     import botocore.config
 
     city, asn = _geo_databases(work / "geo")
+    # The busiest principals, read before the server holds the graph's file.
+    stores_path = data_dir / "graphs"
+    import duckdb
+    graph_file = next(stores_path.glob("*.duckdb"))
+    with duckdb.connect(str(graph_file), read_only=True) as conn:
+        users = [r[0] for r in conn.execute(
+            "SELECT principal_id FROM api_events WHERE principal_type = 'aws_user' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
+        roles = [r[0] for r in conn.execute(
+            "SELECT role_arn FROM api_events WHERE principal_type = 'role_session' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -268,14 +277,6 @@ def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
         located_s = time.perf_counter() - ready
         client = boto3.client("detective", endpoint_url=url, region_name=REGION, aws_access_key_id=ADMIN,
                               aws_secret_access_key="x", config=botocore.config.Config(retries={"max_attempts": 1}))
-        stores_path = data_dir / "graphs"
-        import duckdb
-        graph_file = next(stores_path.glob("*.duckdb"))
-        with duckdb.connect(str(graph_file), read_only=True) as conn:
-            users = [r[0] for r in conn.execute(
-                "SELECT principal_id FROM api_events WHERE principal_type = 'aws_user' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
-            roles = [r[0] for r in conn.execute(
-                "SELECT role_arn FROM api_events WHERE principal_type = 'role_session' GROUP BY 1 ORDER BY count(*) DESC LIMIT 3").fetchall()]
         import datetime as dt
         scope_end = dt.datetime.fromtimestamp((START_MS + SPAN_MS) / 1000, dt.UTC)
         scope_start = scope_end - dt.timedelta(days=10)

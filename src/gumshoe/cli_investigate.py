@@ -19,7 +19,15 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from gumshoe.cli_data import DEFAULT_ENDPOINT, ServerError, _get_json, _region, _when, console, out
+from gumshoe.cli_data import (
+    DEFAULT_ENDPOINT,
+    ServerError,
+    _get_json,
+    _region,
+    _when,
+    console,
+    out,
+)
 from gumshoe.protocol.errors import ValidationException
 from gumshoe.v1 import parse_time
 
@@ -90,7 +98,7 @@ def investigate(args: argparse.Namespace) -> int:
     client = _client(args)
     start, end = _scope(args)
     graph_arn = _graph(args, client)
-    as_time = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC)  # noqa: E731
+    as_time = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     started = _aws(client.start_investigation, GraphArn=graph_arn, EntityArn=args.entity_arn,
                    ScopeStartTime=as_time(start), ScopeEndTime=as_time(end))
     investigation_id = started["InvestigationId"]

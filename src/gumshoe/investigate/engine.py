@@ -333,13 +333,19 @@ class _Activity:
 
     @classmethod
     def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
-        where = _principal_filter(subject)
-        params = {"arn": subject.arn, "base": start_ms - BASELINE_MS, "start": start_ms, "end": end_ms}
+        # One scan of the graph's events for the principal's rows; the questions below ask them.
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE principal_events AS
+                SELECT time_ms, event_source, event_name, source_ip, user_agent,
+                       error_code <> '' OR login_result = 'Failure' AS failed, access_key_id,
+                       CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
+                FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
+            {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
+        )
         rows = conn.execute(
-            f"""SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent,
-                       error_code <> '' OR login_result = 'Failure', count(*), min(time_ms)
-                FROM api_events WHERE {where} AND time_ms >= $base AND time_ms < $end GROUP BY ALL""",
-            params,
+            """SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent, failed, count(*), min(time_ms)
+               FROM principal_events GROUP BY ALL""",
+            {"start": start_ms},
         ).fetchall()
         calls: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
@@ -362,17 +368,13 @@ class _Activity:
         activity.scope_calls = {k: (v[0], v[1]) for k, v in calls.items()}
         activity.baseline_networks = {_network(ip) for ip in activity.baseline_ips}
         segments = conn.execute(
-            f"""SELECT min(time_ms), max(time_ms), source_ip FROM api_events
-                WHERE {where} AND time_ms >= $start AND time_ms < $end AND source_ip <> ''
+            f"""SELECT min(time_ms), max(time_ms), source_ip FROM principal_events
+                WHERE time_ms >= $start AND source_ip <> ''
                 GROUP BY source_ip, time_ms // {HOUR_MS} ORDER BY 1, 3""",
-            {k: params[k] for k in ("arn", "start", "end")},
+            {"start": start_ms},
         ).fetchall()
         activity.scope_segments = [(a, b, ip) for a, b, ip in segments if ip in activity.scope_ips]
-        for key, instance in conn.execute(
-            f"""SELECT DISTINCT access_key_id, CASE WHEN session_name = instance_id THEN instance_id ELSE '' END
-                FROM api_events WHERE {where} AND time_ms >= $base AND time_ms < $end""",
-            {k: params[k] for k in ("arn", "base", "end")},
-        ).fetchall():
+        for key, instance in conn.execute("SELECT DISTINCT access_key_id, instance FROM principal_events").fetchall():
             if key:
                 activity.access_keys.add(key)
             if instance:
@@ -386,18 +388,19 @@ class _Activity:
 IP_GEO = "CREATE TABLE IF NOT EXISTS ip_geo (ip VARCHAR, location VARCHAR, aso VARCHAR, source VARCHAR)"
 
 
-def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, where: str = "true",
-                     params: dict[str, Any] | None = None, limit: int | None = None) -> int:
-    """Add to ip_geo the source addresses of the api_events matching ``where`` that it lacks
-    for the current GeoIP databases (at most ``limit``); returns how many were looked up."""
+def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, *, table: str | None = None,
+                     limit: int | None = None) -> int:
+    """Add to ip_geo the addresses it lacks for the current GeoIP databases (at most ``limit``):
+    those of ``table``'s ``ip`` column, or every source address of the graph's events. Returns
+    how many were looked up."""
     source = geo.signature
     conn.execute(IP_GEO)
     conn.execute("DELETE FROM ip_geo WHERE source <> ?", [source])
+    addresses = f"SELECT ip FROM {table}" if table else "SELECT DISTINCT source_ip FROM api_events WHERE source_ip <> ''"
     missing = [ip for (ip,) in conn.execute(
-        f"""SELECT DISTINCT source_ip FROM api_events WHERE {where} AND source_ip <> ''
-            AND source_ip NOT IN (SELECT ip FROM ip_geo WHERE source = $source)"""
+        f"SELECT * FROM ({addresses}) AS a(ip) WHERE ip NOT IN (SELECT ip FROM ip_geo WHERE source = $source)"
         + (f" LIMIT {int(limit)}" if limit else ""),
-        {**(params or {}), "source": source},
+        {"source": source},
     ).fetchall()]
     if missing:
         found = geo.locate_many(missing)
@@ -425,20 +428,25 @@ class _AccountBaseline:
         self._agents: set[str] | None = None
 
     def _located(self) -> str:
-        """Look up the account's baseline addresses missing from ip_geo; the source key."""
+        """The account's baseline addresses (one scan), each geolocated in ip_geo; the source key."""
         geo = self._investigator.geo
         assert geo is not None
         if self._geo_source is None:
-            locate_addresses(self._conn, geo, self._where, self._params)
+            self._conn.execute(
+                f"""CREATE OR REPLACE TEMP TABLE account_ips AS
+                    SELECT DISTINCT source_ip AS ip FROM api_events WHERE {self._where} AND source_ip <> ''""",
+                self._params,
+            )
+            locate_addresses(self._conn, geo, table="account_ips")
             self._geo_source = geo.signature
         return self._geo_source
 
     def _geo_values(self, column: str) -> set[str]:
         source = self._located()
         rows = self._conn.execute(
-            f"""SELECT DISTINCT {column} FROM ip_geo WHERE source = $source AND {column} <> ''
-                AND ip IN (SELECT source_ip FROM api_events WHERE {self._where})""",
-            {**self._params, "source": source},
+            f"""SELECT DISTINCT g.{column} FROM ip_geo g JOIN account_ips a ON g.ip = a.ip
+                WHERE g.source = $source AND g.{column} <> ''""",
+            {"source": source},
         ).fetchall()
         return {value for (value,) in rows}
 
