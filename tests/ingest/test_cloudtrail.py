@@ -170,6 +170,47 @@ def test_console_login_bucket_instance_and_address_forms():
     assert records[2].instance_id == "i-0123456789abcdef0"
 
 
+PUBLIC_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "x", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}
+PRIVATE_POLICY = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                                 "Action": "s3:GetObject"}]}
+
+
+@pytest.mark.parametrize(("name", "source", "parameters", "flags"), [
+    ("ModifySnapshotAttribute", "ec2.amazonaws.com",
+     {"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"userId": "999988887777"}]}},
+      "attributeType": "CREATE_VOLUME_PERMISSION"}, "shared"),
+    ("ModifySnapshotAttribute", "ec2.amazonaws.com",
+     {"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"group": "all"}]}}}, "public"),
+    ("ModifySnapshotAttribute", "ec2.amazonaws.com",
+     {"snapshotId": "snap-1", "createVolumePermission": {"remove": {"items": [{"userId": "999988887777"}]}}}, ""),
+    ("ModifyImageAttribute", "ec2.amazonaws.com",
+     {"imageId": "ami-1", "launchPermission": {"add": {"items": [{"userId": "999988887777"}]}}}, "shared"),
+    ("ModifyDBSnapshotAttribute", "rds.amazonaws.com",
+     {"dBSnapshotIdentifier": "s", "attributeName": "restore", "valuesToAdd": ["all"]}, "public"),
+    ("ModifyDBClusterSnapshotAttribute", "rds.amazonaws.com",
+     {"attributeName": "restore", "valuesToAdd": ["999988887777"]}, "shared"),
+    ("PutBucketPolicy", "s3.amazonaws.com", {"bucketName": "b", "bucketPolicy": PUBLIC_POLICY}, "public"),
+    ("PutBucketPolicy", "s3.amazonaws.com", {"bucketName": "b", "bucketPolicy": PRIVATE_POLICY}, ""),
+    ("PutBucketAcl", "s3.amazonaws.com", {"bucketName": "b", "x-amz-acl": ["public-read"]}, "public"),
+    ("PutBucketAcl", "s3.amazonaws.com", {"bucketName": "b", "AccessControlPolicy": {"AccessControlList": {"Grant": [
+        {"Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]}}}, "public"),
+    ("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", {"groupId": "sg-1", "ipPermissions": {"items": [
+        {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}, "public"),
+    ("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", {"groupId": "sg-1", "ipPermissions": {"items": [
+        {"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}}, ""),
+    ("PutBucketPublicAccessBlock", "s3.amazonaws.com", {"bucketName": "b", "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True, "BlockPublicPolicy": False}}, "unblocked"),
+    ("PutBucketPublicAccessBlock", "s3.amazonaws.com", {"bucketName": "b", "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True}}, ""),
+    ("ModifySnapshotAttribute", "ec2.amazonaws.com", {"createVolumePermission": "unexpected text"}, ""),
+])
+def test_request_flags_of_sharing_and_public_calls(name, source, parameters, flags):
+    [record], rejects, _ = read(delivery(event(name, source, requestParameters=parameters)))
+    assert rejects == []
+    assert record.request_flags == flags
+
+
 def test_the_account_falls_back_to_the_identity_when_the_recipient_is_missing():
     record = event()
     del record["recipientAccountId"]

@@ -42,7 +42,7 @@ GEO = {
 COLUMNS = ("object_ref", "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type",
            "read_only", "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
            "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-           "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id")
+           "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags")
 
 
 class Graph:
@@ -51,7 +51,8 @@ class Graph:
         self.n = 0
 
     def call(self, t: int, *, who: str = ALICE, ip: str = SEATTLE, ua: str = "aws-cli/2.15.0", source: str = "s3.amazonaws.com",
-             name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE") -> None:
+             name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE",
+             flags: str = "") -> None:
         self.n += 1
         if ":role/" in who:
             role_name = who.rsplit("/", 1)[1]
@@ -63,7 +64,7 @@ class Graph:
                    event_source=source, event_name=name, event_type="AwsApiCall", read_only=True, error_code=error,
                    source_ip=ip, user_agent=ua, identity_type="IAMUser", principal_type=principal_type,
                    principal_id=principal_id, principal_account=ACCOUNT, access_key_id=key, role_arn=role,
-                   session_name=session if role else "", mfa=False)
+                   session_name=session if role else "", mfa=False, request_flags=flags)
         with self.store.cursor() as conn:
             conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                          [row[c] for c in COLUMNS])
@@ -248,6 +249,15 @@ def test_routine_discovery_is_not_an_indicator_but_new_discovery_is(graph: Graph
     assert of(run(graph, geo), "TTP_OBSERVED") == []
     graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="GetAccountAuthorizationDetails")
     assert [d["APIName"] for d in of(run(graph, geo), "TTP_OBSERVED")] == ["iam:GetAccountAuthorizationDetails"]
+
+
+def test_request_conditions_decide_sharing(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute")  # a removal
+    assert of(run(graph, geo), "TTP_OBSERVED") == []
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute", flags="shared")
+    [ttp] = of(run(graph, geo), "TTP_OBSERVED")
+    assert ttp["Tactic"] == "Exfiltration" and ttp["APIName"] == "ec2:ModifySnapshotAttribute"
+    assert ttp["APISuccessCount"] == 2  # the call's count, with the sharing among them
 
 
 def test_routine_calls_from_a_new_address_are_indicators(graph: Graph, geo: GeoIP) -> None:

@@ -87,9 +87,33 @@ def test_stop_logging_is_high_weight_log_tampering(ttp_map: TtpMap) -> None:
 
 
 def test_sharing_a_snapshot_is_exfiltration(ttp_map: TtpMap) -> None:
-    ttp = _only(ttp_map.for_api("ec2.amazonaws.com", "ModifySnapshotAttribute", failed=False))
-    assert (ttp.tactic, ttp.technique_id) == ("Exfiltration", "T1537")
-    assert ttp.weight == "high"
+    for flags in ({"shared"}, {"public"}):
+        ttp = _only(ttp_map.for_api("ec2.amazonaws.com", "ModifySnapshotAttribute", False, frozenset(flags)))
+        assert (ttp.tactic, ttp.technique_id) == ("Exfiltration", "T1537")
+        assert ttp.weight == "high"
+    # Taking a permission away, or describing one, shares nothing.
+    assert ttp_map.for_api("ec2.amazonaws.com", "ModifySnapshotAttribute", failed=False) == ()
+
+
+@pytest.mark.parametrize(("source", "name", "flag"), [
+    ("ec2.amazonaws.com", "ModifyImageAttribute", "shared"),
+    ("rds.amazonaws.com", "ModifyDBSnapshotAttribute", "public"),
+    ("s3.amazonaws.com", "PutBucketPolicy", "public"),
+    ("s3.amazonaws.com", "PutBucketAcl", "public"),
+    ("s3.amazonaws.com", "PutBucketPublicAccessBlock", "unblocked"),
+    ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", "public"),
+])
+def test_request_conditions(ttp_map: TtpMap, source: str, name: str, flag: str) -> None:
+    assert ttp_map.for_api(source, name, False, frozenset({flag}))
+    assert ttp_map.for_api(source, name, False) == ()
+
+
+def test_when_takes_only_known_flags(tmp_path: Path) -> None:
+    with pytest.raises(TtpMapError, match="when"):
+        _load(tmp_path, _api(when='["secret"]') + NAMES)
+    conditional = _load(tmp_path, _api(when='["public"]') + NAMES)
+    assert conditional.for_api("cloudtrail.amazonaws.com", "StopLogging", False, frozenset({"public"}))
+    assert conditional.for_api("cloudtrail.amazonaws.com", "StopLogging", False) == ()
 
 
 def test_console_login_depends_on_its_outcome(ttp_map: TtpMap) -> None:

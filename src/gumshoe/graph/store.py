@@ -46,8 +46,10 @@ CREATE TABLE IF NOT EXISTS api_events (
     source_ip VARCHAR, user_agent VARCHAR, identity_type VARCHAR, principal_type VARCHAR, principal_id VARCHAR,
     principal_account VARCHAR, access_key_id VARCHAR, role_arn VARCHAR, session_name VARCHAR, mfa BOOLEAN,
     target_role_arn VARCHAR, target_session_arn VARCHAR, login_result VARCHAR, bucket VARCHAR,
-    instance_id VARCHAR, vpc_endpoint_id VARCHAR
+    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR
 );
+-- Graphs made before request_flags existed.
+ALTER TABLE api_events ADD COLUMN IF NOT EXISTS request_flags VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS flows (
     object_ref VARCHAR, time_ms BIGINT, end_ms BIGINT, account_id VARCHAR, region VARCHAR,
     interface_id VARCHAR, instance_id VARCHAR, vpc_id VARCHAR, subnet_id VARCHAR,
@@ -95,7 +97,7 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type", "read_only",
         "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
         "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id",
+        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
     )),
     "vpcflow": ("flows", (
         "time_ms", "end_ms", "account_id", "region", "interface_id", "instance_id", "vpc_id", "subnet_id",

@@ -175,11 +175,11 @@ class Investigator:
 
     def _ttps(self, activity: _Activity) -> list[Indicator]:
         out: list[Indicator] = []
-        for (source, name, ip), (success, failure) in sorted(activity.scope_calls.items()):
+        for (source, name, ip), (success, failure, flags) in sorted(activity.scope_calls.items()):
             ttps: dict[str, Ttp] = {}
             for failed, count in ((False, success), (True, failure)):
                 if count:
-                    for ttp in self.ttps.for_api(source, name, failed):
+                    for ttp in self.ttps.for_api(source, name, failed, flags):
                         ttps.setdefault(ttp.technique_id + "|" + ttp.procedure, ttp)
             if not ttps:
                 continue
@@ -312,8 +312,8 @@ def _principal_filter(subject: Subject) -> str:
 
 @dataclass(slots=True)
 class _Activity:
-    # (event source, event name, source IP) -> (successes, failures), in the scope
-    scope_calls: dict[tuple[str, str, str], tuple[int, int]]
+    # (event source, event name, source IP) -> (successes, failures, request flags), in the scope
+    scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]]
     baseline_apis: set[tuple[str, str]]
     baseline_failed_apis: set[tuple[str, str]]
     scope_ips: dict[str, int]  # IP -> first seen in the scope
@@ -337,22 +337,27 @@ class _Activity:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE principal_events AS
                 SELECT time_ms, event_source, event_name, source_ip, user_agent,
-                       error_code <> '' OR login_result = 'Failure' AS failed, access_key_id,
+                       error_code <> '' OR login_result = 'Failure' AS failed, access_key_id, request_flags,
                        CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
                 FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
             {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
         )
         rows = conn.execute(
-            """SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent, failed, count(*), min(time_ms)
+            """SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent, failed,
+                      COALESCE(request_flags, ''), count(*), min(time_ms)
                FROM principal_events GROUP BY ALL""",
             {"start": start_ms},
         ).fetchall()
         calls: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        flags: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
-        for in_scope, source, name, ip, agent, failed, count, first in rows:
+        for in_scope, source, name, ip, agent, failed, request_flags, count, first in rows:
             ip_ok = bool(ip) and is_ip(ip)
             if in_scope:
-                calls[(source, name, ip if ip_ok else "")][1 if failed else 0] += count
+                key = (source, name, ip if ip_ok else "")
+                calls[key][1 if failed else 0] += count
+                if request_flags:
+                    flags[key].update(request_flags.split(","))
                 if ip_ok and first < activity.scope_ips.get(ip, first + 1):
                     activity.scope_ips[ip] = first
                 if agent and first < activity.scope_agents.get(agent, first + 1):
@@ -365,7 +370,7 @@ class _Activity:
                     activity.baseline_ips.add(ip)
                 if agent:
                     activity.baseline_agents.add(agent)
-        activity.scope_calls = {k: (v[0], v[1]) for k, v in calls.items()}
+        activity.scope_calls = {k: (v[0], v[1], frozenset(flags.get(k, ()))) for k, v in calls.items()}
         activity.baseline_networks = {_network(ip) for ip in activity.baseline_ips}
         segments = conn.execute(
             f"""SELECT min(time_ms), max(time_ms), source_ip FROM principal_events

@@ -3,8 +3,9 @@
 The mapping is data, ``data/ttp.toml`` (format in docs/TTP_MAPPING.md); this module checks it
 once and answers look-ups for the TTP_OBSERVED indicator::
 
-    ttp.toml ─> TtpMap.load (checked) ─┬─> for_api(source, name, failed)  exact (source, name),
-                                       │                                  filtered by outcome
+    ttp.toml ─> TtpMap.load (checked) ─┬─> for_api(source, name, failed, flags)  exact (source, name),
+                                       │                                  filtered by outcome and
+                                       │                                  the request's flags
                                        ├─> for_finding(type)              longest prefix wins
                                        └─> api_names()                    pre-filter for SQL
 """
@@ -20,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 OUTCOMES = ("any", "success", "failure")
+# What the CloudTrail reader flags in a request's parameters (ApiEvent.request_flags): a row with
+# ``when`` maps a call only when its request carried one of them.
+REQUEST_FLAGS = ("shared", "public", "unblocked")
 WEIGHTS = ("low", "normal", "high")
 
 _TACTIC_ID = re.compile(r"TA\d{4}")
 _TECHNIQUE_ID = re.compile(r"T\d{4}(\.\d{3})?")
 _TOP_KEYS = {"api", "finding", "tactics", "techniques"}
 _TTP_KEYS = {"tactic", "technique", "procedure", "weight"}
-_API_KEYS = _TTP_KEYS | {"source", "names", "outcome"}
+_API_KEYS = _TTP_KEYS | {"source", "names", "outcome", "when"}
 _FINDING_KEYS = _TTP_KEYS | {"prefix"}
 _PACKAGED = "gumshoe/investigate/data/ttp.toml"
 
@@ -50,7 +54,7 @@ class TtpMap:
 
     def __init__(
         self,
-        apis: Mapping[tuple[str, str], Sequence[tuple[str, Ttp]]],
+        apis: Mapping[tuple[str, str], Sequence[tuple[str, frozenset[str], Ttp]]],
         findings: Mapping[str, Sequence[Ttp]],
     ) -> None:
         self._apis = {key: tuple(rows) for key, rows in apis.items()}
@@ -73,11 +77,13 @@ class TtpMap:
             raise TtpMapError(f"{where}: not valid TOML: {exc}") from None
         return _parse(data, where)
 
-    def for_api(self, event_source: str, event_name: str, failed: bool) -> tuple[Ttp, ...]:
-        """The TTPs of one CloudTrail call; () when it is not mapped."""
+    def for_api(self, event_source: str, event_name: str, failed: bool,
+                flags: frozenset[str] = frozenset()) -> tuple[Ttp, ...]:
+        """The TTPs of one CloudTrail call with its request's flags; () when it is not mapped."""
         outcome = "failure" if failed else "success"
         rows = self._apis.get((event_source, event_name), ())
-        return tuple(ttp for row_outcome, ttp in rows if row_outcome in ("any", outcome))
+        return tuple(ttp for row_outcome, when, ttp in rows
+                     if row_outcome in ("any", outcome) and (not when or when & flags))
 
     def for_finding(self, finding_type: str) -> tuple[Ttp, ...]:
         """The TTPs of the longest prefix of a GuardDuty finding type; () when none matches."""
@@ -103,7 +109,7 @@ def _parse(data: dict[str, Any], where: str) -> TtpMap:
     tactics = _id_names(data, "tactics", _TACTIC_ID, "TA0005", where)
     techniques = _id_names(data, "techniques", _TECHNIQUE_ID, "T1562.008", where)
 
-    apis: dict[tuple[str, str], list[tuple[str, Ttp]]] = {}
+    apis: dict[tuple[str, str], list[tuple[str, frozenset[str], Ttp]]] = {}
     for n, row in enumerate(_rows(data, "api", where), start=1):
         at = f"{where}: [[api]] #{n}"
         _check_keys(row, _API_KEYS, {"source", "names", "tactic", "technique", "procedure"}, at)
@@ -112,18 +118,23 @@ def _parse(data: dict[str, Any], where: str) -> TtpMap:
         if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):
             raise TtpMapError(f"{at}: 'names' must be a non-empty list of API names")
         outcome = _choice(row, "outcome", OUTCOMES, "any", at)
+        when = row.get("when", [])
+        if not isinstance(when, list) or any(flag not in REQUEST_FLAGS for flag in when):
+            raise TtpMapError(f"{at}: 'when' must be a list of request flags from {', '.join(REQUEST_FLAGS)}")
+        conditions = frozenset(when)
         ttp = _ttp(row, tactics, techniques, at)
         for name in names:
             mapped = apis.setdefault((source, name), [])
-            for other_outcome, other in mapped:
+            for other_outcome, other_when, other in mapped:
                 same = (other.tactic_id, other.technique_id) == (ttp.tactic_id, ttp.technique_id)
-                if same and (outcome == other_outcome or "any" in (outcome, other_outcome)):
+                exclusive = bool(conditions) and bool(other_when) and not conditions & other_when
+                if same and not exclusive and (outcome == other_outcome or "any" in (outcome, other_outcome)):
                     raise TtpMapError(
                         f"{at}: {api_label(source, name)} (outcome {outcome!r}) is already mapped to "
                         f"{ttp.tactic_id} {ttp.technique_id} (outcome {other_outcome!r}); "
                         "a call may appear twice only for a different tactic or technique"
                     )
-            mapped.append((outcome, ttp))
+            mapped.append((outcome, conditions, ttp))
 
     findings: dict[str, list[Ttp]] = {}
     for n, row in enumerate(_rows(data, "finding", where), start=1):

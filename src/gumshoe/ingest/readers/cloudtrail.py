@@ -72,6 +72,10 @@ class ApiEvent(msgspec.Struct, gc=False):
     bucket: str  # S3 calls: the bucket
     instance_id: str  # instance credentials (session named i-...), or the instance an EC2 call names
     vpc_endpoint_id: str
+    # Comma-separated: "shared" (a snapshot or image shared with an account), "public" (shared
+    # with everyone, a bucket opened to all, ingress from any address), "unblocked" (Block
+    # Public Access turned off); "" for every other call.
+    request_flags: str = ""
 
 
 # --- Typed input: only the fields used ------------------------------------------------
@@ -122,6 +126,16 @@ class _Request(msgspec.Struct):
     bucketName: str | None = None
     instanceId: str | None = None
     instancesSet: _InstancesSet | None = None
+    # What makes a few calls sharing or public (request_flags); any shape is accepted, as
+    # they vary between services and API versions, and they are rare.
+    createVolumePermission: Any = None  # ModifySnapshotAttribute
+    launchPermission: Any = None  # ModifyImageAttribute
+    valuesToAdd: Any = None  # ModifyDB(Cluster)SnapshotAttribute
+    bucketPolicy: Any = None  # PutBucketPolicy
+    AccessControlPolicy: Any = None  # PutBucketAcl
+    acl: Any = msgspec.field(default=None, name="x-amz-acl")
+    ipPermissions: Any = None  # AuthorizeSecurityGroupIngress
+    PublicAccessBlockConfiguration: Any = None  # Put(Bucket|Account)PublicAccessBlock
 
 
 class _AssumedRoleUser(msgspec.Struct):
@@ -398,6 +412,7 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
             elif request.instancesSet is not None and request.instancesSet.items:
                 first = request.instancesSet.items[0].instanceId
                 instance = first or ""
+    flags = _request_flags(request) if request is not None else ""
     login = ""
     if response is not None:
         if response.assumedRoleUser is not None:
@@ -437,4 +452,72 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
         bucket=bucket,
         instance_id=instance,
         vpc_endpoint_id=event.vpcEndpointId or "",
+        request_flags=flags,
     )
+
+
+_PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+_PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+_ANY_ADDRESS = ("0.0.0.0/0", "::/0")
+
+
+def _values(node: Any) -> Iterator[Any]:
+    """Every scalar in a decoded JSON value, depth first."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _values(value)
+    else:
+        yield node
+
+
+def _added(permission: Any) -> tuple[bool, bool]:
+    """(shared with an account, shared with everyone) of a createVolumePermission or
+    launchPermission change: {"add": {"items": [{"userId": ...} | {"group": "all"}]}}."""
+    add = permission.get("add") if isinstance(permission, dict) else None
+    items = add.get("items") if isinstance(add, dict) else None
+    if not isinstance(items, list):
+        return False, False
+    shared = any(isinstance(i, dict) and (i.get("userId") or i.get("organizationArn") or i.get("organizationalUnitArn"))
+                 for i in items)
+    public = any(isinstance(i, dict) and i.get("group") == "all" for i in items)
+    return shared, public
+
+
+def _policy_is_public(policy: Any) -> bool:
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements if isinstance(statements, list) else ():
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if principal == "*" or (isinstance(principal, dict) and "*" in _values(principal)):
+            return True
+    return False
+
+
+def _request_flags(request: _Request) -> str:
+    flags: set[str] = set()
+    for permission in (request.createVolumePermission, request.launchPermission):
+        if permission is not None:
+            shared, public = _added(permission)
+            flags.update(name for name, on in (("shared", shared), ("public", public)) if on)
+    if isinstance(request.valuesToAdd, list) and request.valuesToAdd:
+        flags.add("public" if "all" in request.valuesToAdd else "shared")
+    if request.bucketPolicy is not None and _policy_is_public(request.bucketPolicy):
+        flags.add("public")
+    if request.AccessControlPolicy is not None and any(
+            isinstance(v, str) and v in _PUBLIC_GRANTEES for v in _values(request.AccessControlPolicy)):
+        flags.add("public")
+    if request.acl is not None and any(v in _PUBLIC_ACLS for v in _values(request.acl)):
+        flags.add("public")
+    if request.ipPermissions is not None and any(v in _ANY_ADDRESS for v in _values(request.ipPermissions)):
+        flags.add("public")
+    block = request.PublicAccessBlockConfiguration
+    if isinstance(block, dict) and any(v is False or v == "false" for v in block.values()):
+        flags.add("unblocked")
+    return ",".join(sorted(flags))
