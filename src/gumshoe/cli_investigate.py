@@ -150,12 +150,13 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{TITLES.get(kind, kind)} ({len(items)})", title_justify="left")
     rows: list[list[str]] = []
     if kind == "TTP_OBSERVED":
-        columns = ["tactic", "technique", "API", "IP address", "ok", "failed", "procedure"]
+        columns = ["tactic", "technique", "API", "IP address", "ok", "failed", "first", "last", "procedure"]
         for i in items:
-            d = i["detail"]
-            api = d.get("APIName") or ("finding " + i["evidence"].get("finding", "").rsplit("/", 1)[-1])
+            d, e = i["detail"], i["evidence"]
+            api = d.get("APIName") or ("finding " + e.get("finding", "").rsplit("/", 1)[-1])
             rows.append([d["Tactic"], d["Technique"], api, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
-                         str(d.get("APIFailureCount", "-")), d["Procedure"]])
+                         str(d.get("APIFailureCount", "-")), _when(e.get("firstSeen")), _when(e.get("lastSeen")),
+                         d["Procedure"]])
     elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:

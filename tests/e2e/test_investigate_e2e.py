@@ -92,17 +92,20 @@ def _investigate(world: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_gumshoe_investigate_prints_a_report(world: Any) -> None:
     tampering = next(o for o in world.outcomes if "cloudtrail:StopLogging" in o.expected.indicators.get("TTP_OBSERVED", ()))
-    scope = ["--from", str(tampering.expected.scope_start_ms), "--to", str(tampering.expected.scope_end_ms)]
-    result = _investigate(world, tampering.expected.entity_arn, *scope)
+    window = ["--from", str(tampering.expected.scope_start_ms), "--to", str(tampering.expected.scope_end_ms)]
+    result = _investigate(world, tampering.expected.entity_arn, *window)
     assert result.returncode == 0, result.stderr
     report = result.stdout
     assert tampering.severity in report
     assert "Tactics, techniques and procedures observed" in report
     assert "cloudtrail:StopLogging" in report and "Defense Evasion" in report
-    as_json = _investigate(world, tampering.expected.entity_arn, "--json", *scope)
+    as_json = _investigate(world, tampering.expected.entity_arn, "--json", *window)
     data = json.loads(as_json.stdout)
     assert data["status"] == "SUCCESSFUL" and data["severity"] == tampering.severity
     assert {"cloudtrail:StopLogging"} <= {i["detail"].get("APIName") for i in data["indicators"]}
+    stop = next(i for i in data["indicators"] if i["detail"].get("APIName") == "cloudtrail:StopLogging")
+    scope = tampering.expected
+    assert scope.scope_start_ms <= stop["evidence"]["firstSeen"] <= stop["evidence"]["lastSeen"] < scope.scope_end_ms
     assert data["notes"] == []  # GeoIP and threat intel were configured: nothing skipped
 
 

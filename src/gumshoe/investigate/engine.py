@@ -197,7 +197,8 @@ class Investigator:
                 }
                 if ip:
                     detail = {**detail, "IpAddress": ip}
-                out.append(Indicator("TTP_OBSERVED", detail, facts={
+                first, last = activity.scope_call_times.get((source, name, ip), (None, None))
+                out.append(Indicator("TTP_OBSERVED", detail, evidence={"firstSeen": first, "lastSeen": last}, facts={
                     "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}"}))
         return out
 
@@ -325,6 +326,8 @@ class _Activity:
     access_keys: set[str]
     instances: set[str]
     baseline_networks: set[str] = field(default_factory=set)
+    # (event source, event name, source IP) -> first and last time in the scope
+    scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
 
     def usual_address(self, ip: str) -> bool:
         """Whether the principal worked from this address, or its /24 (IPv6: /48), in the baseline.
@@ -344,18 +347,20 @@ class _Activity:
         )
         rows = conn.execute(
             """SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent, failed,
-                      COALESCE(request_flags, ''), count(*), min(time_ms)
+                      COALESCE(request_flags, ''), count(*), min(time_ms), max(time_ms)
                FROM principal_events GROUP BY ALL""",
             {"start": start_ms},
         ).fetchall()
         calls: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         flags: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
-        for in_scope, source, name, ip, agent, failed, request_flags, count, first in rows:
+        for in_scope, source, name, ip, agent, failed, request_flags, count, first, last in rows:
             ip_ok = bool(ip) and is_ip(ip)
             if in_scope:
                 key = (source, name, ip if ip_ok else "")
                 calls[key][1 if failed else 0] += count
+                seen = activity.scope_call_times.get(key)
+                activity.scope_call_times[key] = (min(first, seen[0]), max(last, seen[1])) if seen else (first, last)
                 if request_flags:
                     flags[key].update(request_flags.split(","))
                 if ip_ok and first < activity.scope_ips.get(ip, first + 1):
