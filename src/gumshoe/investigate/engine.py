@@ -200,6 +200,8 @@ class Investigator:
                 first, last = activity.scope_call_times.get((source, name, ip), (None, None))
                 out.append(Indicator("TTP_OBSERVED", detail, evidence={"firstSeen": first, "lastSeen": last}, facts={
                     "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}"}))
+        # A timeline: what the principal did, in the order it did it.
+        out.sort(key=lambda i: (i.evidence.get("firstSeen") or 0, i.detail["APIName"], i.detail.get("IpAddress", "")))
         return out
 
     def _place(self, ip: str) -> Place | None:
