@@ -12,10 +12,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -106,18 +108,29 @@ class _Finding:
     remote_ips: list[str]
 
 
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+
+
 def _network(ip: str) -> str:
+    """The /24 (IPv6: /48) an address belongs to, as text; "" for anything else."""
+    if _IPV4.fullmatch(ip):
+        return ip.rsplit(".", 1)[0] + ".0/24"
     try:
-        address = ipaddress.ip_address(ip)
+        address = ipaddress.IPv6Address(ip)
     except ValueError:
         return ""
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    return str(ipaddress.IPv6Network((int(address) >> 80 << 80, 48)))
 
 
+@lru_cache(maxsize=1 << 17)
 def is_ip(value: str) -> bool:
+    """An IPv4 or IPv6 address (not a service name such as ec2.amazonaws.com)."""
+    if _IPV4.fullmatch(value):
+        return True
+    if ":" not in value:
+        return False
     try:
-        ipaddress.ip_address(value)
+        ipaddress.IPv6Address(value)
     except ValueError:
         return False
     return True
@@ -347,37 +360,50 @@ class _Activity:
                 FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
             {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
         )
-        rows = conn.execute(
-            """SELECT time_ms >= $start, event_source, event_name, source_ip, user_agent, failed,
-                      COALESCE(request_flags, ''), count(*), min(time_ms), max(time_ms)
-               FROM principal_events GROUP BY ALL""",
-            {"start": start_ms},
-        ).fetchall()
-        calls: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-        flags: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        # Small aggregates, each of one dimension: far fewer rows to Python than one GROUP BY
+        # over all of them (a busy role has thousands of API x address x agent combinations).
+        at = {"start": start_ms}
         activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
-        for in_scope, source, name, ip, agent, failed, request_flags, count, first, last in rows:
-            ip_ok = bool(ip) and is_ip(ip)
-            if in_scope:
-                key = (source, name, ip if ip_ok else "")
-                calls[key][1 if failed else 0] += count
-                seen = activity.scope_call_times.get(key)
-                activity.scope_call_times[key] = (min(first, seen[0]), max(last, seen[1])) if seen else (first, last)
-                if request_flags:
-                    flags[key].update(request_flags.split(","))
-                if ip_ok and first < activity.scope_ips.get(ip, first + 1):
-                    activity.scope_ips[ip] = first
-                if agent and first < activity.scope_agents.get(agent, first + 1):
-                    activity.scope_agents[agent] = first
-            else:
-                activity.baseline_apis.add((source, name))
-                if failed:
-                    activity.baseline_failed_apis.add((source, name))
-                if ip_ok:
-                    activity.baseline_ips.add(ip)
-                if agent:
-                    activity.baseline_agents.add(agent)
-        activity.scope_calls = {k: (v[0], v[1], frozenset(flags.get(k, ()))) for k, v in calls.items()}
+        calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
+        for source, name, ip, success, failure, first, last, request_flags in conn.execute(
+            """SELECT event_source, event_name, source_ip, count(*) FILTER (WHERE NOT failed),
+                      count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
+                      string_agg(DISTINCT NULLIF(request_flags, ''), ',')
+               FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
+        ).fetchall():
+            address = ip if ip and is_ip(ip) else ""
+            flags = frozenset(request_flags.split(",")) if request_flags else frozenset()
+            key = (source, name, address)
+            if key in calls:  # service names as addresses fold into ""
+                s0, f0, fl0 = calls[key]
+                success, failure, flags = s0 + success, f0 + failure, fl0 | flags
+                seen = activity.scope_call_times[key]
+                first, last = min(first, seen[0]), max(last, seen[1])
+            calls[key] = (success, failure, flags)
+            activity.scope_call_times[key] = (first, last)
+        activity.scope_calls = calls
+        for source, name, failed in conn.execute(
+            "SELECT DISTINCT event_source, event_name, failed FROM principal_events WHERE time_ms < $start", at,
+        ).fetchall():
+            activity.baseline_apis.add((source, name))
+            if failed:
+                activity.baseline_failed_apis.add((source, name))
+        for ip, first in conn.execute(
+            "SELECT source_ip, min(time_ms) FROM principal_events WHERE time_ms >= $start AND source_ip <> '' GROUP BY 1",
+            at,
+        ).fetchall():
+            if is_ip(ip):
+                activity.scope_ips[ip] = first
+        activity.baseline_ips = {ip for (ip,) in conn.execute(
+            "SELECT DISTINCT source_ip FROM principal_events WHERE time_ms < $start AND source_ip <> ''", at,
+        ).fetchall() if is_ip(ip)}
+        activity.scope_agents = dict(conn.execute(
+            "SELECT user_agent, min(time_ms) FROM principal_events WHERE time_ms >= $start AND user_agent <> '' GROUP BY 1",
+            at,
+        ).fetchall())
+        activity.baseline_agents = {ua for (ua,) in conn.execute(
+            "SELECT DISTINCT user_agent FROM principal_events WHERE time_ms < $start AND user_agent <> ''", at,
+        ).fetchall()}
         activity.baseline_networks = {_network(ip) for ip in activity.baseline_ips}
         segments = conn.execute(
             f"""SELECT min(time_ms), max(time_ms), source_ip FROM principal_events
@@ -439,27 +465,37 @@ class _AccountBaseline:
         self._geo_source: str | None = None
         self._agents: set[str] | None = None
 
-    def _located(self) -> str:
-        """The account's baseline addresses (one scan), each geolocated in ip_geo; the source key."""
+    def _located(self) -> None:
+        """The account's baseline addresses with their places (one scan and one join); those
+        not geolocated yet are looked up and added to ip_geo."""
         geo = self._investigator.geo
         assert geo is not None
-        if self._geo_source is None:
-            self._conn.execute(
-                f"""CREATE OR REPLACE TEMP TABLE account_ips AS
-                    SELECT DISTINCT source_ip AS ip FROM api_events WHERE {self._where} AND source_ip <> ''""",
-                self._params,
+        if self._geo_source is not None:
+            return
+        source = geo.signature
+        conn = self._conn
+        conn.execute(IP_GEO)
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE account_geo AS
+                SELECT a.ip, g.location, g.aso FROM (
+                    SELECT DISTINCT source_ip AS ip FROM api_events WHERE {self._where} AND source_ip <> ''
+                ) a LEFT JOIN (SELECT * FROM ip_geo WHERE source = $source) g ON g.ip = a.ip""",
+            {**self._params, "source": source},
+        )
+        if conn.execute("SELECT count(*) FROM account_geo WHERE location IS NULL").fetchone()[0]:  # type: ignore[index]
+            conn.execute("CREATE OR REPLACE TEMP TABLE account_missing AS SELECT ip FROM account_geo WHERE location IS NULL")
+            locate_addresses(conn, geo, table="account_missing")
+            conn.execute(
+                """CREATE OR REPLACE TEMP TABLE account_geo AS
+                   SELECT a.ip, g.location, g.aso FROM account_geo a
+                   LEFT JOIN (SELECT * FROM ip_geo WHERE source = $source) g ON g.ip = a.ip""",
+                {"source": source},
             )
-            locate_addresses(self._conn, geo, table="account_ips")
-            self._geo_source = geo.signature
-        return self._geo_source
+        self._geo_source = source
 
     def _geo_values(self, column: str) -> set[str]:
-        source = self._located()
-        rows = self._conn.execute(
-            f"""SELECT DISTINCT g.{column} FROM ip_geo g JOIN account_ips a ON g.ip = a.ip
-                WHERE g.source = $source AND g.{column} <> ''""",
-            {"source": source},
-        ).fetchall()
+        self._located()
+        rows = self._conn.execute(f"SELECT DISTINCT {column} FROM account_geo WHERE {column} <> ''").fetchall()
         return {value for (value,) in rows}
 
     def locations(self) -> set[str]:
