@@ -332,3 +332,26 @@ def test_without_geoip_the_geo_indicators_are_skipped_and_said_so(graph: Graph) 
     assert any("NEW_GEOLOCATION" in n and "geoip" in n.lower() for n in result.notes)
     assert any("NEW_ASO" in n for n in result.notes)
     assert any("FLAGGED_IP_ADDRESS" in n for n in result.notes)
+
+
+def test_a_fully_geolocated_graph_answers_the_same(graph: Graph, geo: GeoIP) -> None:
+    from gumshoe.investigate.engine import api_event_rows, is_located, locate_addresses, mark_located
+
+    baseline(graph)
+    graph.call(START - 10 * DAY_MS, who=BOB, ip="203.0.113.99")  # Frankfurt, known to the account
+    graph.call(START + HOUR_MS, ip=FRANKFURT)
+    graph.call(START + 2 * HOUR_MS, ip=SYDNEY)  # new for everyone
+    graph.call(START + 3 * HOUR_MS, ip=TOKYO_V6)
+    before = [(i.type, i.detail) for i in run(graph, geo).indicators]
+    with graph.store.cursor() as conn:
+        assert not is_located(conn, geo)
+        locate_addresses(conn, geo)
+        mark_located(conn, geo, api_event_rows(conn))
+        assert is_located(conn, geo)
+    after = [(i.type, i.detail) for i in run(graph, geo).indicators]
+    assert after == before
+    assert {d["Location"]: d["IsNewForEntireAccount"] for t, d in after if t == "NEW_GEOLOCATION"} == {
+        "Frankfurt am Main, Germany": False, "Sydney, Australia": True, "Tokyo, Japan": True}
+    graph.call(START + 4 * HOUR_MS, ip="192.0.2.77")  # a load after the marking: not located any more
+    with graph.store.cursor() as conn:
+        assert not is_located(conn, geo)

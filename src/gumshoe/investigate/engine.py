@@ -13,6 +13,7 @@ import ipaddress
 import itertools
 import logging
 import re
+import zlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -171,10 +172,8 @@ class Investigator:
             if has_city:
                 indicators += self._travel(activity)
             indicators += self._flagged(activity)
-            if has_city:
-                indicators += self._new_places(activity, account)
-            if has_asn:
-                indicators += self._new_asos(activity, account)
+            if has_city or has_asn:
+                indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
         related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
         indicators += self._related_findings(related)
@@ -256,38 +255,41 @@ class Investigator:
             for ip in sorted(activity.scope_ips) if self.intel.flagged(ip)
         ]
 
-    def _new_places(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
-        known = {p.label for ip in activity.baseline_ips if (p := self._place(ip)) is not None}
-        out: list[Indicator] = []
-        account_known: set[str] | None = None
-        for ip in sorted(activity.scope_ips, key=lambda i: (activity.scope_ips[i], i)):
-            place = self._place(ip)
-            if place is None or place.label in known:
-                continue
-            if account_known is None:
-                account_known = account.locations()
-            out.append(Indicator("NEW_GEOLOCATION", {
-                "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_known,
-            }, evidence={"firstSeen": activity.scope_ips[ip]}))
-        return out
-
-    def _new_asos(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
-        assert self.geo is not None
+    def _new_places_and_asos(self, activity: _Activity, account: _AccountBaseline,
+                             places: bool, asos: bool) -> list[Indicator]:
+        """NEW_GEOLOCATION and NEW_ASO: the scope's places and networks the principal's baseline
+        lacks, then one question to the account's baseline for the new ones."""
         geo = self.geo
-        known = {a for ip in activity.baseline_ips if (a := geo.aso(ip))}
-        found: dict[str, tuple[int, str]] = {}
-        for ip, first in activity.scope_ips.items():
-            aso = geo.aso(ip)
-            if aso and aso not in known and (aso not in found or first < found[aso][0]):
-                found[aso] = (first, ip)
-        if not found:
+        assert geo is not None
+        new_places: list[tuple[str, Place]] = []
+        if places:
+            known = {p.label for ip in activity.baseline_ips if (p := self._place(ip)) is not None}
+            for ip in sorted(activity.scope_ips, key=lambda i: (activity.scope_ips[i], i)):
+                place = self._place(ip)
+                if place is not None and place.label not in known:
+                    new_places.append((ip, place))
+        new_asos: dict[str, tuple[int, str]] = {}
+        if asos:
+            known = {a for ip in activity.baseline_ips if (a := geo.aso(ip))}
+            for ip, first in activity.scope_ips.items():
+                aso = geo.aso(ip)
+                if aso and aso not in known and (aso not in new_asos or (first, ip) < new_asos[aso]):
+                    new_asos[aso] = (first, ip)
+        if not new_places and not new_asos:
             return []
-        account_known = account.asos()
-        return [
-            Indicator("NEW_ASO", {"Aso": aso, "IsNewForEntireAccount": aso not in account_known},
-                      evidence={"firstSeen": first, "ipAddress": ip})
-            for aso, (first, ip) in sorted(found.items(), key=lambda kv: kv[1])
+        account_places, account_asos = account.known({p.label for _, p in new_places}, set(new_asos))
+        out = [
+            Indicator("NEW_GEOLOCATION", {
+                "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_places,
+            }, evidence={"firstSeen": activity.scope_ips[ip]})
+            for ip, place in new_places
         ]
+        out += [
+            Indicator("NEW_ASO", {"Aso": aso, "IsNewForEntireAccount": aso not in account_asos},
+                      evidence={"firstSeen": first, "ipAddress": ip})
+            for aso, (first, ip) in sorted(new_asos.items(), key=lambda kv: kv[1])
+        ]
+        return out
 
     def _new_user_agents(self, activity: _Activity, account: _AccountBaseline) -> list[Indicator]:
         new = [ua for ua in activity.scope_agents if ua not in activity.baseline_agents]
@@ -452,6 +454,27 @@ def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, *, table: str 
     return len(missing)
 
 
+def _source_key(geo: GeoIP) -> int:
+    return zlib.crc32(geo.signature.encode())
+
+
+def api_event_rows(conn: duckdb.DuckDBPyConnection) -> int:
+    return int(conn.execute("SELECT count(*) FROM api_events").fetchone()[0])  # type: ignore[index]
+
+
+def mark_located(conn: duckdb.DuckDBPyConnection, geo: GeoIP, rows: int) -> None:
+    """Record that the first ``rows`` api_events (loads only append) have every address in ip_geo."""
+    conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('located_rows', ?), ('located_source', ?)",
+                 [rows, _source_key(geo)])
+
+
+def is_located(conn: duckdb.DuckDBPyConnection, geo: GeoIP) -> bool:
+    """Whether every address of the graph's events is in ip_geo for these GeoIP databases."""
+    meta = dict(conn.execute(
+        "SELECT key, value FROM store_meta WHERE key IN ('located_rows', 'located_source')").fetchall())
+    return meta.get("located_source") == _source_key(geo) and meta.get("located_rows") == api_event_rows(conn)
+
+
 class _AccountBaseline:
     """What any principal of the account did in the baseline (read only when needed)."""
 
@@ -493,16 +516,28 @@ class _AccountBaseline:
             )
         self._geo_source = source
 
-    def _geo_values(self, column: str) -> set[str]:
-        self._located()
-        rows = self._conn.execute(f"SELECT DISTINCT {column} FROM account_geo WHERE {column} <> ''").fetchall()
-        return {value for (value,) in rows}
-
-    def locations(self) -> set[str]:
-        return self._geo_values("location")
-
-    def asos(self) -> set[str]:
-        return self._geo_values("aso")
+    def known(self, locations: set[str], asos: set[str]) -> tuple[set[str], set[str]]:
+        """Which of these locations and ASOs any principal of the account used in the baseline."""
+        geo = self._investigator.geo
+        assert geo is not None
+        wanted = {"locations": sorted(locations) or [""], "asos": sorted(asos) or [""]}
+        if is_located(self._conn, geo):
+            # Every address has its place already: join the account's events with the addresses
+            # of just these places, with no need to gather all of the account's addresses.
+            rows = self._conn.execute(
+                f"""SELECT DISTINCT g.location, g.aso FROM api_events e JOIN (
+                        SELECT ip, location, aso FROM ip_geo WHERE source = $source
+                        AND (list_contains($locations, location) OR list_contains($asos, aso))
+                    ) g ON e.source_ip = g.ip WHERE {self._where}""",
+                {**self._params, **wanted, "source": geo.signature},
+            ).fetchall()
+        else:
+            self._located()
+            rows = self._conn.execute(
+                """SELECT DISTINCT location, aso FROM account_geo
+                   WHERE list_contains($locations, location) OR list_contains($asos, aso)""", wanted,
+            ).fetchall()
+        return {loc for loc, _ in rows if loc in locations}, {aso for _, aso in rows if aso in asos}
 
     def user_agents(self) -> set[str]:
         if self._agents is None:

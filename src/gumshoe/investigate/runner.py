@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from gumshoe.ingest.pipeline import GraphStores
-from gumshoe.investigate.engine import Investigator, Subject, locate_addresses
+from gumshoe.investigate.engine import Investigator, Subject, api_event_rows, locate_addresses, mark_located
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations
 
@@ -89,10 +89,13 @@ class InvestigationRunner:
             if store is None:
                 continue
             with store.cursor() as main, main.cursor() as cursor:
-                stamp = (geo.signature, cursor.execute("SELECT count(*) FROM api_events").fetchone())
+                rows = api_event_rows(cursor)
+                stamp = (geo.signature, rows)
                 if self._located.get(arn) == stamp:
                     continue
                 done = locate_addresses(cursor, geo, limit=LOCATE_CHUNK)
+                if done < LOCATE_CHUNK:
+                    mark_located(cursor, geo, rows)
             if done < LOCATE_CHUNK:
                 self._located[arn] = stamp
             if done:
