@@ -13,8 +13,8 @@ import ipaddress
 import itertools
 import logging
 import re
-import zlib
 import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -166,6 +166,8 @@ class Investigator:
         indicators: list[Indicator] = []
         with store.cursor() as main, main.cursor() as conn:
             activity = _Activity.read(conn, subject, start_ms, end_ms)
+            if self.geo is not None and is_located(conn, self.geo):
+                activity.read_baseline_geo(conn, self.geo, start_ms)
             findings = _read_findings(conn)
             account = _AccountBaseline(conn, subject.account_id, start_ms, self)  # read only if something is new
             indicators += self._ttps(activity)
@@ -262,15 +264,18 @@ class Investigator:
         geo = self.geo
         assert geo is not None
         new_places: list[tuple[str, Place]] = []
+        baseline_geo = activity.baseline_geo
         if places:
-            known = {p.label for ip in activity.baseline_ips if (p := self._place(ip)) is not None}
+            known = baseline_geo[0] if baseline_geo is not None else {
+                p.label for ip in activity.baseline_ips if (p := self._place(ip)) is not None}
             for ip in sorted(activity.scope_ips, key=lambda i: (activity.scope_ips[i], i)):
                 place = self._place(ip)
                 if place is not None and place.label not in known:
                     new_places.append((ip, place))
         new_asos: dict[str, tuple[int, str]] = {}
         if asos:
-            known = {a for ip in activity.baseline_ips if (a := geo.aso(ip))}
+            known = baseline_geo[1] if baseline_geo is not None else {
+                a for ip in activity.baseline_ips if (a := geo.aso(ip))}
             for ip, first in activity.scope_ips.items():
                 aso = geo.aso(ip)
                 if aso and aso not in known and (aso not in new_asos or (first, ip) < new_asos[aso]):
@@ -345,6 +350,17 @@ class _Activity:
     baseline_networks: set[str] = field(default_factory=set)
     # (event source, event name, source IP) -> first and last time in the scope
     scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    # The places and ASOs of the baseline addresses, from ip_geo when the graph is geolocated
+    baseline_geo: tuple[set[str], set[str]] | None = None
+
+    def read_baseline_geo(self, conn: duckdb.DuckDBPyConnection, geo: GeoIP, start_ms: int) -> None:
+        rows = conn.execute(
+            """SELECT DISTINCT g.location, g.aso FROM ip_geo g JOIN (
+                   SELECT DISTINCT source_ip FROM principal_events WHERE time_ms < $start
+               ) p ON g.ip = p.source_ip WHERE g.source = $source""",
+            {"start": start_ms, "source": geo.signature},
+        ).fetchall()
+        self.baseline_geo = ({loc for loc, _ in rows if loc}, {aso for _, aso in rows if aso})
 
     def usual_address(self, ip: str) -> bool:
         """Whether the principal worked from this address, or its /24 (IPv6: /48), in the baseline.

@@ -20,7 +20,13 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from gumshoe.ingest.pipeline import GraphStores
-from gumshoe.investigate.engine import Investigator, Subject, api_event_rows, locate_addresses, mark_located
+from gumshoe.investigate.engine import (
+    Investigator,
+    Subject,
+    api_event_rows,
+    locate_addresses,
+    mark_located,
+)
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations
 
