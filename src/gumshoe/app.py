@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import math
 import os
@@ -383,10 +384,20 @@ def _audit_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _request_id_head() -> str:
+    h = os.urandom(10).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-"
+
+
+# A UUID-shaped id, as AWS's request ids are: a random head drawn once per process and a
+# counter from a random start, unique within the process and across restarts (cheaper than
+# drawing 16 random bytes a request).
+_REQUEST_ID_HEAD = _request_id_head()
+_request_counter = itertools.count(int.from_bytes(os.urandom(5), "big"))
+
+
 def new_request_id() -> str:
-    """A random UUID-shaped id, as AWS's request ids are (cheaper than uuid.uuid4())."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+    return f"{_REQUEST_ID_HEAD}{next(_request_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 # What a reload re-reads from the config file besides the account directory.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gumshoe.api._member_cache import MemberDetailCache
 from gumshoe.config import Settings
@@ -28,6 +28,8 @@ class Services:
     # Called with a graph ARN after DeleteGraph commits (the data plane drops its store).
     on_graph_deleted: list[Callable[[str], None]] = field(default_factory=list)
     member_cache: MemberDetailCache = field(default_factory=MemberDetailCache)
+    # ListGraphs answers: (caller, Region, MaxResults, NextToken) -> (data version, JSON bytes)
+    list_graphs_answers: dict[tuple[Any, ...], tuple[Any, bytes]] = field(default_factory=dict)
     # Called after StartInvestigation commits (wakes the investigation runner).
     on_investigation_started: list[Callable[[], None]] = field(default_factory=list)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from gumshoe.api._context import Context
@@ -16,6 +17,8 @@ from gumshoe.api._details import (
 from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_arn
 from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.protocol.errors import AccessDeniedException, ServiceQuotaExceededException
+from gumshoe.protocol.model import service_model
+from gumshoe.protocol.serializer import compile_output
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import (
     graph_revisions,
@@ -112,13 +115,31 @@ _LIST_GRAPHS = PagedQuery(
 )
 
 
-def list_graphs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+_LIST_GRAPHS_OUTPUT = compile_output(service_model().operation_model("ListGraphs").output_shape)
+_LIST_GRAPHS_ANSWERS = 4096
+
+
+def list_graphs(ctx: Context, params: dict[str, Any]) -> bytes:
+    """The caller's graphs. The hottest read of automation that polls: its serialized answer is
+    kept per caller and page until the database changes (ControlStore.data_version)."""
     caller = ctx.caller
+    key = (caller.account_id, caller.region, params.get("MaxResults"), params.get("NextToken"))
+    answers = ctx.services.list_graphs_answers
+    version = ctx.store.data_version()
+    if version is not None:
+        hit = answers.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
     with ctx.store.single() as snap:  # one statement
         rows, token = page_prepared(
             ctx, snap, _LIST_GRAPHS, params, binding=("ListGraphs",), account=caller.account_id, region=caller.region
         )
-    return {
+    payload = orjson.dumps(_LIST_GRAPHS_OUTPUT({
         "GraphList": [{"Arn": r.arn, "CreatedTime": r.created_ms / 1000} for r in rows],
         "NextToken": token,
-    }
+    }))
+    if version is not None:
+        if len(answers) >= _LIST_GRAPHS_ANSWERS:
+            answers.clear()
+        answers[key] = (version, payload)
+    return payload

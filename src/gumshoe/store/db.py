@@ -81,6 +81,17 @@ class ControlStore:
             self._local.raw = raw
         return raw
 
+    def data_version(self) -> tuple[int, int] | None:
+        """Changes whenever any other connection, of this process or another, commits to the
+        database (SQLite's PRAGMA data_version on this thread's reading connection, which never
+        writes): a cheap check that an answer read earlier on this thread is still current.
+        None on other databases."""
+        if not self.is_sqlite:
+            return None
+        raw = self._raw()
+        row = raw.driver_connection.execute("PRAGMA data_version").fetchone()
+        return id(raw.driver_connection), int(row[0])
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (autocommit: each statement sees the latest commit)."""
