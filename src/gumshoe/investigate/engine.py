@@ -444,29 +444,40 @@ class _Activity:
 IP_GEO = "CREATE TABLE IF NOT EXISTS ip_geo (ip VARCHAR, location VARCHAR, aso VARCHAR, source VARCHAR)"
 
 
-def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, *, table: str | None = None,
-                     limit: int | None = None) -> int:
-    """Add to ip_geo the addresses it lacks for the current GeoIP databases (at most ``limit``):
-    those of ``table``'s ``ip`` column, or every source address of the graph's events. Returns
-    how many were looked up."""
+def missing_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, *, table: str | None = None,
+                      limit: int | None = None) -> list[str]:
+    """The addresses ip_geo lacks for the current GeoIP databases (at most ``limit``): those of
+    ``table``'s ``ip`` column, or every source address of the graph's events."""
     source = geo.signature
     conn.execute(IP_GEO)
     conn.execute("DELETE FROM ip_geo WHERE source <> ?", [source])
     addresses = f"SELECT ip FROM {table}" if table else "SELECT DISTINCT source_ip FROM api_events WHERE source_ip <> ''"
-    missing = [ip for (ip,) in conn.execute(
+    return [ip for (ip,) in conn.execute(
         f"SELECT * FROM ({addresses}) AS a(ip) WHERE ip NOT IN (SELECT ip FROM ip_geo WHERE source = $source)"
         + (f" LIMIT {int(limit)}" if limit else ""),
         {"source": source},
     ).fetchall()]
-    if missing:
-        found = geo.locate_many(missing)
-        table = pa.table({"ip": missing, "location": [f[0] for f in found], "aso": [f[1] for f in found],
-                          "source": [source] * len(missing)})
-        conn.register("new_ip_geo", table)
-        try:
-            conn.execute("INSERT INTO ip_geo SELECT ip, location, aso, source FROM new_ip_geo")
-        finally:
-            conn.unregister("new_ip_geo")
+
+
+def add_located(conn: duckdb.DuckDBPyConnection, geo: GeoIP, addresses: list[str],
+                found: list[tuple[str, str]]) -> None:
+    """Store the (location, ASO) of each address, as GeoIP.locate_many gave them."""
+    if not addresses:
+        return
+    table = pa.table({"ip": addresses, "location": [f[0] for f in found], "aso": [f[1] for f in found],
+                      "source": [geo.signature] * len(addresses)})
+    conn.register("new_ip_geo", table)
+    try:
+        conn.execute("INSERT INTO ip_geo SELECT ip, location, aso, source FROM new_ip_geo")
+    finally:
+        conn.unregister("new_ip_geo")
+
+
+def locate_addresses(conn: duckdb.DuckDBPyConnection, geo: GeoIP, *, table: str | None = None,
+                     limit: int | None = None) -> int:
+    """Look up and store the addresses ip_geo lacks (missing_addresses); returns how many."""
+    missing = missing_addresses(conn, geo, table=table, limit=limit)
+    add_located(conn, geo, missing, geo.locate_many(missing))
     return len(missing)
 
 

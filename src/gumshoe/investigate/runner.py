@@ -23,9 +23,10 @@ from gumshoe.ingest.pipeline import GraphStores
 from gumshoe.investigate.engine import (
     Investigator,
     Subject,
+    add_located,
     api_event_rows,
-    locate_addresses,
     mark_located,
+    missing_addresses,
 )
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations
@@ -33,7 +34,8 @@ from gumshoe.store.schema import graphs, investigation_indicators, investigation
 log = logging.getLogger("gumshoe.investigate")
 
 MAX_ATTEMPTS = 3
-LOCATE_CHUNK = 20_000  # addresses geolocated a step: ~0.4 s holding a graph store
+LOCATE_BATCH = 200_000  # addresses found missing by one scan of a graph's events
+LOCATE_CHUNK = 20_000  # addresses looked up, then stored, at a time
 
 
 def _now_ms() -> int:
@@ -80,9 +82,11 @@ class InvestigationRunner:
                 log.exception("investigation runner pass failed; retrying on the next wake-up")
 
     def locate_step(self) -> bool:
-        """Between investigations: geolocate a chunk of the addresses that loads brought into a
-        graph (engine.locate_addresses), so that investigations find them looked up already.
-        True while a graph has more to do. Each chunk holds the graph store only briefly."""
+        """Between investigations: geolocate a batch of the addresses that loads brought into a
+        graph, so that investigations find them looked up already. True while a graph has more
+        to do. The store is held only to find the addresses and to store each chunk's places.
+
+        Investigations started meanwhile wait for the batch (a few seconds at most)."""
         geo = self.investigator.geo
         if geo is None:
             return False
@@ -99,13 +103,21 @@ class InvestigationRunner:
                 stamp = (geo.signature, rows)
                 if self._located.get(arn) == stamp:
                     continue
-                done = locate_addresses(cursor, geo, limit=LOCATE_CHUNK)
-                if done < LOCATE_CHUNK:
+                missing = missing_addresses(cursor, geo, limit=LOCATE_BATCH)
+            # Looked up without holding the store (loads and queries go on), stored in chunks.
+            for start in range(0, len(missing), LOCATE_CHUNK):
+                chunk = missing[start:start + LOCATE_CHUNK]
+                found = geo.locate_many(chunk)
+                with store.cursor() as main, main.cursor() as cursor:
+                    add_located(cursor, geo, chunk, found)
+                if self._stop.is_set():
+                    return False
+            if len(missing) < LOCATE_BATCH:
+                with store.cursor() as main, main.cursor() as cursor:
                     mark_located(cursor, geo, rows)
-            if done < LOCATE_CHUNK:
                 self._located[arn] = stamp
-            if done:
-                log.info("geolocated %d addresses of %s", done, arn)
+            if missing:
+                log.info("geolocated %d addresses of %s", len(missing), arn)
                 self.locating = True
                 return True
         self.locating = False
