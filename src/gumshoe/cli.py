@@ -30,7 +30,8 @@ def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     if setting.kind is bool:
         parser.add_argument(setting.flag, dest=name, action="store_const", const=True, default=None, help=help_text)
     elif setting.kind is tuple:
-        parser.add_argument(setting.flag, dest=name, action="append", default=None, metavar="PATH_OR_URI", help=help_text)
+        metavar = "PATH_OR_URI" if name == "sources" else "PATH"
+        parser.add_argument(setting.flag, dest=name, action="append", default=None, metavar=metavar, help=help_text)
     else:
         kind: Any = str if setting.kind is Path else setting.kind
         parser.add_argument(setting.flag, dest=name, type=kind, default=None, help=help_text,

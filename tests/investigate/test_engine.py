@@ -360,3 +360,15 @@ def test_a_fully_geolocated_graph_answers_the_same(graph: Graph, geo: GeoIP) -> 
     graph.call(START + 4 * HOUR_MS, ip="192.0.2.77")  # a load after the marking: not located any more
     with graph.store.cursor() as conn:
         assert not is_located(conn, geo)
+
+
+def test_an_unreadable_threat_list_is_said(graph: Graph, geo: GeoIP, tmp_path: Path) -> None:
+    missing = tmp_path / "not-there.txt"
+    intel = ThreatIntel([str(missing)])
+    graph.call(START + HOUR_MS, ip="203.0.113.5")
+    result = run(graph, geo, intel=intel)
+    assert any(str(missing) in note and "could not be read" in note for note in result.notes)
+    missing.write_text("203.0.113.5\n")  # created later: read by the next investigation
+    result = run(graph, geo, intel=intel)
+    assert of(result, "FLAGGED_IP_ADDRESS") == [{"IpAddress": "203.0.113.5", "Reason": "AWS_THREAT_INTELLIGENCE"}]
+    assert not any("could not be read" in note for note in result.notes)

@@ -162,6 +162,9 @@ class Investigator:
             notes.append("NEW_ASO was not evaluated: no GeoIP ASN database is configured (geoip_asn, --geoip-asn).")
         if not self.intel.configured:
             notes.append("FLAGGED_IP_ADDRESS was not evaluated: no threat-intelligence list is configured (threat_intel).")
+        for path, error in self.intel.unreadable():
+            notes.append(f"The threat-intelligence list {path} could not be read ({error}): its addresses were not "
+                         "checked. Fix the file; it is read again by the next investigation.")
 
         indicators: list[Indicator] = []
         with store.cursor() as main, main.cursor() as conn:

@@ -28,6 +28,7 @@ class _Loaded:
     networks: dict[tuple[int, int], frozenset[int]]
     entries: int
     skipped: int
+    error: str = ""  # why the file could not be read, "" when it was
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -46,7 +47,7 @@ def _parse(path: Path) -> _Loaded:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         log.warning("threat-intel list %s cannot be read (%s): it flags nothing until it can", path, exc)
-        return _Loaded(stamp, {}, 0, 0)
+        return _Loaded(stamp, {}, 0, 0, exc.strerror or str(exc))
     for line in text.splitlines():
         item = line.split("#", 1)[0].strip()
         if not item:
@@ -79,6 +80,10 @@ class ThreatIntel:
     @property
     def entries(self) -> int:
         return sum(loaded.entries for loaded in self._lists.values())
+
+    def unreadable(self) -> list[tuple[Path, str]]:
+        """The configured lists that could not be read at the last refresh, with the reason."""
+        return [(path, loaded.error) for path, loaded in self._lists.items() if loaded.error]
 
     def refresh(self) -> bool:
         """Re-read every list whose file changed; True when any did."""
