@@ -16,7 +16,7 @@ from typing import Any
 
 import detection
 import pytest
-from e2e_helpers import module_server, wait_for
+from e2e_helpers import module_server, raw, wait_for
 from scenario import Scenario, generate
 
 GUMSHOE = Path(sys.executable).parent / "gumshoe"
@@ -130,3 +130,16 @@ def test_a_killed_server_finishes_the_investigation_after_restart(world: Any) ->
                     ["Status"] != "RUNNING" and g, timeout=60, what="investigation after restart")
     assert done["Status"] == "SUCCESSFUL" and done["Severity"] == next(
         o.severity for o in world.outcomes if o.expected is attack)
+
+
+def test_the_report_endpoint_is_the_administrators_alone(world: Any) -> None:
+    outcome = world.outcomes[0]
+    query = {"graph": world.graph, "id": outcome.investigation_id}
+    mine = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=world.sc.admin_account, params=query)
+    assert mine.status_code == 200 and mine.json()["severity"] == outcome.severity
+    for account in world.sc.member_accounts:  # members contribute data but do not see investigations
+        theirs = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=account, params=query)
+        assert theirs.status_code == 404 and theirs.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    unknown = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=world.sc.admin_account,
+                  params={"graph": world.graph, "id": "1" * 21})
+    assert unknown.status_code == 404
