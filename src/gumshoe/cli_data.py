@@ -75,7 +75,7 @@ def add_commands(commands: Any) -> None:
 # --- HTTP to the server ----------------------------------------------------------------------
 
 
-def _region(args: argparse.Namespace) -> str:
+def region_of(args: argparse.Namespace) -> str:
     return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -111,8 +111,8 @@ def _request(endpoint: str, method: str, path: str, body: bytes, region: str) ->
     return response
 
 
-def _get_json(args: argparse.Namespace, path: str, query: dict[str, str]) -> Any:
-    response = _request(args.endpoint_url, "GET", f"{path}?{urlencode(query)}", b"", _region(args))
+def get_json(args: argparse.Namespace, path: str, query: dict[str, str]) -> Any:
+    response = _request(args.endpoint_url, "GET", f"{path}?{urlencode(query)}", b"", region_of(args))
     return json.loads(response.read())
 
 
@@ -130,7 +130,7 @@ def _progress() -> Progress:
 def _ingest_events_remote(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     locations = [loc if loc.startswith("s3://") else str(Path(loc).resolve()) for loc in args.locations]
     body = json.dumps({"locations": locations}).encode()
-    response = _request(args.endpoint_url, "POST", "/_gumshoe/v1/ingest", body, _region(args))
+    response = _request(args.endpoint_url, "POST", "/_gumshoe/v1/ingest", body, region_of(args))
     for line in response:
         if line.strip():
             yield json.loads(line)
@@ -224,7 +224,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 # --- graph entities / profile ----------------------------------------------------------------
 
 
-def _when(ms: int | None) -> str:
+def when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
@@ -233,7 +233,7 @@ def _when(ms: int | None) -> str:
 def graph(args: argparse.Namespace) -> int:
     if args.graph_command == "entities":
         query = {"graph": args.graph, "limit": str(args.limit), **({"type": args.type} if args.type else {})}
-        result = _get_json(args, "/_gumshoe/v1/entities", query)
+        result = get_json(args, "/_gumshoe/v1/entities", query)
         entities = result["entities"]
         if args.json:
             out.print_json(json.dumps(entities))
@@ -242,7 +242,7 @@ def graph(args: argparse.Namespace) -> int:
         for column in ("type", "id", "account", "first seen", "last seen", "events"):
             table.add_column(column, justify="right" if column == "events" else "left", overflow="fold")
         for e in entities:
-            table.add_row(e["type"], escape(e["id"]), e["accountId"] or "-", _when(e["firstSeen"]), _when(e["lastSeen"]),
+            table.add_row(e["type"], escape(e["id"]), e["accountId"] or "-", when(e["firstSeen"]), when(e["lastSeen"]),
                           f"{e['events']:,}")
         out.print(table)
         if result.get("truncated"):
@@ -253,12 +253,12 @@ def graph(args: argparse.Namespace) -> int:
         query["from"] = args.start
     if args.end:
         query["to"] = args.end
-    profile = _get_json(args, "/_gumshoe/v1/profile", query)
+    profile = get_json(args, "/_gumshoe/v1/profile", query)
     if args.json:
         out.print_json(json.dumps(profile))
         return 0
     scope = profile["scope"]
-    out.print(f"[bold]{profile['type']}[/] {escape(profile['id'])}   {_when(scope['start'])} → {_when(scope['end'])} UTC")
+    out.print(f"[bold]{profile['type']}[/] {escape(profile['id'])}   {when(scope['start'])} → {when(scope['end'])} UTC")
     if profile.get("sessions") is not None:
         out.print(f"  activity of the role and its {profile['sessions']} role sessions")
     for dimension, rows in profile["panels"].items():
@@ -267,7 +267,7 @@ def graph(args: argparse.Namespace) -> int:
             table.add_column(column, justify="left" if column == "value" else "right", overflow="fold")
         for r in rows:
             table.add_row(escape(r["value"]), f"{r['success']:,}", f"{r['failure']:,}", f"{r['bytes']:,}",
-                          _when(r["firstSeen"]), _when(r["lastSeen"]))
+                          when(r["firstSeen"]), when(r["lastSeen"]))
         out.print(table)
     if profile["related"]:
         table = Table(title="related entities", title_justify="left")
@@ -275,7 +275,7 @@ def graph(args: argparse.Namespace) -> int:
             table.add_column(column, overflow="fold")
         for r in profile["related"]:
             table.add_row("→" if r["direction"] == "out" else "←", r["kind"], r["type"], escape(r["id"]), f"{r['count']:,}",
-                          _when(r["firstSeen"]), _when(r["lastSeen"]))
+                          when(r["firstSeen"]), when(r["lastSeen"]))
         out.print(table)
     return 0
 

@@ -22,11 +22,11 @@ from rich.table import Table
 from gumshoe.cli_data import (
     DEFAULT_ENDPOINT,
     ServerError,
-    _get_json,
-    _region,
-    _when,
     console,
+    get_json,
     out,
+    region_of,
+    when,
 )
 from gumshoe.protocol.errors import ValidationException
 from gumshoe.v1 import parse_time
@@ -58,7 +58,7 @@ def _client(args: argparse.Namespace) -> Any:
     if session.get_credentials() is None:
         config = config.merge(Config(signature_version=botocore.UNSIGNED))  # an open-mode server
     return session.client("detective", endpoint_url=args.endpoint_url or DEFAULT_ENDPOINT,
-                          region_name=_region(args), config=config)
+                          region_name=region_of(args), config=config)
 
 
 def _aws(call: Callable[..., Any], **params: Any) -> Any:
@@ -112,7 +112,7 @@ def investigate(args: argparse.Namespace) -> int:
                 raise ServerError(f"investigation {investigation_id} still RUNNING after {args.timeout:.0f} s; "
                                   "read it later with aws detective get-investigation.")
             time.sleep(0.2)
-    report = _get_json(args, "/_gumshoe/v1/investigation", {"graph": graph_arn, "id": investigation_id})
+    report = get_json(args, "/_gumshoe/v1/investigation", {"graph": graph_arn, "id": investigation_id})
     if args.json:
         out.print_json(json.dumps(report))
     else:
@@ -124,7 +124,7 @@ def print_report(report: dict[str, Any]) -> None:
     severity = report.get("severity") or "-"
     out.print(f"[bold]Investigation {report['investigationId']}[/]  {escape(report['entityArn'])} "
               f"({report['entityType']})")
-    out.print(f"  scope {_when(report['scopeStartTime'])} → {_when(report['scopeEndTime'])} UTC, "
+    out.print(f"  scope {when(report['scopeStartTime'])} → {when(report['scopeEndTime'])} UTC, "
               f"graph {escape(report['graphArn'])}")
     if report["status"] == "FAILED":
         out.print(f"  [bold red]FAILED[/]: {escape(report.get('reason') or 'no reason recorded')}")
@@ -155,14 +155,14 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
             d, e = i["detail"], i["evidence"]
             api = d.get("APIName") or ("finding " + e.get("finding", "").rsplit("/", 1)[-1])
             rows.append([d["Tactic"], d["Technique"], api, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
-                         str(d.get("APIFailureCount", "-")), _when(e.get("firstSeen")), _when(e.get("lastSeen")),
+                         str(d.get("APIFailureCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
                          d["Procedure"]])
     elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:
             d, e = i["detail"], i["evidence"]
-            rows.append([f"{d['StartingLocation']} ({d['StartingIpAddress']})", _when(e.get("startTime")),
-                         f"{d['EndingLocation']} ({d['EndingIpAddress']})", _when(e.get("endTime")),
+            rows.append([f"{d['StartingLocation']} ({d['StartingIpAddress']})", when(e.get("startTime")),
+                         f"{d['EndingLocation']} ({d['EndingIpAddress']})", when(e.get("endTime")),
                          str(d["HourlyTimeDelta"]), f"{e.get('distanceKm', 0):,}"])
     elif kind == "FLAGGED_IP_ADDRESS":
         columns = ["IP address", "reason"]
@@ -170,19 +170,19 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     elif kind == "NEW_GEOLOCATION":
         columns = ["location", "IP address", "new for the account", "first seen"]
         rows = [[i["detail"]["Location"], i["detail"]["IpAddress"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 _when(i["evidence"].get("firstSeen"))] for i in items]
+                 when(i["evidence"].get("firstSeen"))] for i in items]
     elif kind == "NEW_ASO":
         columns = ["organization", "first IP address", "new for the account", "first seen"]
         rows = [[i["detail"]["Aso"], i["evidence"].get("ipAddress", "-"), _yes(i["detail"]["IsNewForEntireAccount"]),
-                 _when(i["evidence"].get("firstSeen"))] for i in items]
+                 when(i["evidence"].get("firstSeen"))] for i in items]
     elif kind == "NEW_USER_AGENT":
         columns = ["user agent", "new for the account", "first seen"]
         rows = [[i["detail"]["UserAgent"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 _when(i["evidence"].get("firstSeen"))] for i in items]
+                 when(i["evidence"].get("firstSeen"))] for i in items]
     elif kind == "RELATED_FINDING":
         columns = ["type", "IP address", "first seen", "last seen", "ARN"]
-        rows = [[i["detail"]["Type"], i["detail"].get("IpAddress", "-"), _when(i["evidence"].get("firstSeen")),
-                 _when(i["evidence"].get("lastSeen")), i["detail"]["Arn"]] for i in items]
+        rows = [[i["detail"]["Type"], i["detail"].get("IpAddress", "-"), when(i["evidence"].get("firstSeen")),
+                 when(i["evidence"].get("lastSeen")), i["detail"]["Arn"]] for i in items]
     else:  # RELATED_FINDING_GROUP
         columns = ["group", "severity", "findings"]
         rows = [[i["detail"]["Id"], str(i["evidence"].get("severity", "-")),

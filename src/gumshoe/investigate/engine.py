@@ -339,17 +339,17 @@ def _principal_filter(subject: Subject) -> str:
 @dataclass(slots=True)
 class _Activity:
     # (event source, event name, source IP) -> (successes, failures, request flags), in the scope
-    scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]]
-    baseline_apis: set[tuple[str, str]]
-    baseline_failed_apis: set[tuple[str, str]]
-    scope_ips: dict[str, int]  # IP -> first seen in the scope
-    baseline_ips: set[str]
-    scope_agents: dict[str, int]  # user agent -> first seen in the scope
-    baseline_agents: set[str]
+    scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = field(default_factory=dict)
+    baseline_apis: set[tuple[str, str]] = field(default_factory=set)
+    baseline_failed_apis: set[tuple[str, str]] = field(default_factory=set)
+    scope_ips: dict[str, int] = field(default_factory=dict)  # IP -> first seen in the scope
+    baseline_ips: set[str] = field(default_factory=set)
+    scope_agents: dict[str, int] = field(default_factory=dict)  # user agent -> first seen in the scope
+    baseline_agents: set[str] = field(default_factory=set)
     # (first, last, ip) per IP and hour of activity in the scope, in time order
-    scope_segments: list[tuple[int, int, str]]
-    access_keys: set[str]
-    instances: set[str]
+    scope_segments: list[tuple[int, int, str]] = field(default_factory=list)
+    access_keys: set[str] = field(default_factory=set)
+    instances: set[str] = field(default_factory=set)
     baseline_networks: set[str] = field(default_factory=set)
     # (event source, event name, source IP) -> first and last time in the scope
     scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
@@ -384,7 +384,7 @@ class _Activity:
         # Small aggregates, each of one dimension: far fewer rows to Python than one GROUP BY
         # over all of them (a busy role has thousands of API x address x agent combinations).
         at = {"start": start_ms}
-        activity = cls({}, set(), set(), {}, set(), {}, set(), [], set(), set())
+        activity = cls()
         calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
         for source, name, ip, success, failure, first, last, request_flags in conn.execute(
             """SELECT event_source, event_name, source_ip, count(*) FILTER (WHERE NOT failed),
@@ -515,7 +515,7 @@ class _AccountBaseline:
         self._params = {"account": account_id, "base": start_ms - BASELINE_MS, "start": start_ms}
         self._where = """COALESCE(NULLIF(principal_account, ''), account_id) = $account AND principal_id <> ''
                          AND time_ms >= $base AND time_ms < $start"""
-        self._geo_source: str | None = None
+        self._geo_ready = False
         self._agents: set[str] | None = None
 
     def _located(self) -> None:
@@ -523,28 +523,23 @@ class _AccountBaseline:
         not geolocated yet are looked up and added to ip_geo."""
         geo = self._investigator.geo
         assert geo is not None
-        if self._geo_source is not None:
+        if self._geo_ready:
             return
-        source = geo.signature
         conn = self._conn
         conn.execute(IP_GEO)
+        with_places = """CREATE OR REPLACE TEMP TABLE account_geo AS
+            SELECT a.ip, g.location, g.aso FROM ({addresses}) a
+            LEFT JOIN (SELECT * FROM ip_geo WHERE source = $source) g ON g.ip = a.ip"""
         conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE account_geo AS
-                SELECT a.ip, g.location, g.aso FROM (
-                    SELECT DISTINCT source_ip AS ip FROM api_events WHERE {self._where} AND source_ip <> ''
-                ) a LEFT JOIN (SELECT * FROM ip_geo WHERE source = $source) g ON g.ip = a.ip""",
-            {**self._params, "source": source},
+            with_places.format(addresses=f"SELECT DISTINCT source_ip AS ip FROM api_events "
+                                         f"WHERE {self._where} AND source_ip <> ''"),
+            {**self._params, "source": geo.signature},
         )
         if conn.execute("SELECT count(*) FROM account_geo WHERE location IS NULL").fetchone()[0]:  # type: ignore[index]
             conn.execute("CREATE OR REPLACE TEMP TABLE account_missing AS SELECT ip FROM account_geo WHERE location IS NULL")
             locate_addresses(conn, geo, table="account_missing")
-            conn.execute(
-                """CREATE OR REPLACE TEMP TABLE account_geo AS
-                   SELECT a.ip, g.location, g.aso FROM account_geo a
-                   LEFT JOIN (SELECT * FROM ip_geo WHERE source = $source) g ON g.ip = a.ip""",
-                {"source": source},
-            )
-        self._geo_source = source
+            conn.execute(with_places.format(addresses="SELECT ip FROM account_geo"), {"source": geo.signature})
+        self._geo_ready = True
 
     def known(self, locations: set[str], asos: set[str]) -> tuple[set[str], set[str]]:
         """Which of these locations and ASOs any principal of the account used in the baseline."""

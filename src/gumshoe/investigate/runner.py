@@ -25,6 +25,7 @@ from gumshoe.investigate.engine import (
     Subject,
     add_located,
     api_event_rows,
+    is_located,
     mark_located,
     missing_addresses,
 )
@@ -50,7 +51,6 @@ class InvestigationRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._located: dict[str, Any] = {}  # graph -> (GeoIP signature, api_events rows) done
         # True from start-up until every graph's addresses are geolocated.
         self.locating = investigator.geo is not None
 
@@ -99,10 +99,9 @@ class InvestigationRunner:
             if store is None:
                 continue
             with store.cursor() as main, main.cursor() as cursor:
-                rows = api_event_rows(cursor)
-                stamp = (geo.signature, rows)
-                if self._located.get(arn) == stamp:
+                if is_located(cursor, geo):
                     continue
+                rows = api_event_rows(cursor)
                 missing = missing_addresses(cursor, geo, limit=LOCATE_BATCH)
             # Looked up without holding the store (loads and queries go on), stored in chunks.
             for start in range(0, len(missing), LOCATE_CHUNK):
@@ -115,7 +114,6 @@ class InvestigationRunner:
             if len(missing) < LOCATE_BATCH:
                 with store.cursor() as main, main.cursor() as cursor:
                     mark_located(cursor, geo, rows)
-                self._located[arn] = stamp
             if missing:
                 log.info("geolocated %d addresses of %s", len(missing), arn)
                 self.locating = True
@@ -181,8 +179,8 @@ class InvestigationRunner:
                 status="SUCCESSFUL", severity=result.severity, finished_ms=_now_ms(),
                 notes=orjson.dumps(result.notes).decode(), reason=None,
             ))
-        log.info("investigation %s of %s: %s, %d indicators, %.0f ms", investigation_id, row.entity_arn,
-                 result.severity, len(result.indicators), (time.perf_counter() - started) * 1000)
+        log.info("investigation %s of %s: %s (score %d), %d indicators, %.0f ms", investigation_id, row.entity_arn,
+                 result.severity, result.score, len(result.indicators), (time.perf_counter() - started) * 1000)
 
     def _fail(self, investigation_id: str, reason: str) -> None:
         with self.store.write() as conn:
