@@ -31,7 +31,6 @@ from gumshoe.api.organization import sync_organization
 from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
 from gumshoe.config import (
-    MAX_BODY_BYTES,
     SETTINGS_BY_NAME,
     ConfigError,
     Settings,
@@ -40,7 +39,7 @@ from gumshoe.config import (
     parse_directory,
     read_config_file,
 )
-from gumshoe.identity.accounts import AccountDirectory
+from gumshoe.identity.accounts import AccountDirectory, Caller
 from gumshoe.identity.caller import identify
 from gumshoe.ingest.pipeline import GraphStores, Ingestor
 from gumshoe.ingest.watch import SourceWatcher
@@ -52,7 +51,6 @@ from gumshoe.pagination import TokenCodec
 from gumshoe.protocol.errors import (
     DetectiveError,
     InternalServerException,
-    RequestEntityTooLargeException,
     UnknownOperationException,
     UnsupportedMediaTypeException,
 )
@@ -62,6 +60,7 @@ from gumshoe.protocol.router import Router
 from gumshoe.protocol.serializer import error_body, iso8601
 from gumshoe.store.db import ControlStore
 from gumshoe.v1 import DataPlaneApi
+from gumshoe.web.asgi import read_body, send_bytes
 
 log = logging.getLogger("gumshoe.server")
 
@@ -175,6 +174,7 @@ class Gumshoe:
         self.services.directory = AccountDirectory(self.settings)
         started = sync_organization(self.services)
         self.jobs.run_due()
+        retried = self.ingestor.retry_failed()
         log.info("reloaded config=%s accounts=%d auto_enabled=%d", self.settings.config, len(directory.accounts), started)
         return {
             "accounts": len(directory.accounts),
@@ -182,6 +182,7 @@ class Gumshoe:
             "credentials": len(directory.credentials),
             "autoEnabled": started,
             "sources": list(self.settings.sources),
+            "failedObjectsRetried": retried,
         }
 
     def _reload_signal(self) -> None:
@@ -224,7 +225,7 @@ class Gumshoe:
         path = raw_path.decode("latin-1")
         if path.startswith("/_gumshoe/"):
             if path.startswith("/_gumshoe/v1/"):
-                await self.v1.handle(scope, lambda headers: _read_body(receive, headers), send, request_id)
+                await self.v1.handle(scope, receive, send, request_id)
             else:
                 await self._internal(scope, receive, send, path, request_id)
             return
@@ -242,7 +243,7 @@ class Gumshoe:
         params: dict[str, Any] | None = None
         caller = None
         try:
-            body = await _read_body(receive, headers)
+            body = await read_body(receive, headers)
             caller = identify(
                 self.settings, self.services.directory, method=method, raw_path=raw_path,
                 query_string=query_string, header_list=header_list, headers=headers, body=body, source_ip=source_ip,
@@ -288,9 +289,48 @@ class Gumshoe:
                 read_only=operation in READ_ONLY, sensitive_paths=SENSITIVE_PARAMETERS,
             )
 
+    def _signed_caller(self, scope: Scope, body: bytes) -> Caller | None:
+        """The caller of a request to the server's own endpoints when it is signed validly;
+        None when it is not signed (or in --auth open, where nothing is checked)."""
+        if self.settings.auth != "sigv4":
+            return None
+        header_list = scope["headers"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in header_list}
+        if "authorization" not in headers and b"X-Amz-Signature" not in scope.get("query_string", b""):
+            return None
+        client = scope.get("client")
+        return identify(self.settings, self.services.directory, method=scope["method"],
+                        raw_path=scope.get("raw_path") or scope["path"].encode(),
+                        query_string=scope.get("query_string", b""), header_list=header_list, headers=headers,
+                        body=body, source_ip=client[0] if client else None)
+
+    def _may_reload(self, scope: Scope, caller: Caller | None) -> str | None:
+        """Why a reload is refused, or None. In --auth open: from this machine only; in
+        --auth sigv4: signed with a credential marked ``operator`` (or send SIGHUP)."""
+        if self.settings.auth == "sigv4":
+            if caller is None or not self.services.directory.is_operator(caller.access_key_id):
+                return ("Reload needs a request signed with an operator credential (operator = true in "
+                        "[[credentials]]), or send the server SIGHUP.")
+            return None
+        client = scope.get("client")
+        if not client or not is_loopback(client[0]):
+            return "Reload is accepted only from this machine."
+        return None
+
     async def _internal(self, scope: Scope, receive: Receive, send: Send, path: str, request_id: str) -> None:
         method = scope["method"]
         status = 200
+        try:
+            caller = self._signed_caller(scope, await read_body(receive, {}))
+        except DetectiveError as exc:
+            status, payload = error_body(exc)
+            await send_bytes(send, status, payload, request_id, error_type=exc.code)
+            return
+        if path.rstrip("/") == "/_gumshoe/health" and method in ("GET", "HEAD") and (
+                self.settings.auth == "sigv4" and caller is None):
+            # Unsigned callers of a sigv4 server learn only that it is up.
+            await send_bytes(send, 200, orjson.dumps({"status": "ok"}), request_id, head=method == "HEAD")
+            return
         if path.rstrip("/") == "/_gumshoe/health" and method in ("GET", "HEAD"):
             body: dict[str, Any] = {
                 "status": "ok",
@@ -305,9 +345,9 @@ class Gumshoe:
                 "geolocating": self.investigations.locating,
             }
         elif path.rstrip("/") == "/_gumshoe/reload" and method == "POST":
-            client = scope.get("client")
-            if not client or not is_loopback(client[0]):
-                status, body = 403, {"message": "Reload is accepted only from this machine.", "Message": "Reload is accepted only from this machine."}
+            refusal = self._may_reload(scope, caller)
+            if refusal is not None:
+                status, body = 403, {"message": refusal, "Message": refusal}
             else:
                 try:
                     body = self.reload()
@@ -327,28 +367,6 @@ class Gumshoe:
             headers.append((b"x-amzn-errortype", b"UnknownOperationException" if status == 404 else b"GumshoeError"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload if method != "HEAD" else b""})
-
-
-async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestEntityTooLargeException(
-            f"The request body is {declared} bytes; Gumshoe accepts at most {MAX_BODY_BYTES} bytes."
-        )
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestEntityTooLargeException(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 def _check_content_type(headers: dict[str, str], body: bytes) -> None:

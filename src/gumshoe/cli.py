@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import sys
 import urllib.error
@@ -84,7 +85,11 @@ def serve(settings: Settings) -> int:
 
 
 def _call(url: str, method: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    """Signed with the usual AWS credentials when there are any: a sigv4 server tells signed
+    callers more about itself, and reloads only for an operator credential."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    headers = cli_data.signed_headers(method, url, b"", region, {})
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"{}")

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
 from rich.console import Console
@@ -45,6 +45,8 @@ def add_commands(commands: Any) -> None:
     ingest.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
     ingest.add_argument("--data-dir", default=None, help="Work on this data directory directly (no server running).")
     ingest.add_argument("--region", default=None, help="Region to sign requests for [default: AWS_REGION or us-east-1]")
+    ingest.add_argument("--on-server", action="store_true",
+                        help="The paths are the server's own (inside its sources or ingest_roots), not files to upload.")
     ingest.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
     graph = commands.add_parser("graph", help="Look into a behavior graph: its entities and their profiles.")
@@ -79,27 +81,31 @@ def region_of(args: argparse.Namespace) -> str:
     return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _signed_headers(method: str, url: str, body: bytes, region: str) -> dict[str, str]:
+def signed_headers(method: str, url: str, body: bytes | BinaryIO, region: str,
+                   headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers of a request signed with the usual AWS credentials, if there are any (an
+    open-mode server takes the default account otherwise). A file body is read to hash it."""
     import botocore.session
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    headers = {"Content-Type": "application/json"} if body else {}
+    headers = dict(headers or ({"Content-Type": "application/json"} if body else {}))
     credentials = botocore.session.get_session().get_credentials()
     if credentials is None:
-        return headers  # an open-mode server takes the default account
+        return headers
     request = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(credentials.get_frozen_credentials(), "detective", region).add_auth(request)
     return dict(request.headers.items())
 
 
-def _request(endpoint: str, method: str, path: str, body: bytes, region: str) -> http.client.HTTPResponse:
+def _request(endpoint: str, method: str, path: str, body: bytes | BinaryIO, region: str,
+             headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
     url = endpoint.rstrip("/") + path
     parts = urlsplit(url)
     conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    conn.request(method, target, body=body or None, headers=_signed_headers(method, url, body, region))
+    conn.request(method, target, body=body or None, headers=signed_headers(method, url, body, region, headers))
     response = conn.getresponse()
     if response.status >= 400:
         data = response.read()
@@ -128,12 +134,80 @@ def _progress() -> Progress:
 
 
 def _ingest_events_remote(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    locations = [loc if loc.startswith("s3://") else str(Path(loc).resolve()) for loc in args.locations]
-    body = json.dumps({"locations": locations}).encode()
-    response = _request(args.endpoint_url, "POST", "/_gumshoe/v1/ingest", body, region_of(args))
-    for line in response:
-        if line.strip():
-            yield json.loads(line)
+    """Local files are read here and uploaded, one request each; s3:// locations (and, with
+    --on-server, paths) are named for the server to read: inside its sources or ingest_roots."""
+    named = [loc for loc in args.locations if loc.startswith("s3://") or args.on_server]
+    local = [loc for loc in args.locations if loc not in named]
+    summaries: list[dict[str, Any]] = []
+    if named:
+        body = json.dumps({"locations": named}).encode()
+        response = _request(args.endpoint_url, "POST", "/_gumshoe/v1/ingest", body, region_of(args))
+        for line in response:
+            if line.strip():
+                event = json.loads(line)
+                if event["type"] == "summary":
+                    summaries.append(event)
+                else:
+                    yield event
+                    if event["type"] == "error":
+                        return
+    if local:
+        yield from _upload_files(args, local, summaries)
+    yield {"type": "summary", **merge_summaries(summaries)}
+
+
+def _upload_files(args: argparse.Namespace, locations: list[str], summaries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    # Listing only: the same files the server would see.
+    from gumshoe.ingest.sources import layout_name, list_objects
+
+    objects = [obj for location in locations for obj in list_objects(location)]
+    yield {"type": "plan", "objects": len(objects), "bytes": sum(o.size for o in objects)}
+    for obj in objects:
+        # Named with its place in the AWSLogs/ layout: the server reads account and Region hints there.
+        with open(obj.identity, "rb") as file:
+            digest = _sha256_of(file)
+            headers = {"Content-Type": "application/octet-stream", "X-Amz-Content-SHA256": digest,
+                       "Content-Length": str(obj.size)}
+            query = urlencode({"name": layout_name(obj.identity, obj.key), "source": obj.source})
+            answer = json.loads(_request(args.endpoint_url, "POST", f"/_gumshoe/v1/upload?{query}",
+                                         file, region_of(args), headers).read())
+        summaries.append(answer["summary"])
+        if answer.get("object"):
+            yield {**answer["object"], "size": obj.size}
+
+
+def _sha256_of(file: BinaryIO) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary of several answers (uploads, and a server-side run)."""
+    total: dict[str, Any] = {"objects": 0, "skipped": 0, "failed": [], "failedBefore": [], "byAccount": [],
+                             "graphs": {}, "refused": []}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    refused: dict[str, str] = {}
+    for summary in summaries:
+        total["objects"] += summary["objects"]
+        total["skipped"] += summary["skipped"]
+        total["failed"] += summary.get("failed", [])
+        total["failedBefore"] += summary.get("failedBefore", [])
+        for arn, count in summary["graphs"].items():
+            total["graphs"][arn] = total["graphs"].get(arn, 0) + count
+        for row in summary["byAccount"]:
+            into = rows.setdefault((row["account"], row["kind"]), {"account": row["account"], "kind": row["kind"]})
+            for name, value in row.items():
+                if isinstance(value, int):
+                    into[name] = into.get(name, 0) + value
+        refused.update({r["account"]: r["reason"] for r in summary.get("refused", [])})
+    total["byAccount"] = [rows[key] for key in sorted(rows)]
+    total["refused"] = [{"account": a, "reason": r} for a, r in sorted(refused.items())]
+    return total
 
 
 def _ingest_events_local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
@@ -207,16 +281,20 @@ def ingest(args: argparse.Namespace) -> int:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"Ingested {summary['objects']} objects ({summary['skipped']} already done)")
-    for column in ("account", "source type", "files", "events", "bytes", "rejects", "not in a graph"):
+    for column in ("account", "source type", "files", "events", "bytes", "rejects", "refused", "not in a graph"):
         table.add_column(column, justify="left" if column in ("account", "source type") else "right")
     for row in summary["byAccount"]:
-        table.add_row(escape(row["account"]) or "-", row["kind"], f"{row['files']:,}", f"{row['events']:,}",
-                      f"{row['bytes']:,}", f"{row['rejects']:,}", f"{row['unrouted']:,}")
+        table.add_row(escape(row["account"]) or "-", escape(row["kind"]), f"{row['files']:,}", f"{row['events']:,}",
+                      f"{row['bytes']:,}", f"{row['rejects']:,}", f"{row.get('refused', 0):,}", f"{row['unrouted']:,}")
     out.print(table)
     for arn, count in summary["graphs"].items():
         out.print(f"  {count:,} events into {escape(arn)}")
+    for refusal in summary.get("refused", []):
+        out.print(f"[yellow]  refused: {escape(refusal['reason'])}[/]")
     for failure in summary.get("failed", []):
-        out.print(f"[red]  not ingested (retried on the next run): {escape(failure)}[/]")
+        out.print(f"[red]  not ingested (read again when it changes, or after gumshoe reload): {escape(failure)}[/]")
+    for failure in summary.get("failedBefore", []):
+        out.print(f"[red]  failed in an earlier run, unchanged since: {escape(failure)}[/]")
     if any(row["rejects"] for row in summary["byAccount"]):
         out.print("  Unreadable records are kept with their reasons in the data directory's rejects/ folder.")
 

@@ -72,6 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("source_poll_interval", float, 60.0, "Seconds between scans of the sources for new objects."),
     Setting("s3_endpoint_url", str, "", "Endpoint URL of an S3-compatible server for s3:// sources; empty: AWS."),
     Setting("ingest_after_enabled", bool, False, "Take only events after the account became a graph's member (Detective's own rule)."),
+    Setting("ingest_roots", tuple, (), "Server folders or s3:// prefixes an API caller may name for ingestion (its records checked against the caller); comma-separated in the environment.", "ingest-root"),
+    Setting("upload_max_bytes", int, 1 << 30, "Largest log object a caller may upload to POST /_gumshoe/v1/upload, as sent (compressed)."),
     Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
     Setting("geoip_city", str, "", "MaxMind DB file of IP locations (GeoLite2-City or DB-IP City Lite); empty: no geolocation indicators."),
     Setting("geoip_asn", str, "", "MaxMind DB file of IP autonomous systems (GeoLite2-ASN or DB-IP ASN Lite); empty: no ASO indicators."),
@@ -103,6 +105,8 @@ class Credential:
     access_key_id: str
     secret_access_key: str
     account: str
+    # May run the server's own operations (POST /_gumshoe/reload) in --auth sigv4.
+    operator: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Settings:
     source_poll_interval: float = 60.0
     s3_endpoint_url: str = ""
     ingest_after_enabled: bool = False
+    ingest_roots: tuple[str, ...] = ()
+    upload_max_bytes: int = 1 << 30
     ingest_unit_bytes: int = 32 << 20
     geoip_city: str = ""
     geoip_asn: str = ""
@@ -246,7 +252,7 @@ def parse_directory(data: Mapping[str, Any], source: str) -> Directory:
     credentials = []
     for i, entry in enumerate(data.get("credentials", []) or []):
         where = f"{source}: credentials[{i}]"
-        unknown = set(entry) - {"access_key_id", "secret_access_key", "account"} if isinstance(entry, dict) else set()
+        unknown = set(entry) - {"access_key_id", "secret_access_key", "account", "operator"} if isinstance(entry, dict) else set()
         if unknown:
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
         try:
@@ -255,11 +261,18 @@ def parse_directory(data: Mapping[str, Any], source: str) -> Directory:
                     access_key_id=str(entry["access_key_id"]),
                     secret_access_key=str(entry["secret_access_key"]),
                     account=_account_id(entry["account"], where),
+                    operator=_flag(entry.get("operator", False), f"{where}: operator"),
                 )
             )
         except (KeyError, TypeError):
             raise ConfigError(f"{where} needs access_key_id, secret_access_key and account") from None
     return Directory(tuple(accounts), organization, tuple(credentials))
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    return value
 
 
 def read_config_file(path: Path, *, required: bool) -> dict[str, Any]:
@@ -332,6 +345,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError("audit_flush_interval must be more than 0 seconds")
     if settings.monitoring_interval <= 0:
         raise ConfigError("monitoring_interval must be more than 0 seconds")
+    if settings.upload_max_bytes < 1:
+        raise ConfigError("upload_max_bytes must be at least 1")
     if settings.ingest_unit_bytes < 1:
         raise ConfigError("ingest_unit_bytes must be at least 1")
     if settings.source_poll_interval <= 0:

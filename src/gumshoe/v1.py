@@ -1,12 +1,16 @@
 """Gumshoe's own JSON API, beside the AWS one: ingestion, entities and profiles.
 
-    POST /_gumshoe/v1/ingest      {"locations": ["./logs", "s3://bucket/prefix"]}
+    POST /_gumshoe/v1/upload?name=KEY   the bytes of one log object (gzip or not), streamed
+         -> {"object": {...}, "summary": {...}}
+    POST /_gumshoe/v1/ingest      {"locations": ["/srv/logs/x", "s3://bucket/prefix"]}
          -> application/x-ndjson: one line per object as it is done, then the summary
     GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]   -> {"entities": [...], "truncated": bool}
     GET  /_gumshoe/v1/profile?graph=ARN&entity=ID[&from=ISO|ms][&to=ISO|ms]
 
-Requests are authenticated like the AWS API (signed in sigv4 mode). Ingestion reads the
-server's own folders and buckets, so it is accepted from the server's machine only. Entities and profiles
+Requests are authenticated like the AWS API (signed in sigv4 mode). Who may ingest what is
+ingest/access.py's: an upload's records, and those of locations under ``ingest_roots``, load
+only as the caller's Permit allows; locations inside the configured sources are read as the
+watch reads them; no other server path can be named. Entities and profiles
 are for the graph's administrator only, in the graph's Region; another caller gets
 ResourceNotFoundException, as for the AWS operations. Errors have the AWS error shape.
 """
@@ -16,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,23 +30,27 @@ import orjson
 from gumshoe.api._context import Services
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api.investigations import investigation_report
-from gumshoe.config import is_loopback
 from gumshoe.graph import queries
+from gumshoe.identity.accounts import Caller
 from gumshoe.identity.caller import identify
+from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
 from gumshoe.ingest.pipeline import GraphStores, Ingestor, ObjectResult, Summary
+from gumshoe.ingest.sources import SourceObject
 from gumshoe.protocol.errors import (
     AccessDeniedException,
     DetectiveError,
     InternalServerException,
+    InvalidSignatureException,
     ResourceNotFoundException,
     UnknownOperationException,
     ValidationException,
 )
 from gumshoe.protocol.serializer import error_body
+from gumshoe.web.asgi import Receive, Scope, Send, read_body, send_bytes, spool_path, stream_body
 
 log = logging.getLogger("gumshoe.v1")
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 DAY_MS = 86_400_000
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -82,26 +90,20 @@ class DataPlaneApi:
         self.ingestor = ingestor
         self.graph_stores = graph_stores
 
-    async def handle(self, scope: MutableMapping[str, Any], read_body: Callable[[dict[str, str]], Awaitable[bytes]],
-                     send: Send, request_id: str) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         method = scope["method"]
         path = scope["path"].rstrip("/")
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         try:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            body = await read_body(headers)  # capped as for the AWS API
-            client = scope.get("client")
-            caller = identify(
-                self.services.settings, self.services.directory, method=method,
-                raw_path=scope.get("raw_path") or scope["path"].encode(), query_string=scope.get("query_string", b""),
-                header_list=scope["headers"], headers=headers, body=body, source_ip=client[0] if client else None,
-            )
+            if path == "/_gumshoe/v1/upload" and method == "POST":
+                result = await self._upload(scope, receive, headers, query, request_id)
+                await _respond(send, 200, orjson.dumps(result), request_id)
+                return
+            body = await read_body(receive, headers)  # capped as for the AWS API
+            caller = self._identify(scope, headers, body)
             if path == "/_gumshoe/v1/ingest" and method == "POST":
-                if not client or not is_loopback(client[0]):
-                    # It reads the server's own folders and buckets: an operator's action.
-                    raise AccessDeniedException("Ingestion is accepted only from this machine; configure sources "
-                                                "(--source) to ingest on a remote server.")
-                await self._ingest(body, send, request_id)
+                await self._ingest(body, caller, send, request_id)
                 return
             if path == "/_gumshoe/v1/entities" and method == "GET":
                 store = self._graph(query, caller)
@@ -142,6 +144,20 @@ class DataPlaneApi:
             status, payload = error_body(fault)
             await _respond(send, status, payload, request_id, fault.code)
 
+    def _identify(self, scope: Scope, headers: dict[str, str], body: bytes,
+                  payload_hash: bytes | None = None) -> Caller:
+        client = scope.get("client")
+        return identify(
+            self.services.settings, self.services.directory, method=scope["method"],
+            raw_path=scope.get("raw_path") or scope["path"].encode(), query_string=scope.get("query_string", b""),
+            header_list=scope["headers"], headers=headers, body=body, source_ip=client[0] if client else None,
+            payload_hash=payload_hash,
+        )
+
+    def _permit(self, caller: Caller) -> Permit:
+        with self.services.store.read() as conn:
+            return permit_for(conn, caller.account_id)
+
     def _graph_arn(self, query: dict[str, str], caller: Any) -> str:
         arn = query.get("graph")
         if not arn:
@@ -153,7 +169,46 @@ class DataPlaneApi:
     def _graph(self, query: dict[str, str], caller: Any) -> Any:
         return self.graph_stores.get(self._graph_arn(query, caller))
 
-    async def _ingest(self, body: bytes, send: Send, request_id: str) -> None:
+    async def _upload(self, scope: Scope, receive: Receive, headers: dict[str, str], query: dict[str, str],
+                      request_id: str) -> dict[str, Any]:
+        """One log object in the body, streamed to a spool file, then ingested with the
+        caller's Permit. The signature is checked first, over the declared body digest, so an
+        unsigned caller never gets a byte written; the body must then match that digest."""
+        name = query.get("name", "")
+        if not name or len(name) > 1024 or "\x00" in name:
+            raise ValidationException("name is required: the object's path as the client has it (up to 1024 "
+                                      "characters), for example AWSLogs/111122223333/CloudTrail/us-east-1/...json.gz.")
+        declared = headers.get("x-amz-content-sha256", "").lower()
+        if not _HEX_DIGEST.fullmatch(declared):
+            if self.services.settings.auth == "sigv4" or declared:
+                raise ValidationException("x-amz-content-sha256 must be the SHA-256 of the body (64 hex digits): "
+                                          "an upload is signed over its digest.")
+            declared = ""
+        caller = self._identify(scope, headers, b"", payload_hash=declared.encode() if declared else None)
+        settings = self.services.settings
+        spool = spool_path(settings.data_dir / "uploads", request_id)
+        try:
+            with spool.open("wb") as out:
+                size, digest = await stream_body(receive, headers, out, settings.upload_max_bytes)
+            if declared and digest != declared:
+                raise InvalidSignatureException("The request body does not match its x-amz-content-sha256.")
+            permit = self._permit(caller)
+            # Named as the client has it (display only): the ledger knows it by its digest.
+            source = query.get("source", "upload")[:1024] or "upload"
+            obj = SourceObject(source, name.lstrip("/"), size, digest, lambda: spool.open("rb"),
+                               identity=f"upload:{digest}")
+            results: list[dict[str, Any]] = []
+
+            def work() -> Summary:
+                return self.ingestor.run((), lambda r, _s: results.append(_object_line(r)), permit=permit,
+                                         objects=[obj])
+
+            summary = await asyncio.get_running_loop().run_in_executor(None, work)
+        finally:
+            spool.unlink(missing_ok=True)
+        return {"object": results[0] if results else None, "summary": summary.to_json()}
+
+    async def _ingest(self, body: bytes, caller: Caller, send: Send, request_id: str) -> None:
         try:
             request = orjson.loads(body or b"{}")
         except orjson.JSONDecodeError:
@@ -161,13 +216,19 @@ class DataPlaneApi:
         locations = request.get("locations") if isinstance(request, dict) else None
         if not isinstance(locations, list) or not locations or not all(isinstance(x, str) and x for x in locations):
             raise ValidationException("locations must be a non-empty list of folders, files or s3:// URIs.")
+        settings = self.services.settings
+        try:
+            grants = [grant(x, settings.sources, settings.ingest_roots) for x in locations]
+        except LocationRefused as exc:
+            raise AccessDeniedException(str(exc)) from None
+        trusted = [g.location for g in grants if g.trusted]
+        checked = [g.location for g in grants if not g.trusted]
+        permit = self._permit(caller) if checked else None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
         def progress(result: ObjectResult, summary: Summary) -> None:
-            line = {"type": "object", "source": result.source, "key": result.key, "kind": result.kind,
-                    "skipped": result.skipped, "records": result.records, "rejects": result.rejects,
-                    "bytes": result.bytes, "size": result.size, "objects": summary.objects, "skippedObjects": summary.skipped}
+            line = {**_object_line(result), "objects": summary.objects, "skippedObjects": summary.skipped}
             loop.call_soon_threadsafe(queue.put_nowait, orjson.dumps(line) + b"\n")
 
         def plan(objects: int, nbytes: int) -> None:
@@ -176,7 +237,11 @@ class DataPlaneApi:
 
         def work() -> None:
             try:
-                summary = self.ingestor.run(locations, progress, plan)
+                summary = Summary()
+                if trusted:
+                    summary = self.ingestor.run(trusted, progress, plan)
+                if checked:
+                    summary.merge(self.ingestor.run(checked, progress, plan, permit=permit))
                 line = {"type": "summary", **summary.to_json()}
             except Exception as exc:  # a missing folder, an unreachable bucket, no credentials ...
                 log.warning("ingestion of %s stopped: %s", locations, exc)
@@ -198,10 +263,11 @@ class DataPlaneApi:
         await send({"type": "http.response.body", "body": b""})
 
 
+def _object_line(result: ObjectResult) -> dict[str, Any]:
+    return {"type": "object", "source": result.source, "key": result.key, "kind": result.kind,
+            "skipped": result.skipped, "records": result.records, "rejects": result.rejects,
+            "refused": sum(result.refused.values()), "bytes": result.bytes, "size": result.size}
+
+
 async def _respond(send: Send, status: int, payload: bytes, request_id: str, error_type: str | None = None) -> None:
-    headers = [(b"content-type", b"application/json"), (b"x-amzn-requestid", request_id.encode()),
-               (b"content-length", str(len(payload)).encode())]
-    if error_type:
-        headers.append((b"x-amzn-errortype", error_type.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    await send_bytes(send, status, payload, request_id, error_type=error_type)

@@ -533,3 +533,43 @@ def test_a_ledger_from_before_parts_gains_their_column(tmp_path):
     finally:
         stores.close()
         store.close()
+
+
+def test_an_object_that_cannot_be_read_is_ledgered_as_failed_and_not_read_every_poll(world, monkeypatch, caplog):
+    """A reader failing on an object as a whole (no input does that once every record is a
+    reject: stood in for by a reader that raises): one log line, a failed ledger row, no
+    retry until the object changes or the failures are retried (a reload)."""
+    from gumshoe.ingest.readers import cloudtrail
+
+    env, arn, stores, logs = world
+    path = write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(3)])
+    calls = []
+    real_read = cloudtrail.read
+
+    def broken(stream, name):
+        calls.append(name)
+        raise RuntimeError("the reader broke")
+        yield  # a generator, as readers are
+
+    monkeypatch.setattr(cloudtrail, "read", broken)
+    run = ingestor(env, stores)
+    first = run.run([str(logs)])
+    assert len(first.failed) == 1 and "RuntimeError: the reader broke" in first.failed[0]
+    warnings = [r for r in caplog.records if "could not read" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
+    with env.store.read() as conn:
+        failure = conn.execute(select(ingest_objects.c.failure)).scalar_one()
+    assert "the reader broke" in failure
+    second = run.run([str(logs)])  # the next poll
+    assert len(calls) == 1 and second.failed == [] and len(second.failed_before) == 1
+    assert second.skipped == 1
+
+    monkeypatch.setattr(cloudtrail, "read", real_read)
+    assert run.retry_failed() == 1  # what a reload does
+    third = run.run([str(logs)])
+    assert third.objects == 1 and third.failed == [] and len(api_events(stores, arn)) == 3
+
+    # A changed object is a new version: read again without a reload.
+    monkeypatch.setattr(cloudtrail, "read", broken)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert len(run.run([str(logs)]).failed) == 1 and len(calls) == 2

@@ -35,6 +35,11 @@ class AccountDirectory:
         credential = self._keys.get(access_key_id)
         return credential.secret_access_key if credential is not None else None
 
+    def is_operator(self, access_key_id: str | None) -> bool:
+        """A configured credential marked ``operator``: it may run the server's own operations."""
+        credential = self._keys.get(access_key_id or "")
+        return credential is not None and credential.operator
+
     def entry(self, account_id: str) -> AccountEntry | None:
         return self._accounts.get(account_id)
 

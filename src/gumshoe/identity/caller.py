@@ -34,6 +34,7 @@ def identify(
     headers: dict[str, str],
     body: bytes,
     source_ip: str | None,
+    payload_hash: bytes | None = None,
 ) -> Caller:
     user_agent = headers.get("user-agent")
     if settings.auth == "open":
@@ -61,6 +62,6 @@ def identify(
         raise UnrecognizedClientException("The security token included in the request is invalid.")
     verify_signature(
         info, method=method, raw_path=raw_path, query_string=query_string, headers=header_list, body=body,
-        secret_access_key=secret, now=dt.datetime.now(dt.UTC),
+        secret_access_key=secret, now=dt.datetime.now(dt.UTC), payload_hash=payload_hash,
     )
     return Caller(directory.account_for_key(info.access_key_id), info.region, info.access_key_id, source_ip, user_agent)

@@ -315,6 +315,7 @@ def verify_signature(
     secret_access_key: str,
     now: datetime.datetime,
     service: str = "detective",
+    payload_hash: bytes | None = None,
 ) -> None:
     """Check ``info`` against the request as received; return quietly if it holds.
 
@@ -323,6 +324,9 @@ def verify_signature(
     (more than 15 minutes from ``now`` either way, or past ``X-Amz-Expires`` when
     presigned), :class:`IncompleteSignatureException` when it cannot be evaluated (scoped
     to another service, ``host`` not signed, a signed header absent), and nothing else.
+
+    ``payload_hash`` (hex) stands for the body when it is checked before the body is read (a
+    streamed upload): the caller then compares the body it receives with that digest.
     """
     if info.service != service:
         raise IncompleteSignatureException(
@@ -330,7 +334,7 @@ def verify_signature(
         )
     try:
         canonical_request, stamp = _canonical_request(
-            info, method, raw_path, query_string, headers, body, now
+            info, method, raw_path, query_string, headers, body, now, payload_hash
         )
         inner, outer = _signing_pads(secret_access_key, info.date, info.region, info.service)
         # HMAC-SHA256(kSigning, StringToSign), from the cached pad states (RFC 2104).
@@ -364,6 +368,7 @@ def _canonical_request(
     headers: list[tuple[bytes, bytes]],
     body: bytes,
     now: datetime.datetime,
+    declared_hash: bytes | None = None,
 ) -> tuple[bytes, str]:
     """The canonical request (bytes) and the request timestamp, after the date checks."""
     names, wanted, signed_line = _header_plan(info.signed_headers)
@@ -411,6 +416,8 @@ def _canonical_request(
     # without the header signs the body hash too, as botocore's SigV4QueryAuth does.
     if found.get(_CONTENT_SHA256) == _UNSIGNED_PAYLOAD:
         payload_hash = _UNSIGNED_PAYLOAD
+    elif declared_hash is not None:
+        payload_hash = declared_hash
     elif body:
         payload_hash = hashlib.sha256(body).hexdigest().encode("ascii")
     else:

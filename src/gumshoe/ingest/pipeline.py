@@ -43,10 +43,11 @@ from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, func, insert, inspect, select, update
+from sqlalchemy import Connection, delete, func, insert, inspect, select, update
 
 from gumshoe.graph.store import GraphStore, Load, split_volume_key
 from gumshoe.ingest import growing
+from gumshoe.ingest.access import Permit
 from gumshoe.ingest.growing import Part
 from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
 from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
@@ -124,6 +125,14 @@ class GraphStores:
             store.close()
 
 
+class Unreadable(Exception):
+    """Reading an object failed as a whole (not one of its records: those are rejects)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(frozen=True)
 class Target:
     graph_arn: str
@@ -160,6 +169,7 @@ class Tally:
     bytes: int = 0
     rejects: int = 0
     unrouted: int = 0  # readable records no graph takes
+    refused: int = 0  # records of an account the caller may not load (Permit)
 
 
 @dataclass
@@ -174,6 +184,7 @@ class ObjectResult:
     bytes: int = 0
     graphs: dict[str, int] = field(default_factory=dict)  # graph -> records loaded
     accounts: set[str] = field(default_factory=set)  # accounts its records belong to
+    refused: dict[str, int] = field(default_factory=dict)  # account -> records refused (Permit)
     tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     reject_list: list[Reject] = field(default_factory=list)
 
@@ -202,20 +213,37 @@ class _Start(NamedTuple):
 class Summary:
     objects: int = 0
     skipped: int = 0
-    failed: list[str] = field(default_factory=list)  # objects left for the next run, with why
+    failed: list[str] = field(default_factory=list)  # objects that could not be read, with why
+    failed_before: list[str] = field(default_factory=list)  # failed in an earlier run, unchanged since
+    refused: dict[str, str] = field(default_factory=dict)  # account -> why its records were refused
     # (account, kind) -> tally; account "" for rejects and objects of unknown format
     tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     graphs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def merge(self, other: Summary) -> Summary:
+        """Add another run's figures to these (one answer for a request of several runs)."""
+        self.objects += other.objects
+        self.skipped += other.skipped
+        self.failed.extend(other.failed)
+        self.failed_before.extend(other.failed_before)
+        self.refused.update(other.refused)
+        for key, tally in other.tallies.items():
+            _add_tally(self.tallies[key], tally)
+        for arn, count in other.graphs.items():
+            self.graphs[arn] += count
+        return self
 
     def to_json(self) -> dict[str, Any]:
         return {
             "objects": self.objects,
             "skipped": self.skipped,
             "failed": self.failed,
+            "failedBefore": self.failed_before,
             "byAccount": [
                 {"account": account, "kind": kind, **vars(t)} for (account, kind), t in sorted(self.tallies.items())
             ],
             "graphs": dict(self.graphs),
+            "refused": [{"account": a, "reason": r} for a, r in sorted(self.refused.items())],
         }
 
 
@@ -233,7 +261,8 @@ class Ingestor:
         # Line files whose parts in the graphs are all in the ledger: a process may die
         # between the two, so none at start, and none again after a run that failed.
         self._checked: set[str] = set()
-        _add_stream_column(store)
+        self._permit: Permit | None = None  # the permit of the run in progress (one at a time)
+        _add_ledger_columns(store)
 
     def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
@@ -246,20 +275,26 @@ class Ingestor:
 
     def run(self, locations: Iterable[str], progress: Callable[[ObjectResult, Summary], None] | None = None,
             plan: Callable[[int, int], None] | None = None, settle_seconds: float = 0.0,
-            tail_settle_seconds: float = 0.0) -> Summary:
+            tail_settle_seconds: float = 0.0, permit: Permit | None = None,
+            objects: Iterable[SourceObject] = ()) -> Summary:
         """Ingest every object of the locations not yet ingested, the new lines of line files
         that grew, and objects read before whose accounts have joined a graph since; ``plan``
         hears the number and total size of the objects first, ``progress`` each object (or
         part) as it is done. A local file changed in the last ``settle_seconds`` may still be
         being written: only its complete lines are read (a line file), or it waits for a later
         run. A last line without its newline waits until the file has not changed for
-        ``tail_settle_seconds``."""
+        ``tail_settle_seconds``. With a ``permit`` (an API caller's ingestion) each record is
+        checked against it; ``objects`` are objects given as they are (uploads)."""
         summary = Summary()
         with self._lock:
-            listed = list(self.objects(locations))
+            listed = [*self.objects(locations), *objects]
+            if permit is not None:
+                listed = [dataclasses.replace(o, owner=permit.caller) for o in listed]
+            self._permit = permit
             if plan is not None:
                 plan(len(listed), sum(o.size for o in listed))
-            done = self._ledger({o.ref for o in listed})
+            failed_before: dict[str, str] = {}
+            done = self._ledger({o.ref for o in listed}, failed_before)
             steps = self._line_steps([o for o in listed if o.local and o.ref not in done],
                                      _changed_before(settle_seconds), _changed_before(tail_settle_seconds))
             with self.store.read() as conn:
@@ -270,7 +305,7 @@ class Ingestor:
                 for ref, part, accounts in self._reading_parts(going_on):
                     earlier_parts[ref] = part
                     done[ref] = accounts
-            considered = self._catch_up(done, table)
+            considered = self._catch_up(done, table, remember=permit is None)
             again: dict[str, list[Part]] = defaultdict(list)  # location -> its parts to read for a new graph
             for ref in considered:
                 if ref in earlier_parts:
@@ -288,6 +323,8 @@ class Ingestor:
 
             def skip(obj: SourceObject) -> None:
                 summary.skipped += 1
+                if obj.ref in failed_before:
+                    summary.failed_before.append(f"{obj.source}/{obj.key}: {failed_before[obj.ref]}")
                 if progress is not None:
                     progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
 
@@ -319,25 +356,30 @@ class Ingestor:
                     store.compact()
         return summary
 
-    def _ledger(self, refs: set[str]) -> dict[str, list[str]]:
-        """The ledgered objects among ``refs``, with the accounts of their records."""
+    def _ledger(self, refs: set[str], failures: dict[str, str] | None = None) -> dict[str, list[str]]:
+        """The ledgered objects among ``refs``, with the accounts of their records; those that
+        failed go into ``failures`` too, with why."""
         found: dict[str, list[str]] = {}
         ordered = sorted(refs)
+        c = ingest_objects.c
         with self.store.read() as conn:
             for start in range(0, len(ordered), 500):
                 chunk = ordered[start : start + 500]
-                for ref, accounts in conn.execute(
-                    select(ingest_objects.c.object_ref, ingest_objects.c.accounts).where(
-                        ingest_objects.c.object_ref.in_(chunk))):
+                for ref, accounts, failure in conn.execute(
+                        select(c.object_ref, c.accounts, c.failure).where(c.object_ref.in_(chunk))):
                     found[ref] = [a for a in (accounts or "").split(",") if a]
+                    if failure and failures is not None:
+                        failures[ref] = failure
         return found
 
-    def _catch_up(self, done: dict[str, list[str]], table: dict[str, list[Target]]) -> dict[str, set[str]]:
+    def _catch_up(self, done: dict[str, list[str]], table: dict[str, list[Target]],
+                  remember: bool = True) -> dict[str, set[str]]:
         """Ledgered objects that a graph of their accounts has not considered yet (the account
         joined it, or it was created, after the object was read): ref -> graphs that have.
-        Checked when the routes changed since this ingestor last looked."""
+        Checked when the routes changed since this ingestor last looked at the configured
+        sources (``remember``); a caller's own objects are few, and checked every time."""
         signature = _signature(table)
-        if signature == self._routes_seen or not done:
+        if (remember and signature == self._routes_seen) or not done:
             return {}
         wanted = {ref: {t.graph_arn for a in accounts for t in table.get(a, ())} for ref, accounts in done.items()}
         wanted = {ref: arns for ref, arns in wanted.items() if arns}
@@ -348,7 +390,8 @@ class Ingestor:
                 for ref, arn in conn.execute(select(object_graphs.c.object_ref, object_graphs.c.graph_arn).where(
                         object_graphs.c.object_ref.in_(ordered[start : start + 500]))):
                     have[ref].add(arn)
-        self._routes_seen = signature
+        if remember:
+            self._routes_seen = signature
         return {ref: have[ref] for ref, arns in wanted.items() if arns - have[ref]}
 
     # --- line files that grow: read in parts (growing.py) --------------------------------
@@ -479,17 +522,28 @@ class Ingestor:
                     self._run_unit([obj], summary, progress, considered)
                 return
             obj = objects[0]
-            log.exception("could not ingest %s/%s; it is retried on the next run", obj.source, obj.key)
-            summary.failed.append(f"{obj.source}/{obj.key}: {exc}")
+            if isinstance(exc, Unreadable):
+                # The object itself cannot be read: one line, not a traceback each poll; it is
+                # ledgered as failed and read again when it changes or on a reload.
+                reason = f"{type(exc.error).__name__}: {exc.error}"
+                log.warning("could not read %s/%s (%s); it is read again when it changes, or after "
+                            "gumshoe reload", obj.source, obj.key, reason)
+                log.debug("the failure of %s/%s", obj.source, obj.key, exc_info=True)
+                self._ledger_failure(obj, reason)
+            else:  # the stores failed (a full disk ...): nothing is ledgered, the next run tries again
+                reason = f"{type(exc).__name__}: {exc}"
+                log.exception("could not ingest %s/%s; it is retried on the next run", obj.source, obj.key)
+            summary.failed.append(f"{obj.source}/{obj.key}: {reason}")
             if progress is not None:
                 progress(ObjectResult(obj.source, obj.key, "unknown", obj.size), summary)
             return
         for result in results:
             summary.objects += 1
+            if self._permit is not None:
+                for account in result.refused:
+                    summary.refused[account] = self._permit.reason(account)
             for key, tally in result.tallies.items():
-                total = summary.tallies[key]
-                for name, value in vars(tally).items():
-                    setattr(total, name, getattr(total, name) + value)
+                _add_tally(summary.tallies[key], tally)
             for arn, count in result.graphs.items():
                 summary.graphs[arn] += count
             if progress is not None:
@@ -506,7 +560,10 @@ class Ingestor:
         stamp = now_ms()
         try:
             for obj in objects:
-                results.append(self._read_object(obj, targets, loads, earlier, stamp, considered.get(obj.ref, set())))
+                try:
+                    results.append(self._read_object(obj, targets, loads, earlier, stamp, considered.get(obj.ref, set())))
+                except Exception as exc:
+                    raise Unreadable(exc) from exc
             for load in loads.values():
                 load.commit()
         except BaseException:
@@ -519,8 +576,10 @@ class Ingestor:
                 volumes[(ref, arn)] = entry["volume"]
         for obj, result in zip(objects, results):
             # Before the ledger: a crash in between sets them aside twice rather than never.
-            if result.reject_list and obj.ref not in considered:  # read again for a new graph: already set aside
-                self._set_aside(obj, result.kind, result.reject_list)
+            refusals = [Reject(f"records of account {account}", f"{count} records refused: {self._permit.reason(account)}")
+                        for account, count in result.refused.items()] if self._permit is not None else []
+            if (result.reject_list or refusals) and obj.ref not in considered:  # read again for a new graph: already set aside
+                self._set_aside(obj, result.kind, result.reject_list + refusals)
         self._finish(objects, results, volumes, targets)
         return results
 
@@ -579,9 +638,14 @@ class Ingestor:
             by_account[record.account_id].append(record)
         per_graph: dict[str, list[Any]] = defaultdict(list)
         after_enabled = self.after_enabled
+        permit = self._permit
         for account, rows in by_account.items():
-            result.accounts.add(account)
             tally = result.tallies[(account, kind)]
+            if permit is not None and permit.refuses(account):
+                tally.refused += len(rows)
+                result.refused[account] = result.refused.get(account, 0) + len(rows)
+                continue
+            result.accounts.add(account)
             size = sum(r.size for r in rows)
             tally.events += len(rows)
             tally.bytes += size
@@ -590,6 +654,8 @@ class Ingestor:
             taken: set[int] = set()
             for target in targets.get(account, ()):
                 if package not in target.packages or target.graph_arn in skip:
+                    continue
+                if permit is not None and not permit.allows(account, target.graph_arn):
                     continue
                 region, since = target.region, target.enabled_ms if after_enabled else None
                 chosen = [r for r in rows if (not r.region or r.region == region) and (since is None or r.time_ms >= since)]
@@ -651,6 +717,21 @@ class Ingestor:
             if new:
                 conn.execute(insert(ingest_objects), new)
 
+    def _ledger_failure(self, obj: SourceObject, reason: str) -> None:
+        """Ledger an object that could not be read at all, with why (nothing of it was loaded:
+        its unit rolled back)."""
+        with self.store.write() as conn:
+            if conn.execute(select(ingest_objects.c.object_ref).where(ingest_objects.c.object_ref == obj.ref)).first():
+                return
+            conn.execute(insert(ingest_objects).values(
+                object_ref=obj.ref, source=obj.source, key=obj.key, kind="unknown", size=obj.size, records=0,
+                rejects=0, finished_ms=now_ms(), accounts="", stream="", failure=reason[:2000]))
+
+    def retry_failed(self) -> int:
+        """Forget the objects that failed, so that the next run reads them again (a reload)."""
+        with self.store.write() as conn:
+            return int(conn.execute(delete(ingest_objects).where(ingest_objects.c.failure != "")).rowcount or 0)
+
     def _set_aside(self, obj: SourceObject, kind: str, rejects: list[Reject]) -> None:
         self.rejects_dir.mkdir(parents=True, exist_ok=True)
         path = self.rejects_dir / f"{dt.datetime.now(dt.UTC):%Y-%m-%d}.jsonl"
@@ -666,6 +747,11 @@ class Ingestor:
         with path.open("ab") as out:
             out.write(b"".join(lines))
         log.info("%d unreadable records of %s/%s set aside in %s", len(rejects), obj.source, obj.key, path)
+
+
+def _add_tally(total: Tally, tally: Tally) -> None:
+    for name, value in vars(tally).items():
+        setattr(total, name, getattr(total, name) + value)
 
 
 def _counted(obj: SourceObject, result: ObjectResult) -> ObjectResult:
@@ -688,14 +774,19 @@ def _signature(table: dict[str, list[Target]]) -> frozenset[Any]:
     return frozenset((a, t) for a, ts in table.items() for t in ts)
 
 
-def _add_stream_column(store: ControlStore) -> None:
-    """A ledger made before line files were read in parts gains their column."""
+def _add_ledger_columns(store: ControlStore) -> None:
+    """A ledger made before line files were read in parts, or before failed objects were
+    ledgered, gains their columns."""
     with store.read() as conn:
-        if "stream" in {column["name"] for column in inspect(conn).get_columns("ingest_objects")}:
-            return
+        have = {column["name"] for column in inspect(conn).get_columns("ingest_objects")}
+    if {"stream", "failure"} <= have:
+        return
     with store.write() as conn:
-        conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN stream VARCHAR(2048) DEFAULT '' NOT NULL")
-        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ingest_objects_by_stream ON ingest_objects (stream, size)")
+        if "stream" not in have:
+            conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN stream VARCHAR(2048) DEFAULT '' NOT NULL")
+            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ingest_objects_by_stream ON ingest_objects (stream, size)")
+        if "failure" not in have:
+            conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN failure TEXT DEFAULT '' NOT NULL")
 
 
 def _preamble(obj: SourceObject, reader: ModuleType) -> bytes:

@@ -42,10 +42,16 @@ class SourceObject:
     local: bool = False  # a local file (it may grow); S3 objects never change, a new one replaces them
     modified_ns: int = 0  # a local file's modification time
     part: Part | None = None  # bytes of a growing line file; None: the whole object
+    # The account whose ingestion named or sent the object ("" for the operator's configured
+    # sources). Its records are checked against that account (pipeline.Permit), and it is
+    # ledgered apart from the same object read for anyone else: one caller's refused read
+    # never keeps the object from its rightful owner.
+    owner: str = ""
 
     @property
     def location(self) -> str:
-        return self.identity or f"{self.source}/{self.key}"
+        where = self.identity or f"{self.source}/{self.key}"
+        return f"{self.owner}@{where}" if self.owner else where
 
     @property
     def ref(self) -> str:
@@ -56,7 +62,9 @@ class SourceObject:
     @property
     def hint(self) -> tuple[str, str]:
         """(account, region) from the delivery layout, or ("", "")."""
-        match = _LAYOUT.search(self.key)
+        # The key, or the whole path: a source may be a folder inside the layout
+        # (AWSLogs/<account>/vpcflowlogs/<region>/ itself).
+        match = _LAYOUT.search(self.key) or _LAYOUT.search(self.identity)
         return (match.group(1), match.group(3)) if match else ("", "")
 
     def open(self) -> BinaryIO:
@@ -69,6 +77,13 @@ class SourceObject:
         if head == GZIP_MAGIC:
             return gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[return-value]
         return rest  # type: ignore[return-value]
+
+
+def layout_name(path: str, key: str) -> str:
+    """A name for an object that keeps its place in AWS's delivery layout (the part of the
+    path from ``AWSLogs/`` on), or its key."""
+    at = path.find("AWSLogs/")
+    return path[at:] if at >= 0 else key
 
 
 def list_objects(location: str, *, s3_endpoint_url: str = "") -> Iterator[SourceObject]:

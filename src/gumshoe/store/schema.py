@@ -136,6 +136,9 @@ ingest_objects = Table(
     # A part of a growing line file (ingest/growing.py) in the file's current reading: the
     # file's location, and ``size`` is the offset read through; "" for everything else.
     Column("stream", String(2048), nullable=False, default="", server_default=""),
+    # Why the object could not be read at all ("" when it was): it is not read again until it
+    # changes (a new version is a new object) or a reload asks for failed objects again.
+    Column("failure", Text, nullable=False, default="", server_default=""),
 )
 Index("ingest_objects_by_stream", ingest_objects.c.stream, ingest_objects.c.size)
 

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every surface (the AWS API, /_gumshoe/*, the console)."""
