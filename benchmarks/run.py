@@ -118,7 +118,7 @@ def lua_string(text: str) -> str:
 
 
 def amz_now() -> tuple[str, str]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
 
 
@@ -557,7 +557,7 @@ def print_table(results: list[Result]) -> None:
 
 
 def markdown(results: list[Result], info: dict[str, str], opts: Options, command: str) -> str:
-    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     busy = f" The machine was {info['busy']}% busy before the run: numbers are noisy." \
         if int(info.get("busy", "0")) > 15 else ""
     lines = [

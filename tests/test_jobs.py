@@ -87,11 +87,10 @@ def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(store, clock):
     runner = JobRunner(store)
     recorder = Recorder()
     runner.register("work", recorder)
-    with pytest.raises(RuntimeError):
-        with store.write() as conn:
-            mark(conn, "change")
-            enqueue(conn, "work", {"n": 1})
-            raise RuntimeError("the change fails")
+    with pytest.raises(RuntimeError), store.write() as conn:
+        mark(conn, "change")
+        enqueue(conn, "work", {"n": 1})
+        raise RuntimeError("the change fails")
     assert runner.pending() == 0
     assert runner.next_due_ms() is None
     clock.now += 3_600_000

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account
+
 from gumshoe.api import datasources, members
 from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
 

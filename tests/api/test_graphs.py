@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
+from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account
 from sqlalchemy import func, select
 
-from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account
 from gumshoe.api import datasources, graphs, invitations, members, tags
 from gumshoe.protocol.errors import (
     AccessDeniedException,

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account, org
+
 from gumshoe.api import datasources, graphs, invitations, members, organization
 from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from api_harness import ADMIN, OTHER_ADMIN, REGION, Env
+
 from gumshoe.api import graphs as graphs_api
 
 

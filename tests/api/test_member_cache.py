@@ -8,12 +8,12 @@ import sqlite3
 
 import orjson
 import pytest
-
 from api_harness import ADMIN, REGION
+
 from gumshoe.api import datasources, graphs, invitations, members
 from gumshoe.api._member_cache import MemberDetailCache
-from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.model import service_model
+from gumshoe.protocol.parser import OperationCodec
 
 ACCOUNTS = [str(200000000000 + i) for i in range(12)]
 # mixed_graph's members in invitation order: ACCOUNTS[4] rejected its invitation and left.

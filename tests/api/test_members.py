@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account, email_of
 from sqlalchemy import insert
 
-from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account, email_of
 from gumshoe.api import invitations, members
 from gumshoe.jobs import enqueue, now_ms
 from gumshoe.protocol.errors import (

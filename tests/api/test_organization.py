@@ -4,8 +4,8 @@ the organization configuration, organization accounts in CreateMembers, and auto
 from __future__ import annotations
 
 import pytest
-
 from api_harness import ADMIN, OTHER_REGION, REGION, Env, account, org
+
 from gumshoe.api import graphs, invitations, members, organization
 from gumshoe.api.organization import sync_organization
 from gumshoe.protocol.errors import AccessDeniedException, ValidationException

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION
+
 from gumshoe.api import graphs, tags
 from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
 

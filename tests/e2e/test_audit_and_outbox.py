@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from e2e_helpers import expect_error, invite, module_server, wait_for
 
 ADMIN = "830000000001"
@@ -79,7 +78,7 @@ def test_calls_are_written_as_cloudtrail_files(srv: Any) -> None:
     # Files sit in CloudTrail's layout, named after account, Region and time.
     files = _trail_files(srv, ADMIN)
     assert files
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     for path in files:
         rel = path.relative_to(srv.data_dir)
         parts = rel.parts

@@ -8,7 +8,6 @@ import subprocess
 from typing import Any
 
 import pytest
-
 from e2e_helpers import VENV_BIN, free_port, module_server
 
 ADMIN = "840000000001"

@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
 from e2e_helpers import expect_error, invite, member, module_server
 
 CONFIG = """
@@ -27,7 +26,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _recent(value: Any) -> bool:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return isinstance(value, dt.datetime) and now - dt.timedelta(minutes=5) <= value <= now + dt.timedelta(seconds=5)
 
 

@@ -13,7 +13,6 @@ import botocore.exceptions
 import botocore.session
 import httpx
 import pytest
-
 from e2e_helpers import assert_aws_error, auth_headers, expect_error, module_server, raw
 
 GRAPH_PATTERN = r"^arn:aws[-\w]{0,10}?:detective:[-\w]{2,20}?:\d{12}?:graph:[abcdef\d]{32}?$"

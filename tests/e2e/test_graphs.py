@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
 from e2e_helpers import GRAPH_ARN_RE, expect_error, invitation_arns, invite, module_server
 
 CONFIG = """
@@ -24,7 +23,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_create_graph_is_idempotent_per_account_and_region(srv: Any) -> None:
-    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     client = srv.client("200000000001")
     first = client.create_graph(Tags={"orig": "1"})["GraphArn"]
     second = client.create_graph()["GraphArn"]
@@ -40,7 +39,7 @@ def test_create_graph_is_idempotent_per_account_and_region(srv: Any) -> None:
     graphs = client.list_graphs()["GraphList"]
     assert [g["Arn"] for g in graphs] == [first]
     created = graphs[0]["CreatedTime"]
-    assert before <= created <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    assert before <= created <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     assert "NextToken" not in client.list_graphs()
 
 

@@ -20,7 +20,6 @@ import botocore.credentials
 import httpx
 import ingest_fixtures as fx
 import pytest
-
 from e2e_helpers import assert_aws_error, invite, module_server, status_of, wait_for
 
 US = "us-east-1"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from e2e_helpers import expect_error, invitation_arns, invite, member_ids, module_server, status_of
 
 CONFIG = """

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-
 from e2e_helpers import (
     expect_error,
     invitation_arns,
@@ -54,7 +53,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _recent(value: Any) -> bool:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return isinstance(value, dt.datetime) and now - dt.timedelta(minutes=5) <= value <= now + dt.timedelta(seconds=5)
 
 
@@ -331,7 +330,7 @@ def test_verification_in_progress_is_visible_with_job_delay(make_server: Any) ->
     admin = server.client("300000000022")
     arn = admin.create_graph()["GraphArn"]
     started = time.monotonic()
-    requested = dt.datetime.now(dt.timezone.utc)
+    requested = dt.datetime.now(dt.UTC)
     response = invite(admin, arn, acct(1), (acct(2)[0], "wrong@example.com"))
     assert {m["Status"] for m in response["Members"]} == {"VERIFICATION_IN_PROGRESS"}
     assert status_of(admin, arn, acct(1)[0]) == "VERIFICATION_IN_PROGRESS"
@@ -350,7 +349,7 @@ def test_verification_in_progress_is_visible_with_job_delay(make_server: Any) ->
     # Documented: while verifying, InvitedTime is the request time; then when the invitation went out.
     requested_time = response["Members"][0]["InvitedTime"]
     assert abs(requested_time - requested) < dt.timedelta(seconds=2)
-    assert requested_time + dt.timedelta(seconds=0.8) <= invited["InvitedTime"] <= dt.datetime.now(dt.timezone.utc)
+    assert requested_time + dt.timedelta(seconds=0.8) <= invited["InvitedTime"] <= dt.datetime.now(dt.UTC)
     assert invited["UpdatedTime"] >= response["Members"][0]["UpdatedTime"]
 
     # The volume check after accepting is delayed as well.

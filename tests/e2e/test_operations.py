@@ -11,7 +11,6 @@ from typing import Any
 
 import botocore.session
 import pytest
-
 from e2e_helpers import GRAPH_ARN_RE, expect_error, module_server, wait_for
 
 MGMT = "910000000001"
@@ -174,8 +173,8 @@ def test_investigation_operations_through_boto3(clients: Any) -> None:
     background; lists, indicators and state; bad entities and unknown ids get AWS's errors."""
     admin = clients("910000000020")
     arn = admin.create_graph()["GraphArn"]
-    scope = {"ScopeStartTime": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
-             "ScopeEndTime": dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)}
+    scope = {"ScopeStartTime": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+             "ScopeEndTime": dt.datetime(2024, 1, 2, tzinfo=dt.UTC)}
     investigation_id = admin.start_investigation(
         GraphArn=arn, EntityArn="arn:aws:iam::910000000020:role/suspect", **scope)["InvestigationId"]
     assert len(investigation_id) == 21 and investigation_id.isdigit()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from e2e_helpers import (
     VENV_BIN,
     expect_error,
@@ -132,14 +131,14 @@ def test_only_the_management_account_manages_the_administrator(org_r: Any) -> No
 
 
 def test_enable_creates_the_graph_when_missing(org_r: Any) -> None:
-    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     mgmt = org_r.client(MGMT)
     mgmt.enable_organization_admin_account(AccountId=ADMIN)
     admins = mgmt.list_organization_admin_accounts()["Administrators"]
     assert len(admins) == 1
     entry = admins[0]
     assert entry["AccountId"] == ADMIN
-    assert before <= entry["DelegationTime"] <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    assert before <= entry["DelegationTime"] <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     admin = org_r.client(ADMIN)
     assert [g["Arn"] for g in admin.list_graphs()["GraphList"]] == [entry["GraphArn"]]
     assert entry["GraphArn"].split(":")[4] == ADMIN

@@ -16,7 +16,6 @@ import boto3
 import botocore.config
 import botocore.session
 import pytest
-
 from e2e_helpers import expect_error, invite, module_server
 
 ADMIN = "810000000001"

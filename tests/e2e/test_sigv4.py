@@ -15,7 +15,6 @@ import boto3
 import botocore.config
 import httpx
 import pytest
-
 from e2e_helpers import GRAPH_ARN_RE, assert_aws_error, expect_error, free_port, invite, module_server, raw
 
 KEY_A, SECRET_A, ACCOUNT_A = "AKIAGUMSHOEAAAAAAAAA", "secret-a/with+chars", "820000000001"

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from e2e_helpers import assert_aws_error, expect_error, invite, module_server, raw
 
 

@@ -34,7 +34,7 @@ SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "http://127.0.0.1:4599"
 HOST = b"127.0.0.1:4599"
 GRAPH = "arn:aws:detective:us-east-1:123456789012:graph:027c7c4610ea4aacaf0b883093cab899"
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 MISMATCH = sigv4.SIGNATURE_MISMATCH_MESSAGE
 MINUTE = datetime.timedelta(minutes=1)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
+from api_harness import ADMIN, Env
 from sqlalchemy import inspect, select
 
-from api_harness import ADMIN, Env
 from gumshoe.api import datasources, graphs
 from gumshoe.graph import queries
 from gumshoe.ingest.pipeline import GraphStores, Ingestor, routes

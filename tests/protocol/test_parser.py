@@ -13,7 +13,7 @@ from gumshoe.protocol.model import service_model
 from gumshoe.protocol.parser import OperationCodec
 
 ARN = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def codec(name: str) -> OperationCodec:

@@ -34,7 +34,7 @@ OUTPUT_OPERATIONS = [n for n in OPERATION_NAMES if SERVICE.operation_model(n).ou
 ERROR_SHAPES = sorted(
     n for n in SERVICE.shape_names if SERVICE.shape_for(n).metadata.get("exception")
 )
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 # --- Example values generated from shapes ---------------------------------------------

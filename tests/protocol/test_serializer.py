@@ -14,7 +14,7 @@ from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.serializer import compile_output, error_body, iso8601
 
 ARN = "arn:aws:detective:us-east-1:111111111111:graph:0123456789abcdef0123456789abcdef"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def codec(name: str) -> OperationCodec:

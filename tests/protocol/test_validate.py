@@ -496,7 +496,7 @@ def test_render_null_like_java() -> None:
 
 
 def test_parse_timestamp_forms() -> None:
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert parse_timestamp("2021-08-18T16:35:56.284Z") == dt.datetime(2021, 8, 18, 16, 35, 56, 284000, tzinfo=utc)
     assert parse_timestamp("2021-08-18T16:35:56Z") == dt.datetime(2021, 8, 18, 16, 35, 56, tzinfo=utc)
     assert parse_timestamp("2021-08-18T18:35:56+02:00") == dt.datetime(2021, 8, 18, 16, 35, 56, tzinfo=utc)
@@ -515,7 +515,7 @@ def test_compiled_validator_converts_timestamps_and_collects_errors() -> None:
     errors: list[str] = []
     out = check({"StartInclusive": "2021-08-18T16:35:56Z", "EndInclusive": 1629304556}, "filterCriteria.createdTime", errors)
     assert errors == []
-    assert out["StartInclusive"] == out["EndInclusive"] == dt.datetime(2021, 8, 18, 16, 35, 56, tzinfo=dt.timezone.utc)
+    assert out["StartInclusive"] == out["EndInclusive"] == dt.datetime(2021, 8, 18, 16, 35, 56, tzinfo=dt.UTC)
     out = check({"StartInclusive": "2021-08-18T16:35:56Z"}, "filterCriteria.createdTime", errors)
     assert errors == [
         "Value null at 'filterCriteria.createdTime.endInclusive' failed to satisfy constraint: Member must not be null"
