@@ -199,7 +199,7 @@ def ingest(data_dir: Path, folder: Path) -> tuple[float, int, dict]:
 
 def profile_query(data_dir: Path, arn: str) -> tuple[float, str, int]:
     from gumshoe.graph import queries
-    from gumshoe.ingest.pipeline import GraphStores
+    from gumshoe.graph.stores import GraphStores
 
     stores = GraphStores(data_dir)
     store = stores.get(arn)

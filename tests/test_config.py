@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gumshoe.cli import SERVE_FLAGS, build_parser
+from gumshoe.cli import build_parser
+from gumshoe.cli.serve import SERVE_FLAGS
 from gumshoe.config import (
     DEFAULT_GRAPH_VOLUME_LIMIT,
     SETTINGS,

@@ -9,8 +9,8 @@ import hmac
 import orjson
 import pytest
 
+from gumshoe.errors import ValidationException
 from gumshoe.pagination import TokenCodec
-from gumshoe.protocol.errors import ValidationException
 
 SECRET = bytes(range(32))
 BINDING = ("111111111111", "us-east-1", "ListMembers", "arn:aws:detective:us-east-1:111111111111:graph:abc")

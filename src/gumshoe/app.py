@@ -30,6 +30,7 @@ from gumshoe.api._context import Context, Services
 from gumshoe.api.organization import sync_organization
 from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
+from gumshoe.clock import now_ms
 from gumshoe.config import (
     SETTINGS_BY_NAME,
     ConfigError,
@@ -39,21 +40,22 @@ from gumshoe.config import (
     parse_directory,
     read_config_file,
 )
-from gumshoe.identity.accounts import AccountDirectory, Caller
-from gumshoe.identity.caller import identify
-from gumshoe.ingest.pipeline import GraphStores, Ingestor
-from gumshoe.ingest.watch import SourceWatcher
-from gumshoe.investigate import build_investigator
-from gumshoe.investigate.runner import InvestigationRunner
-from gumshoe.jobs import JobRunner, now_ms
-from gumshoe.mail import InvitationMailer, SmtpSettings
-from gumshoe.pagination import TokenCodec
-from gumshoe.protocol.errors import (
+from gumshoe.errors import (
     DetectiveError,
     InternalServerException,
     UnknownOperationException,
     UnsupportedMediaTypeException,
 )
+from gumshoe.graph.stores import GraphStores
+from gumshoe.identity.accounts import AccountDirectory, Caller
+from gumshoe.identity.caller import identify
+from gumshoe.ingest.pipeline import Ingestor
+from gumshoe.ingest.watch import SourceWatcher
+from gumshoe.investigate import build_investigator
+from gumshoe.investigate.runner import InvestigationRunner
+from gumshoe.jobs import JobRunner
+from gumshoe.mail import InvitationMailer, SmtpSettings
+from gumshoe.pagination import TokenCodec
 from gumshoe.protocol.model import operations
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router

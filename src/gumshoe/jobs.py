@@ -9,13 +9,13 @@ A failing job is retried with backoff and its error kept on the row.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from gumshoe.clock import now_ms
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import jobs
 
@@ -23,10 +23,6 @@ log = logging.getLogger("gumshoe.jobs")
 
 Handler = Callable[[Connection, dict[str, Any], int], None]
 MAX_BACKOFF_MS = 600_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def enqueue(conn: Connection, kind: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gumshoe.protocol.errors import ValidationException
+from gumshoe.errors import ValidationException
 
 # The model's MaxResults limit and default for Detective's member-style lists.
 DEFAULT_PAGE_SIZE = 200

@@ -18,10 +18,8 @@ ResourceNotFoundException, as for the AWS operations. Errors have the AWS error 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,13 +28,8 @@ import orjson
 from gumshoe.api._context import Services
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api.investigations import investigation_report
-from gumshoe.graph import queries
-from gumshoe.identity.accounts import Caller
-from gumshoe.identity.caller import identify
-from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
-from gumshoe.ingest.pipeline import GraphStores, Ingestor, ObjectResult, Summary
-from gumshoe.ingest.sources import SourceObject
-from gumshoe.protocol.errors import (
+from gumshoe.clock import DAY_MS, now_ms, parse_time
+from gumshoe.errors import (
     AccessDeniedException,
     DetectiveError,
     InternalServerException,
@@ -45,35 +38,21 @@ from gumshoe.protocol.errors import (
     UnknownOperationException,
     ValidationException,
 )
+from gumshoe.graph import queries
+from gumshoe.graph.stores import GraphStores
+from gumshoe.identity.accounts import Caller
+from gumshoe.identity.caller import identify
+from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
+from gumshoe.ingest.pipeline import Ingestor, ObjectResult, Summary
+from gumshoe.ingest.sources import SourceObject
 from gumshoe.protocol.serializer import error_body
 from gumshoe.web.asgi import Receive, Scope, Send, read_body, send_bytes, spool_path, stream_body
 
 log = logging.getLogger("gumshoe.v1")
-DAY_MS = 86_400_000
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
-MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_LIMIT = 100_000
-
-
-def parse_time(value: str, name: str) -> int:
-    """Epoch milliseconds from digits, or from an ISO 8601 date or time."""
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        if len(text) > 15 or int(text) > MAX_TIME_MS:
-            raise ValidationException(f"{name} is past the year 9999.")
-        return int(text)
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationException(f"{name} must be epoch milliseconds or an ISO 8601 time, not {value!r}.") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    try:
-        return int(moment.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
-        raise ValidationException(f"{name} is out of range.") from None
 
 
 def parse_limit(value: str | None) -> int:
@@ -119,7 +98,7 @@ class DataPlaneApi:
                 entity = query.get("entity")
                 if not entity:
                     raise ValidationException("entity is required: the id of an entity of the graph.")
-                end = parse_time(query["to"], "to") if query.get("to") else int(time.time() * 1000)
+                end = parse_time(query["to"], "to") if query.get("to") else now_ms()
                 start = parse_time(query["from"], "from") if query.get("from") else end - 30 * DAY_MS
                 if start >= end:
                     raise ValidationException("from must be earlier than to.")

@@ -24,9 +24,10 @@ from gumshoe.api import invitations as invitations_api
 from gumshoe.api import members as members_api
 from gumshoe.api._context import Context, Services
 from gumshoe.api.registry import HANDLERS
+from gumshoe.clock import now_ms
 from gumshoe.config import AccountEntry, Directory, Organization, Settings
 from gumshoe.identity.accounts import AccountDirectory, Caller
-from gumshoe.jobs import JobRunner, now_ms
+from gumshoe.jobs import JobRunner
 from gumshoe.pagination import TokenCodec
 from gumshoe.protocol.model import service_model
 from gumshoe.store.db import ControlStore

@@ -10,7 +10,7 @@ import pytest
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account
 
 from gumshoe.api import datasources, members
-from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
+from gumshoe.errors import ResourceNotFoundException, ValidationException
 
 M1 = "222222222222"
 M2 = "333333333333"

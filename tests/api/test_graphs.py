@@ -11,7 +11,7 @@ from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account
 from sqlalchemy import func, select
 
 from gumshoe.api import datasources, graphs, invitations, members, tags
-from gumshoe.protocol.errors import (
+from gumshoe.errors import (
     AccessDeniedException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,

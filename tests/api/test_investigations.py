@@ -15,12 +15,12 @@ from sqlalchemy import select, update
 
 from gumshoe.api import investigations as inv
 from gumshoe.api.registry import HANDLERS, READ_ONLY
-from gumshoe.ingest.pipeline import GraphStores
+from gumshoe.errors import ResourceNotFoundException, ValidationException
+from gumshoe.graph.stores import GraphStores
 from gumshoe.investigate.engine import Investigator
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.runner import MAX_ATTEMPTS, InvestigationRunner
 from gumshoe.investigate.ttp import TtpMap
-from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
 from gumshoe.protocol.model import operations
 from gumshoe.store.schema import investigations
 

@@ -11,7 +11,7 @@ import pytest
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account, org
 
 from gumshoe.api import datasources, graphs, invitations, members, organization
-from gumshoe.protocol.errors import ConflictException, ResourceNotFoundException
+from gumshoe.errors import ConflictException, ResourceNotFoundException
 
 M1 = "222222222222"
 M2 = "333333333333"

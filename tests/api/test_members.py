@@ -10,13 +10,14 @@ from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION, account, email
 from sqlalchemy import insert
 
 from gumshoe.api import invitations, members
-from gumshoe.jobs import enqueue, now_ms
-from gumshoe.protocol.errors import (
+from gumshoe.clock import now_ms
+from gumshoe.errors import (
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
     ValidationException,
 )
+from gumshoe.jobs import enqueue
 from gumshoe.store.schema import members as members_table
 
 M1 = "222222222222"

@@ -8,7 +8,7 @@ from api_harness import ADMIN, OTHER_REGION, REGION, Env, account, org
 
 from gumshoe.api import graphs, invitations, members, organization
 from gumshoe.api.organization import sync_organization
-from gumshoe.protocol.errors import AccessDeniedException, ValidationException
+from gumshoe.errors import AccessDeniedException, ValidationException
 
 MANAGEMENT = "100000000000"
 DELEGATE = "200000000000"

@@ -6,7 +6,7 @@ import pytest
 from api_harness import ADMIN, OTHER_ADMIN, OTHER_REGION, REGION
 
 from gumshoe.api import graphs, tags
-from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
+from gumshoe.errors import ResourceNotFoundException, ValidationException
 
 MEMBER = "222222222222"
 

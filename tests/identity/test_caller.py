@@ -3,9 +3,9 @@
 import pytest
 
 from gumshoe.config import Credential, Settings
+from gumshoe.errors import MissingAuthenticationTokenException, UnrecognizedClientException
 from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.identity.caller import identify
-from gumshoe.protocol.errors import MissingAuthenticationTokenException, UnrecognizedClientException
 
 
 def _identify(settings, authorization=None):

@@ -25,9 +25,9 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from gumshoe.errors import IncompleteSignatureException, InvalidSignatureException
 from gumshoe.identity import sigv4
 from gumshoe.identity.sigv4 import SignatureInfo, parse_authorization, verify_signature
-from gumshoe.protocol.errors import IncompleteSignatureException, InvalidSignatureException
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

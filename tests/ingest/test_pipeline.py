@@ -17,7 +17,8 @@ from sqlalchemy import inspect, select
 
 from gumshoe.api import datasources, graphs
 from gumshoe.graph import queries
-from gumshoe.ingest.pipeline import GraphStores, Ingestor, routes
+from gumshoe.graph.stores import GraphStores
+from gumshoe.ingest.pipeline import Ingestor, routes
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import ingest_objects
 

@@ -335,7 +335,7 @@ def test_without_geoip_the_geo_indicators_are_skipped_and_said_so(graph: Graph) 
 
 
 def test_a_fully_geolocated_graph_answers_the_same(graph: Graph, geo: GeoIP) -> None:
-    from gumshoe.investigate.engine import (
+    from gumshoe.investigate.located import (
         api_event_rows,
         is_located,
         locate_addresses,

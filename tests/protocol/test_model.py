@@ -6,7 +6,7 @@ import botocore.session
 import pytest
 from botocore.model import OperationModel, ServiceModel
 
-from gumshoe.protocol import errors as e
+from gumshoe import errors as e
 from gumshoe.protocol.model import API_VERSION, SERVICE_NAME, error_members, error_statuses, operations, service_model
 
 BOTOCORE = botocore.session.get_session().get_service_model("detective")

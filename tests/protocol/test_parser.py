@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gumshoe.protocol.errors import SerializationException, ValidationException
+from gumshoe.errors import SerializationException, ValidationException
 from gumshoe.protocol.model import service_model
 from gumshoe.protocol.parser import OperationCodec
 

@@ -23,7 +23,7 @@ import pytest
 from botocore.model import OperationModel, Shape
 from botocore.utils import percent_encode_sequence
 
-from gumshoe.protocol import errors as errors_module
+from gumshoe import errors as errors_module
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router
 from gumshoe.protocol.serializer import error_body

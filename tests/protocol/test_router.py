@@ -7,7 +7,7 @@ import dataclasses
 import botocore.session
 import pytest
 
-from gumshoe.protocol.errors import MethodNotAllowedException, UnknownOperationException
+from gumshoe.errors import MethodNotAllowedException, UnknownOperationException
 from gumshoe.protocol.model import operations
 from gumshoe.protocol.router import Route, Router
 

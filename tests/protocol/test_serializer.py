@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gumshoe.protocol import errors as e
+from gumshoe import errors as e
 from gumshoe.protocol.model import service_model
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.serializer import compile_output, error_body, iso8601

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gumshoe.protocol.errors import SerializationException, ValidationException
+from gumshoe.errors import SerializationException, ValidationException
 from gumshoe.protocol.model import service_model
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.validate import OPTIONAL_OVERRIDES, compile_shape, lower_camel, parse_timestamp, render

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from gumshoe.protocol.errors import ResourceNotFoundException
+from gumshoe.errors import ResourceNotFoundException
 from gumshoe.store.queries import Query, Snapshot
 from gumshoe.store.schema import graphs, members
 

@@ -16,7 +16,7 @@ from gumshoe.api._details import (
 )
 from gumshoe.api._graphs import administered_graph, graph_of_admin, new_graph_arn
 from gumshoe.api._paging import PagedQuery, page_prepared
-from gumshoe.protocol.errors import AccessDeniedException, ServiceQuotaExceededException
+from gumshoe.errors import AccessDeniedException, ServiceQuotaExceededException
 from gumshoe.protocol.model import service_model
 from gumshoe.protocol.serializer import compile_output
 from gumshoe.store.queries import SqlAlchemySnapshot as tx

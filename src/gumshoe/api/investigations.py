@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import next_token, page_list, token_keys
-from gumshoe.protocol.errors import ResourceNotFoundException, ValidationException
+from gumshoe.errors import ResourceNotFoundException, ValidationException
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import investigation_indicators, investigations, members
 

@@ -12,8 +12,8 @@ from gumshoe.api._details import forget_member, member_details
 from gumshoe.api._graphs import membership
 from gumshoe.api._paging import PagedQuery, page_prepared
 from gumshoe.api.members import CHECK_VOLUME, _transition
+from gumshoe.errors import ConflictException
 from gumshoe.jobs import enqueue
-from gumshoe.protocol.errors import ConflictException
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import members
 

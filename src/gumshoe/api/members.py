@@ -29,13 +29,13 @@ from gumshoe.api._details import (
 from gumshoe.api._graphs import MEMBER, administered_graph
 from gumshoe.api._member_cache import MemberDetailCache, json_array, json_object
 from gumshoe.api._paging import PagedQuery, next_token, page_prepared, token_keys
-from gumshoe.jobs import enqueue, enqueue_many
-from gumshoe.pagination import DEFAULT_PAGE_SIZE
-from gumshoe.protocol.errors import (
+from gumshoe.errors import (
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
 )
+from gumshoe.jobs import enqueue, enqueue_many
+from gumshoe.pagination import DEFAULT_PAGE_SIZE
 from gumshoe.protocol.validate import Errors, fail, raise_if_any
 from gumshoe.store.queries import Query, Snapshot
 from gumshoe.store.queries import SqlAlchemySnapshot as tx

@@ -27,8 +27,9 @@ from gumshoe.api.members import (
     last_seq,
     new_member_row,
 )
-from gumshoe.jobs import enqueue, now_ms
-from gumshoe.protocol.errors import AccessDeniedException, ValidationException
+from gumshoe.clock import now_ms
+from gumshoe.errors import AccessDeniedException, ValidationException
+from gumshoe.jobs import enqueue
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import graphs, members, meta, organization_admins
 

@@ -8,7 +8,7 @@ from sqlalchemy import delete, insert, select, update
 
 from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
-from gumshoe.protocol.errors import ValidationException
+from gumshoe.errors import ValidationException
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import graph_tags
 

@@ -12,13 +12,13 @@ import datetime as dt
 import re
 
 from gumshoe.config import Settings
-from gumshoe.identity.accounts import AccountDirectory, Caller
-from gumshoe.identity.sigv4 import parse_authorization, verify_signature
-from gumshoe.protocol.errors import (
+from gumshoe.errors import (
     IncompleteSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+from gumshoe.identity.accounts import AccountDirectory, Caller
+from gumshoe.identity.sigv4 import parse_authorization, verify_signature
 
 _LENIENT_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/,\s]*/([^/,\s]*)")
 

@@ -43,7 +43,7 @@ from functools import lru_cache
 from typing import Protocol
 from urllib.parse import unquote, unquote_to_bytes
 
-from gumshoe.protocol.errors import (
+from gumshoe.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,

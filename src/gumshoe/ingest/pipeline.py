@@ -32,7 +32,6 @@ import base64
 import dataclasses
 import datetime as dt
 import logging
-import shutil
 import threading
 import time
 from collections import defaultdict
@@ -45,14 +44,15 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from sqlalchemy import Connection, delete, func, insert, inspect, select, update
 
-from gumshoe.graph.store import GraphStore, Load, split_volume_key
+from gumshoe.clock import now_ms
+from gumshoe.graph.store import Load, split_volume_key
+from gumshoe.graph.stores import GraphStores
 from gumshoe.ingest import growing
 from gumshoe.ingest.access import Permit
 from gumshoe.ingest.growing import Part
 from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
 from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
 from gumshoe.ingest.sources import GZIP_MAGIC, SourceObject, list_objects
-from gumshoe.jobs import now_ms
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import (
     graphs,
@@ -73,56 +73,6 @@ SNIFF_BYTES = 65536
 # ingest_unit_bytes of them (compressed) or this many. Fewer, larger loads are what DuckDB is
 # fast at.
 UNIT_OBJECTS = 1000
-
-
-class GraphStores:
-    """The open behavior-graph stores of a data directory, one DuckDB file per graph."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.folder = data_dir / "graphs"
-        self._open: dict[str, GraphStore] = {}
-        self._lock = threading.Lock()
-
-    def path(self, graph_arn: str) -> Path:
-        return self.folder / f"{graph_arn.rsplit(':', 1)[-1].rsplit('/', 1)[-1]}.duckdb"
-
-    def get(self, graph_arn: str) -> GraphStore:
-        with self._lock:
-            store = self._open.get(graph_arn)
-            if store is None:
-                store = GraphStore(self.path(graph_arn))
-                self._open[graph_arn] = store
-            return store
-
-    def opened(self, graph_arn: str) -> GraphStore | None:
-        with self._lock:
-            return self._open.get(graph_arn)
-
-    def drop(self, graph_arn: str) -> None:
-        """DeleteGraph: close the graph's store and delete its file. A load in progress holds
-        the store, so the closing waits for it in a thread of its own, off the event loop."""
-        with self._lock:
-            store = self._open.pop(graph_arn, None)
-        paths = (self.path(graph_arn), self.path(graph_arn).with_suffix(".duckdb.wal"))
-        spill = self.path(graph_arn).with_suffix(".tmp")
-
-        def close_and_delete() -> None:
-            if store is not None:
-                store.close()
-            for path in paths:
-                path.unlink(missing_ok=True)
-            shutil.rmtree(spill, ignore_errors=True)
-
-        if store is None or store.idle():
-            close_and_delete()
-        else:
-            threading.Thread(target=close_and_delete, name="gumshoe-graph-drop", daemon=True).start()
-
-    def close(self) -> None:
-        with self._lock:
-            stores, self._open = list(self._open.values()), {}
-        for store in stores:
-            store.close()
 
 
 class Unreadable(Exception):

@@ -19,16 +19,10 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, insert, select, update
 
-from gumshoe.ingest.pipeline import GraphStores
-from gumshoe.investigate.engine import (
-    Investigator,
-    Subject,
-    add_located,
-    api_event_rows,
-    is_located,
-    mark_located,
-    missing_addresses,
-)
+from gumshoe.clock import now_ms
+from gumshoe.graph.stores import GraphStores
+from gumshoe.investigate.engine import Investigator, Subject
+from gumshoe.investigate.located import add_located, api_event_rows, is_located, mark_located, missing_addresses
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations
 
@@ -37,10 +31,6 @@ log = logging.getLogger("gumshoe.investigate")
 MAX_ATTEMPTS = 3
 LOCATE_BATCH = 200_000  # addresses found missing by one scan of a graph's events
 LOCATE_CHUNK = 20_000  # addresses looked up, then stored, at a time
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class InvestigationRunner:
@@ -176,7 +166,7 @@ class InvestigationRunner:
                     for seq, ind in enumerate(result.indicators)
                 ])
             conn.execute(update(investigations).where(investigations.c.investigation_id == investigation_id).values(
-                status="SUCCESSFUL", severity=result.severity, finished_ms=_now_ms(),
+                status="SUCCESSFUL", severity=result.severity, finished_ms=now_ms(),
                 notes=orjson.dumps(result.notes).decode(), reason=None,
             ))
         log.info("investigation %s of %s: %s (score %d), %d indicators, %.0f ms", investigation_id, row.entity_arn,
@@ -186,4 +176,4 @@ class InvestigationRunner:
         with self.store.write() as conn:
             conn.execute(update(investigations).where(
                 investigations.c.investigation_id == investigation_id, investigations.c.status == "RUNNING",
-            ).values(status="FAILED", finished_ms=_now_ms(), reason=reason))
+            ).values(status="FAILED", finished_ms=now_ms(), reason=reason))

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import orjson
 from botocore.model import OperationModel
 
-from gumshoe.protocol.errors import SerializationException
+from gumshoe.errors import SerializationException
 from gumshoe.protocol.serializer import Writer, compile_output
 from gumshoe.protocol.validate import (
     Errors,

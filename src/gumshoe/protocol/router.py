@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from botocore.model import OperationModel
 
-from gumshoe.protocol.errors import MethodNotAllowedException, UnknownOperationException
+from gumshoe.errors import MethodNotAllowedException, UnknownOperationException
 from gumshoe.protocol.model import operations
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from botocore.model import Shape
 
-from gumshoe.protocol.errors import DetectiveError
+from gumshoe.errors import DetectiveError
 from gumshoe.protocol.model import error_members, error_statuses
 
 Writer = Callable[[Any], Any]

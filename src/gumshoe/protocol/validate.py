@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.model import Shape
 
-from gumshoe.protocol.errors import ValidationException
+from gumshoe.errors import ValidationException
 
 # The model lists Account.EmailAddress as required, but AWS documents that organization
 # accounts in the organization behavior graph are enabled without one (2022-01-03 API change).

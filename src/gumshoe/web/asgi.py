@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gumshoe.config import MAX_BODY_BYTES
-from gumshoe.protocol.errors import RequestEntityTooLargeException
+from gumshoe.errors import RequestEntityTooLargeException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -19,17 +19,9 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from gumshoe.cli_data import (
-    DEFAULT_ENDPOINT,
-    ServerError,
-    console,
-    get_json,
-    out,
-    region_of,
-    when,
-)
-from gumshoe.protocol.errors import ValidationException
-from gumshoe.v1 import parse_time
+from gumshoe.cli.client import DEFAULT_ENDPOINT, ServerError, add_endpoint, console, get_json, out, region_of, when
+from gumshoe.clock import now_ms, parse_time
+from gumshoe.errors import ValidationException
 
 DEFAULT_SCOPE_MS = 7 * 24 * 3_600_000
 SEVERITY_STYLE = {
@@ -74,7 +66,7 @@ def _aws(call: Callable[..., Any], **params: Any) -> Any:
 
 def _scope(args: argparse.Namespace) -> tuple[int, int]:
     try:
-        end = parse_time(args.end, "--to") if args.end else int(time.time() * 1000)
+        end = parse_time(args.end, "--to") if args.end else now_ms()
         start = parse_time(args.start, "--from") if args.start else end - DEFAULT_SCOPE_MS
     except ValidationException as exc:
         raise ServerError(exc.message) from None
@@ -94,13 +86,29 @@ def _graph(args: argparse.Namespace, client: Any) -> str:
     raise ServerError("this account has several behavior graphs: name one with --graph.")
 
 
-def investigate(args: argparse.Namespace) -> int:
+def add_parser(commands: Any) -> None:
+    investigate = commands.add_parser(
+        "investigate", help="Investigate an IAM user or role: severity and indicators of compromise.")
+    investigate.add_argument("entity_arn", metavar="ENTITY_ARN", help="ARN of the IAM user or role.")
+    investigate.add_argument("--graph", default=None, help="Behavior graph ARN [default: your only graph in the Region]")
+    investigate.add_argument("--from", dest="start", default=None,
+                             help="Scope start (ISO 8601 or epoch ms) [default: 7 days before --to]")
+    investigate.add_argument("--to", dest="end", default=None, help="Scope end (ISO 8601 or epoch ms) [default: now]")
+    investigate.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the result [default 600]")
+    add_endpoint(investigate)
+    investigate.add_argument("--json", action="store_true", help="Print JSON.")
+
+
+def _as_time(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def run(args: argparse.Namespace) -> int:
     client = _client(args)
     start, end = _scope(args)
     graph_arn = _graph(args, client)
-    as_time = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     started = _aws(client.start_investigation, GraphArn=graph_arn, EntityArn=args.entity_arn,
-                   ScopeStartTime=as_time(start), ScopeEndTime=as_time(end))
+                   ScopeStartTime=_as_time(start), ScopeEndTime=_as_time(end))
     investigation_id = started["InvestigationId"]
     deadline = time.monotonic() + args.timeout
     with console.status(f"investigating {escape(args.entity_arn)} ({investigation_id})", spinner="dots"):

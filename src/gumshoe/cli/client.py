@@ -1,0 +1,88 @@
+"""What every command that talks to a running server shares: where it is, who you are (the
+usual AWS credentials, or none for an open-mode server), signed requests, and the one
+message for a server that cannot be reached."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+from typing import Any, BinaryIO
+from urllib.parse import urlencode, urlsplit
+
+from rich.console import Console
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
+
+console = Console(stderr=True)
+out = Console()
+
+
+class ServerError(Exception):
+    """The server answered with an error (its message says what to do), or the command cannot
+    go on (a bad --from, no graph to pick)."""
+
+
+def add_endpoint(parser: argparse.ArgumentParser, region: bool = True) -> None:
+    parser.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=f"Server URL [default {DEFAULT_ENDPOINT}]")
+    if region:
+        parser.add_argument("--region", default=None, help="Region to sign requests for [default: AWS_REGION or us-east-1]")
+
+
+def region_of(args: argparse.Namespace | None = None) -> str:
+    given = getattr(args, "region", None) if args is not None else None
+    return given or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def cannot_reach(endpoint: str, exc: BaseException) -> str:
+    return (f"cannot reach the server at {endpoint}: {exc}. Is `gumshoe serve` running? "
+            "(Or use --data-dir to work on a data directory.)")
+
+
+def signed_headers(method: str, url: str, body: bytes | BinaryIO, region: str,
+                   headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers of a request signed with the usual AWS credentials, if there are any (an
+    open-mode server takes the default account otherwise). A file body is read to hash it."""
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    headers = dict(headers or ({"Content-Type": "application/json"} if body else {}))
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        return headers
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(credentials.get_frozen_credentials(), "detective", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def request(endpoint: str, method: str, path: str, body: bytes | BinaryIO, region: str,
+             headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    url = endpoint.rstrip("/") + path
+    parts = urlsplit(url)
+    conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    conn.request(method, target, body=body or None, headers=signed_headers(method, url, body, region, headers))
+    response = conn.getresponse()
+    if response.status >= 400:
+        data = response.read()
+        try:
+            message = json.loads(data).get("message", data.decode())
+        except ValueError:
+            message = data.decode("utf-8", "replace")
+        raise ServerError(f"{response.status} {response.getheader('x-amzn-ErrorType') or ''}: {message}".strip())
+    return response
+
+
+def get_json(args: argparse.Namespace, path: str, query: dict[str, str]) -> Any:
+    response = request(args.endpoint_url, "GET", f"{path}?{urlencode(query)}", b"", region_of(args))
+    return json.loads(response.read())
+
+
+def when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
