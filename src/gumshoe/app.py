@@ -1,10 +1,12 @@
 """The ASGI application: one process serving the Detective API and Gumshoe's own endpoints.
 
-    HTTP ─> body (capped) ─> identity (SigV4) ─> router ─> codec.parse (validate)
-        ─> api function (one transaction) ─> due jobs ─> codec.serialize ─> audit record
+This module is the wiring: it builds the services, the background workers (jobs, the sources'
+watch, investigations, audit delivery) and the HTTP surfaces of ``web/``, and sends each
+request to its surface by path:
 
-Every failure on the way becomes an AWS-shaped error; an unexpected one is logged with its
-traceback and answered as InternalServerException, never a traceback on the wire.
+    /_gumshoe/v1/...   web/data_api.py     ingestion, entities, profiles, investigation reports
+    /_gumshoe/...      web/server_api.py   health, reload
+    everything else    web/aws_api.py      the Detective API
 """
 
 from __future__ import annotations
@@ -12,43 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import itertools
 import logging
 import math
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
-from gumshoe import __version__
 from gumshoe.api import members as members_api
-from gumshoe.api._context import Context, Services
+from gumshoe.api._context import Services
 from gumshoe.api.organization import sync_organization
-from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
 from gumshoe.clock import now_ms
 from gumshoe.config import (
     SETTINGS_BY_NAME,
     ConfigError,
     Settings,
-    is_loopback,
     load_settings,
     parse_directory,
     read_config_file,
 )
-from gumshoe.errors import (
-    DetectiveError,
-    InternalServerException,
-    UnknownOperationException,
-    UnsupportedMediaTypeException,
-)
 from gumshoe.graph.stores import GraphStores
-from gumshoe.identity.accounts import AccountDirectory, Caller
-from gumshoe.identity.caller import identify
+from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.ingest.pipeline import Ingestor
 from gumshoe.ingest.watch import SourceWatcher
 from gumshoe.investigate import build_investigator
@@ -56,26 +45,14 @@ from gumshoe.investigate.runner import InvestigationRunner
 from gumshoe.jobs import JobRunner
 from gumshoe.mail import InvitationMailer, SmtpSettings
 from gumshoe.pagination import TokenCodec
-from gumshoe.protocol.model import operations
-from gumshoe.protocol.parser import OperationCodec
-from gumshoe.protocol.router import Router
-from gumshoe.protocol.serializer import error_body, iso8601
 from gumshoe.store.db import ControlStore
-from gumshoe.v1 import DataPlaneApi
-from gumshoe.web.asgi import read_body, send_bytes
+from gumshoe.web.asgi import Receive, Request, Scope, Send
+from gumshoe.web.aws_api import AwsApi
+from gumshoe.web.data_api import DataPlaneApi
+from gumshoe.web.server_api import ServerApi
 
 log = logging.getLogger("gumshoe.server")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-# Bodies botocore, the AWS CLI and the SDKs send for rest-json; no type at all is fine too.
-ACCEPTED_CONTENT_TYPES = frozenset(
-    {"application/json", "application/x-amz-json-1.0", "application/x-amz-json-1.1", "text/plain", "binary/octet-stream"}
-)
-SENSITIVE_PARAMETERS = frozenset({"accounts.emailAddress", "message"})
 JOB_POLL_SECONDS = 0.2
 
 
@@ -99,8 +76,6 @@ class Gumshoe:
                 settings.data_dir / "outbox", smtp, endpoint_url=f"http://{settings.host}:{settings.port}"
             ),
         )
-        self.router = Router()
-        self.codecs = {op.name: OperationCodec(op) for op in operations()}
         self.jobs = JobRunner(self.store)
         self.jobs.register(members_api.VERIFY_MEMBER, self._bind(members_api.job_verify_member))
         self.jobs.register(members_api.ENABLE_ORGANIZATION_MEMBER, self._bind(members_api.job_enable_organization_member))
@@ -113,15 +88,16 @@ class Gumshoe:
             after_enabled=settings.ingest_after_enabled, s3_endpoint_url=settings.s3_endpoint_url,
             unit_bytes=settings.ingest_unit_bytes,
         )
-        self.v1 = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
+        self.aws_api = AwsApi(self.services, self.audit, self._jobs_due)
+        self.data_api = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
+        self.server_api = ServerApi(self.services, self.reload, lambda: self.investigations.locating)
         self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
         self._watch_from_file = _watch_settings_from_file(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._jobs_pending = False
-        self.started_at = time.time()
 
     def _bind(self, fn: Callable[..., None]) -> Callable[..., None]:
         services = self.services
@@ -222,186 +198,22 @@ class Gumshoe:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = new_request_id()
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.decode("latin-1")
-        if path.startswith("/_gumshoe/"):
-            if path.startswith("/_gumshoe/v1/"):
-                await self.v1.handle(scope, receive, send, request_id)
-            else:
-                await self._internal(scope, receive, send, path, request_id)
-            return
-        if self._jobs_pending:
-            # Work an earlier call made due now (job_delay 0): the next read shows its result.
-            self._jobs_pending = False
-            self.jobs.run_due()
-        method: str = scope["method"]
-        header_list: list[tuple[bytes, bytes]] = scope["headers"]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in header_list}
-        query_string: bytes = scope.get("query_string", b"")
-        client = scope.get("client")
-        source_ip = client[0] if client else None
-        operation = None
-        params: dict[str, Any] | None = None
-        caller = None
-        try:
-            body = await read_body(receive, headers)
-            caller = identify(
-                self.settings, self.services.directory, method=method, raw_path=raw_path,
-                query_string=query_string, header_list=header_list, headers=headers, body=body, source_ip=source_ip,
-            )
-            route = self.router.match(method, path)
-            operation = route.operation.name
-            codec = self.codecs[operation]
-            _check_content_type(headers, body)
-            params = codec.parse(route.labels, query_string, body)
-            ctx = Context(caller=caller, services=self.services, now_ms=now_ms())
-            result = HANDLERS[operation](ctx, params)
-            payload = codec.serialize(result)
-            status = codec.status
-            if ctx.jobs_due:
-                # Run after the response is sent; any next request drains them first.
-                self._jobs_pending = True
-                self._wake.set()
-            error: DetectiveError | None = None
-        except DetectiveError as exc:
-            error = exc
-        except Exception:
-            log.exception("unexpected fault request_id=%s operation=%s", request_id, operation)
-            error = InternalServerException("An internal error occurred. The request may be retried.")
-        response_headers = [(b"x-amzn-requestid", request_id.encode())]
-        if error is not None:
-            status, payload = error_body(error)
-            response_headers.append((b"x-amzn-errortype", error.code.encode()))
-            log.info("request_id=%s operation=%s status=%d error=%s", request_id, operation, status, error.code)
-        if status != 204:
-            response_headers.append((b"content-type", b"application/json"))
-        response_headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload})
-        if operation is not None and caller is not None:
-            self.audit.record(
-                account_id=caller.account_id, region=caller.region, event_name=operation,
-                event_time=dt.datetime.now(dt.UTC), request_id=request_id, source_ip=source_ip,
-                user_agent=caller.user_agent, access_key_id=caller.access_key_id,
-                request_parameters=_audit_params(params) if params else None,
-                response_elements=None,
-                error_code=error.code if error is not None else None,
-                error_message=error.message if error is not None else None,
-                read_only=operation in READ_ONLY, sensitive_paths=SENSITIVE_PARAMETERS,
-            )
-
-    def _signed_caller(self, scope: Scope, body: bytes) -> Caller | None:
-        """The caller of a request to the server's own endpoints when it is signed validly;
-        None when it is not signed (or in --auth open, where nothing is checked)."""
-        if self.settings.auth != "sigv4":
-            return None
-        header_list = scope["headers"]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in header_list}
-        if "authorization" not in headers and b"X-Amz-Signature" not in scope.get("query_string", b""):
-            return None
-        client = scope.get("client")
-        return identify(self.settings, self.services.directory, method=scope["method"],
-                        raw_path=scope.get("raw_path") or scope["path"].encode(),
-                        query_string=scope.get("query_string", b""), header_list=header_list, headers=headers,
-                        body=body, source_ip=client[0] if client else None)
-
-    def _may_reload(self, scope: Scope, caller: Caller | None) -> str | None:
-        """Why a reload is refused, or None. In --auth open: from this machine only; in
-        --auth sigv4: signed with a credential marked ``operator`` (or send SIGHUP)."""
-        if self.settings.auth == "sigv4":
-            if caller is None or not self.services.directory.is_operator(caller.access_key_id):
-                return ("Reload needs a request signed with an operator credential (operator = true in "
-                        "[[credentials]]), or send the server SIGHUP.")
-            return None
-        client = scope.get("client")
-        if not client or not is_loopback(client[0]):
-            return "Reload is accepted only from this machine."
-        return None
-
-    async def _internal(self, scope: Scope, receive: Receive, send: Send, path: str, request_id: str) -> None:
-        method = scope["method"]
-        status = 200
-        try:
-            caller = self._signed_caller(scope, await read_body(receive, {}))
-        except DetectiveError as exc:
-            status, payload = error_body(exc)
-            await send_bytes(send, status, payload, request_id, error_type=exc.code)
-            return
-        if path.rstrip("/") == "/_gumshoe/health" and method in ("GET", "HEAD") and (
-                self.settings.auth == "sigv4" and caller is None):
-            # Unsigned callers of a sigv4 server learn only that it is up.
-            await send_bytes(send, 200, orjson.dumps({"status": "ok"}), request_id, head=method == "HEAD")
-            return
-        if path.rstrip("/") == "/_gumshoe/health" and method in ("GET", "HEAD"):
-            body: dict[str, Any] = {
-                "status": "ok",
-                "service": "gumshoe",
-                "version": __version__,
-                "auth": self.settings.auth,
-                "dataDir": str(self.settings.data_dir.resolve()),
-                "uptimeSeconds": round(time.time() - self.started_at, 3),
-                "time": iso8601(dt.datetime.now(dt.UTC)),
-                # Addresses of loaded events still waiting for their geolocation (investigations
-                # look them up themselves meanwhile, more slowly).
-                "geolocating": self.investigations.locating,
-            }
-        elif path.rstrip("/") == "/_gumshoe/reload" and method == "POST":
-            refusal = self._may_reload(scope, caller)
-            if refusal is not None:
-                status, body = 403, {"message": refusal, "Message": refusal}
-            else:
-                try:
-                    body = self.reload()
-                except ConfigError as exc:
-                    status, body = 400, {"message": str(exc), "Message": str(exc)}
+        request = Request.from_scope(scope, new_request_id())
+        if request.path.startswith("/_gumshoe/v1/"):
+            await self.data_api.handle(request, receive, send)
+        elif request.path.startswith("/_gumshoe/"):
+            await self.server_api.handle(request, receive, send)
         else:
-            err = UnknownOperationException(f"Gumshoe has no endpoint {method} {path}.")
-            status = err.status
-            body = {"message": err.message, "Message": err.message}
-        payload = orjson.dumps(body)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"x-amzn-requestid", request_id.encode()),
-            (b"content-length", str(len(payload)).encode()),
-        ]
-        if status >= 400:
-            headers.append((b"x-amzn-errortype", b"UnknownOperationException" if status == 404 else b"GumshoeError"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload if method != "HEAD" else b""})
+            if self._jobs_pending:
+                # Work an earlier call made due now (job_delay 0): the next read shows its result.
+                self._jobs_pending = False
+                self.jobs.run_due()
+            await self.aws_api.handle(request, receive, send)
 
-
-def _check_content_type(headers: dict[str, str], body: bytes) -> None:
-    content_type = headers.get("content-type")
-    if content_type is None or not body:
-        return
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media not in ACCEPTED_CONTENT_TYPES:
-        raise UnsupportedMediaTypeException(
-            f"Content-Type {media} is not supported: send the request body as JSON (application/json)."
-        )
-
-
-def _camel(key: str) -> str:
-    return key[:1].lower() + key[1:]
-
-
-def _audit_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return iso8601(value)
-    if isinstance(value, list):
-        return [_audit_value(v) for v in value]
-    if isinstance(value, dict):
-        return {_camel(k): _audit_value(v) for k, v in value.items()}
-    return value
-
-
-def _audit_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Request parameters as CloudTrail writes them: lowerCamel names (tag keys kept as given)."""
-    out = {}
-    for key, value in params.items():
-        out[_camel(key)] = dict(value) if key == "Tags" else _audit_value(value)
-    return out
+    def _jobs_due(self) -> None:
+        """Run after the response is sent; any next request drains them first."""
+        self._jobs_pending = True
+        self._wake.set()
 
 
 def _request_id_head() -> str:

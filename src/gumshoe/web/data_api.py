@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
@@ -41,14 +41,21 @@ from gumshoe.errors import (
 from gumshoe.graph import queries
 from gumshoe.graph.stores import GraphStores
 from gumshoe.identity.accounts import Caller
-from gumshoe.identity.caller import identify
 from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
 from gumshoe.ingest.pipeline import Ingestor, ObjectResult, Summary
 from gumshoe.ingest.sources import SourceObject
-from gumshoe.protocol.serializer import error_body
-from gumshoe.web.asgi import Receive, Scope, Send, read_body, send_bytes, spool_path, stream_body
+from gumshoe.web.asgi import (
+    Receive,
+    Request,
+    Send,
+    identify_request,
+    send_error,
+    send_json,
+    spool_path,
+    stream_body,
+)
 
-log = logging.getLogger("gumshoe.v1")
+log = logging.getLogger("gumshoe.data_api")
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -69,69 +76,63 @@ class DataPlaneApi:
         self.ingestor = ingestor
         self.graph_stores = graph_stores
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        method = scope["method"]
-        path = scope["path"].rstrip("/")
-        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+    async def handle(self, request: Request, receive: Receive, send: Send) -> None:
+        path, method = request.path.rstrip("/"), request.method
         try:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             if path == "/_gumshoe/v1/upload" and method == "POST":
-                result = await self._upload(scope, receive, headers, query, request_id)
-                await _respond(send, 200, orjson.dumps(result), request_id)
+                await send_json(send, request, await self._upload(request, receive))
                 return
-            body = await read_body(receive, headers)  # capped as for the AWS API
-            caller = self._identify(scope, headers, body)
+            await request.read_body(receive)  # capped as for the AWS API
+            caller = identify_request(self.services.settings, self.services.directory, request)
             if path == "/_gumshoe/v1/ingest" and method == "POST":
-                await self._ingest(body, caller, send, request_id)
+                await self._ingest(request, caller, send)
                 return
-            if path == "/_gumshoe/v1/entities" and method == "GET":
-                store = self._graph(query, caller)
-                limit = parse_limit(query.get("limit"))
-                kind = query.get("type") or None
-                if kind is not None and kind not in queries.ENTITY_TYPES:
-                    raise ValidationException(f"type must be one of {', '.join(queries.ENTITY_TYPES)}.")
-                # One more than asked tells whether the list was cut.
-                entities = await asyncio.to_thread(queries.list_entities, store, kind, limit + 1)
-                result: Any = {"entities": entities[:limit], "truncated": len(entities) > limit}
-            elif path == "/_gumshoe/v1/profile" and method == "GET":
-                store = self._graph(query, caller)
-                entity = query.get("entity")
-                if not entity:
-                    raise ValidationException("entity is required: the id of an entity of the graph.")
-                end = parse_time(query["to"], "to") if query.get("to") else now_ms()
-                start = parse_time(query["from"], "from") if query.get("from") else end - 30 * DAY_MS
-                if start >= end:
-                    raise ValidationException("from must be earlier than to.")
-                result = await asyncio.to_thread(queries.profile, store, entity, start, end)
-                if result is None:
-                    raise ResourceNotFoundException(f"The behavior graph has no entity {entity}.")
-            elif path == "/_gumshoe/v1/investigation" and method == "GET":
-                arn = self._graph_arn(query, caller)
-                investigation_id = query.get("id")
-                if not investigation_id:
-                    raise ValidationException("id is required: the InvestigationId StartInvestigation returned.")
-                result = investigation_report(self.services.store, arn, investigation_id)
-            else:
-                raise UnknownOperationException(f"Gumshoe has no endpoint {method} {path}.")
-            await _respond(send, 200, orjson.dumps(result), request_id)
+            answer = self._READS.get((method, path))
+            if answer is None:
+                raise UnknownOperationException(f"Gumshoe has no endpoint {method} {request.path}.")
+            await send_json(send, request, await answer(self, request.query, caller))
         except DetectiveError as exc:
-            status, payload = error_body(exc)
-            await _respond(send, status, payload, request_id, exc.code)
+            await send_error(send, request, exc)
         except Exception:
-            log.exception("unexpected fault request_id=%s path=%s", request_id, path)
-            fault = InternalServerException("An internal error occurred. The request may be retried.")
-            status, payload = error_body(fault)
-            await _respond(send, status, payload, request_id, fault.code)
+            log.exception("unexpected fault request_id=%s path=%s", request.request_id, path)
+            await send_error(send, request, InternalServerException("An internal error occurred. The request may be retried."))
 
-    def _identify(self, scope: Scope, headers: dict[str, str], body: bytes,
-                  payload_hash: bytes | None = None) -> Caller:
-        client = scope.get("client")
-        return identify(
-            self.services.settings, self.services.directory, method=scope["method"],
-            raw_path=scope.get("raw_path") or scope["path"].encode(), query_string=scope.get("query_string", b""),
-            header_list=scope["headers"], headers=headers, body=body, source_ip=client[0] if client else None,
-            payload_hash=payload_hash,
-        )
+    async def _entities(self, query: dict[str, str], caller: Caller) -> dict[str, Any]:
+        store = self._graph(query, caller)
+        limit = parse_limit(query.get("limit"))
+        kind = query.get("type") or None
+        if kind is not None and kind not in queries.ENTITY_TYPES:
+            raise ValidationException(f"type must be one of {', '.join(queries.ENTITY_TYPES)}.")
+        # One more than asked tells whether the list was cut.
+        entities = await asyncio.to_thread(queries.list_entities, store, kind, limit + 1)
+        return {"entities": entities[:limit], "truncated": len(entities) > limit}
+
+    async def _profile(self, query: dict[str, str], caller: Caller) -> dict[str, Any]:
+        store = self._graph(query, caller)
+        entity = query.get("entity")
+        if not entity:
+            raise ValidationException("entity is required: the id of an entity of the graph.")
+        end = parse_time(query["to"], "to") if query.get("to") else now_ms()
+        start = parse_time(query["from"], "from") if query.get("from") else end - 30 * DAY_MS
+        if start >= end:
+            raise ValidationException("from must be earlier than to.")
+        result = await asyncio.to_thread(queries.profile, store, entity, start, end)
+        if result is None:
+            raise ResourceNotFoundException(f"The behavior graph has no entity {entity}.")
+        return result
+
+    async def _investigation(self, query: dict[str, str], caller: Caller) -> dict[str, Any]:
+        arn = self._graph_arn(query, caller)
+        investigation_id = query.get("id")
+        if not investigation_id:
+            raise ValidationException("id is required: the InvestigationId StartInvestigation returned.")
+        return investigation_report(self.services.store, arn, investigation_id)
+
+    _READS: dict[tuple[str, str], Callable[[DataPlaneApi, dict[str, str], Caller], Awaitable[dict[str, Any]]]] = {
+        ("GET", "/_gumshoe/v1/entities"): _entities,
+        ("GET", "/_gumshoe/v1/profile"): _profile,
+        ("GET", "/_gumshoe/v1/investigation"): _investigation,
+    }
 
     def _permit(self, caller: Caller) -> Permit:
         with self.services.store.read() as conn:
@@ -148,11 +149,11 @@ class DataPlaneApi:
     def _graph(self, query: dict[str, str], caller: Any) -> Any:
         return self.graph_stores.get(self._graph_arn(query, caller))
 
-    async def _upload(self, scope: Scope, receive: Receive, headers: dict[str, str], query: dict[str, str],
-                      request_id: str) -> dict[str, Any]:
+    async def _upload(self, request: Request, receive: Receive) -> dict[str, Any]:
         """One log object in the body, streamed to a spool file, then ingested with the
         caller's Permit. The signature is checked first, over the declared body digest, so an
         unsigned caller never gets a byte written; the body must then match that digest."""
+        query, headers = request.query, request.headers
         name = query.get("name", "")
         if not name or len(name) > 1024 or "\x00" in name:
             raise ValidationException("name is required: the object's path as the client has it (up to 1024 "
@@ -163,9 +164,9 @@ class DataPlaneApi:
                 raise ValidationException("x-amz-content-sha256 must be the SHA-256 of the body (64 hex digits): "
                                           "an upload is signed over its digest.")
             declared = ""
-        caller = self._identify(scope, headers, b"", payload_hash=declared.encode() if declared else None)
-        settings = self.services.settings
-        spool = spool_path(settings.data_dir / "uploads", request_id)
+        caller = identify_request(settings := self.services.settings, self.services.directory, request,
+                                  payload_hash=declared.encode() if declared else None)
+        spool = spool_path(settings.data_dir / "uploads", request.request_id)
         try:
             with spool.open("wb") as out:
                 size, digest = await stream_body(receive, headers, out, settings.upload_max_bytes)
@@ -187,12 +188,12 @@ class DataPlaneApi:
             spool.unlink(missing_ok=True)
         return {"object": results[0] if results else None, "summary": summary.to_json()}
 
-    async def _ingest(self, body: bytes, caller: Caller, send: Send, request_id: str) -> None:
+    async def _ingest(self, request: Request, caller: Caller, send: Send) -> None:
         try:
-            request = orjson.loads(body or b"{}")
+            asked = orjson.loads(request.body or b"{}")
         except orjson.JSONDecodeError:
             raise ValidationException("The body must be JSON: {\"locations\": [\"PATH_OR_S3_URI\", ...]}.") from None
-        locations = request.get("locations") if isinstance(request, dict) else None
+        locations = asked.get("locations") if isinstance(asked, dict) else None
         if not isinstance(locations, list) or not locations or not all(isinstance(x, str) and x for x in locations):
             raise ValidationException("locations must be a non-empty list of folders, files or s3:// URIs.")
         settings = self.services.settings
@@ -231,7 +232,7 @@ class DataPlaneApi:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/x-ndjson"), (b"x-amzn-requestid", request_id.encode())]})
+            (b"content-type", b"application/x-ndjson"), (b"x-amzn-requestid", request.request_id.encode())]})
         task = loop.run_in_executor(None, work)
         while True:
             line = await queue.get()
@@ -246,7 +247,3 @@ def _object_line(result: ObjectResult) -> dict[str, Any]:
     return {"type": "object", "source": result.source, "key": result.key, "kind": result.kind,
             "skipped": result.skipped, "records": result.records, "rejects": result.rejects,
             "refused": sum(result.refused.values()), "bytes": result.bytes, "size": result.size}
-
-
-async def _respond(send: Send, status: int, payload: bytes, request_id: str, error_type: str | None = None) -> None:
-    await send_bytes(send, status, payload, request_id, error_type=error_type)
