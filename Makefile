@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 serve: install
 	$(BIN)/gumshoe serve
 
+# What a developer runs before committing, and CI before the tests.
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
+
 test: install
 	$(BIN)/python -m pytest -q
 

@@ -259,7 +259,7 @@ def investigations(data_dir: Path, arn: str, work: Path) -> dict[str, float]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     gumshoe = Path(sys.executable).parent / "gumshoe"
-    log = open(work / "serve.log", "w")
+    log = open(work / "serve.log", "w")  # noqa: SIM115 -- the server's log while it runs, closed after
     server = subprocess.Popen([str(gumshoe), "serve", "--port", str(port), "--data-dir", str(data_dir),
                                "--geoip-city", str(city), "--geoip-asn", str(asn), "--log-level", "warning"],
                               stdout=log, stderr=subprocess.STDOUT)

@@ -151,7 +151,7 @@ def test_list_filters_sorts_and_pages(env: Env, world: Any) -> None:
     ids = [world.start(user(name=f"u{i}")) for i in range(5)]
     world.runner.run_pending()
     with env.store.write() as conn:  # give them distinct severities and one archived
-        for investigation_id, severity in zip(ids, ("LOW", "CRITICAL", "INFORMATIONAL", "HIGH", "MEDIUM")):
+        for investigation_id, severity in zip(ids, ("LOW", "CRITICAL", "INFORMATIONAL", "HIGH", "MEDIUM"), strict=True):
             conn.execute(update(investigations).where(investigations.c.investigation_id == investigation_id)
                          .values(severity=severity))
     env.call(inv.update_investigation_state, ADMIN, {"GraphArn": world.arn, "InvestigationId": ids[0], "State": "ARCHIVED"})

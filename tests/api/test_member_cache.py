@@ -150,6 +150,6 @@ def test_the_cache_keeps_only_the_most_recent_graphs(make_env, max_graphs):
     env = make_env(job_delay=0)
     env.services.member_cache = MemberDetailCache(max_graphs=max_graphs)
     arns = [env.graph(admin) for admin in ("111111111111", "121212121212", "131313131313")]
-    for admin, arn in zip(("111111111111", "121212121212", "131313131313"), arns):
+    for admin, arn in zip(("111111111111", "121212121212", "131313131313"), arns, strict=True):
         env.call(members.list_members, admin, {"GraphArn": arn})
     assert list(env.services.member_cache._entries) == arns[1:]

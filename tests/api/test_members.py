@@ -294,7 +294,7 @@ def test_volume_unknown_when_the_member_is_not_in_guardduty(make_env):
     arn = env.graph(ADMIN)
     detail = env.join(arn, ADMIN, M1)
     assert (detail["Status"], detail["DisabledReason"]) == ("ACCEPTED_BUT_DISABLED", "VOLUME_UNKNOWN")
-    assert not detail.get("DatasourcePackageIngestStates", {}).get("DETECTIVE_CORE") == "STARTED"
+    assert detail.get("DatasourcePackageIngestStates", {}).get("DETECTIVE_CORE") != "STARTED"
 
 
 def test_volume_too_high_counts_the_administrator_and_enabled_members(make_env):

@@ -241,7 +241,7 @@ def account_activity(account: str, region: str, start: dt.datetime, *, user: str
                                   "sessionToken": "IQoJb3JpZ2luX2VjE"},
                   "assumedRoleUser": {"assumedRoleId": session_id["principalId"], "arn": session_arn}},
     ))
-    for n in range(5):
+    for _ in range(5):
         events.append(ct_event(account, region, tick(), session_id, "s3.amazonaws.com", "ListObjects", ip=ips[0],
                                agent=ua_sdk, request={"bucketName": buckets[1], "Host": f"{buckets[1]}.s3.amazonaws.com",
                                                        "prefix": "logs/"}))

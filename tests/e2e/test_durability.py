@@ -168,7 +168,8 @@ def test_accept_and_reject_races_end_in_one_consistent_state(make_server):
         member = server.client(member_id, max_pool_connections=16)
         kinds = ["accept", "reject"] * 4
         calls = [
-            (lambda: member.accept_invitation(GraphArn=arn)) if k == "accept" else (lambda: member.reject_invitation(GraphArn=arn))
+            (lambda m=member: m.accept_invitation(GraphArn=arn)) if k == "accept"
+            else (lambda m=member: m.reject_invitation(GraphArn=arn))
             for k in kinds
         ]
         results = _race(calls)
@@ -180,7 +181,7 @@ def test_accept_and_reject_races_end_in_one_consistent_state(make_server):
         assert codes <= {"ConflictException", "ResourceNotFoundException"}, codes
         assert all(http_status(r) < 500 for r in failures)
         if winners == ["accept"]:
-            wait_for(lambda: (member_detail(admin, arn, member_id) or {}).get("Status") == "ENABLED", timeout=10)
+            wait_for(lambda m=member_id: (member_detail(admin, arn, m) or {}).get("Status") == "ENABLED", timeout=10)
             assert [i["GraphArn"] for i in member.list_invitations()["Invitations"]] == [arn]
         else:
             assert member_detail(admin, arn, member_id) is None

@@ -96,7 +96,7 @@ def summary_rows(stdout: str) -> dict[tuple[str, str], dict[str, int]]:
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.split("│")]
         if len(cells) == 10 and cells[1] and cells[1] != "account":
-            row = {n: int(v.replace(",", "")) for n, v in zip(names, cells[3:9])}
+            row = {n: int(v.replace(",", "")) for n, v in zip(names, cells[3:9], strict=True)}
             if not row["refused"]:  # shown only where there are refusals
                 del row["refused"]
             rows[(cells[1], cells[2])] = row

@@ -129,7 +129,7 @@ def test_outsiders_and_the_administrator_have_no_membership(srv: Any) -> None:
 def test_member_of_several_graphs_acts_on_each_separately(srv: Any) -> None:
     admins = [srv.client(f"40000000002{i}") for i in range(3)]
     arns = [a.create_graph()["GraphArn"] for a in admins]
-    for a, arn in zip(admins, arns):
+    for a, arn in zip(admins, arns, strict=True):
         invite(a, arn, CAROL)
     carol = srv.client(CAROL[0])
     assert set(arns) <= set(invitation_arns(carol))

@@ -109,7 +109,6 @@ def test_tags_of_someone_elses_graph_are_not_found(srv: Any) -> None:
 
 
 def test_bad_resource_arn(srv: Any) -> None:
-    c = srv.client("600000000008")
     response = raw(srv, "GET", "/tags/" + quote("arn:aws:s3:::bucket", safe=""), account="600000000008")
     body = assert_aws_error(response, 400, "ValidationException")
     assert "at 'resourceArn'" in body["message"]

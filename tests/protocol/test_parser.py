@@ -160,7 +160,7 @@ def test_nested_timestamps_become_datetimes() -> None:
 
 
 def test_utf8_body() -> None:
-    raw = '{"GraphArn": "%s", "Accounts": [{"AccountId": "111111111111"}], "Message": "héllo ✓"}' % ARN
+    raw = f'{{"GraphArn": "{ARN}", "Accounts": [{{"AccountId": "111111111111"}}], "Message": "héllo ✓"}}'
     params = codec("CreateMembers").parse({}, b"", raw.encode("utf-8"))
     assert params["Message"] == "héllo ✓"
 

@@ -165,7 +165,7 @@ def assert_same(expected: Any, actual: Any, path: str = "$") -> None:
             assert_same(expected[k], actual[k], f"{path}.{k}")
     elif isinstance(expected, list):
         assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
-        for n, (e, a) in enumerate(zip(expected, actual)):
+        for n, (e, a) in enumerate(zip(expected, actual, strict=True)):
             assert_same(e, a, f"{path}[{n}]")
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"

@@ -185,9 +185,9 @@ def member_details(
             "InvitationType": row.invitation_type,
         }
         key = (row.graph_arn, row.account_id)
-        vol = volumes.get(key)
-        if vol is not None:
-            total, updated, per = vol
+        usage = volumes.get(key)
+        if usage is not None:
+            total, updated, per = usage
             detail["VolumeUsageInBytes"] = total
             detail["VolumeUsageUpdatedTime"] = updated / 1000
             detail["PercentOfGraphUtilization"] = total * 100.0 / graph_limit if graph_limit else 0.0

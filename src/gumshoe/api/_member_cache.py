@@ -56,7 +56,8 @@ class MemberDetailCache:
 
     @staticmethod
     def revision(snap: Snapshot, arn: str) -> int | None:
-        return snap.scalar(_REVISION, arn=arn)
+        revision = snap.scalar(_REVISION, arn=arn)
+        return int(revision) if revision is not None else None
 
     def get(self, snap: Snapshot, arn: str, revision: int, graph_limit: int) -> GraphMembers:
         entry = self._entries.get(arn)

@@ -71,7 +71,7 @@ def page_prepared(
     limit = params.get("MaxResults") or default_size
     after = token_keys(ctx, params, binding, len(paged.key_names))
     if after is not None:
-        keys = {f"after_{name}": value for name, value in zip(paged.key_names, after)}
+        keys = {f"after_{name}": value for name, value in zip(paged.key_names, after, strict=True)}
         rows = snap.all(paged.after, page_limit=limit + 1, **query_params, **keys)
     else:
         rows = snap.all(paged.first, page_limit=limit + 1, **query_params)

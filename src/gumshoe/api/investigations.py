@@ -152,7 +152,7 @@ def list_investigations(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         query = query.where(investigations.c.created_ms >= low, investigations.c.created_ms <= high)
     with ctx.store.read() as conn:
         administered_graph(tx(conn), graph_arn, ctx.caller.account_id, ctx.caller.region)
-        rows = conn.execute(query).all()
+        rows = list(conn.execute(query).all())
     field = sort.get("Field", "CREATED_TIME")
     descending = sort.get("SortOrder", "DESC" if field == "CREATED_TIME" else "ASC") == "DESC"
 

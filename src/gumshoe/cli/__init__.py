@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command].run(args)
+        return int(COMMANDS[args.command].run(args))
     except ConfigError as exc:
         print(f"gumshoe: {exc}", file=sys.stderr)
         return 2

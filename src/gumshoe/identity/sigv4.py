@@ -383,12 +383,12 @@ def _canonical_request(
 
     lines = []
     for name in names:
-        value = found.get(name)
-        if value is None:
+        header = found.get(name)
+        if header is None:
             raise IncompleteSignatureException(
                 f"The request is missing the signed header '{name.decode('latin-1')}'."
             )
-        lines.append(name + b":" + value + b"\n")
+        lines.append(name + b":" + header + b"\n")
 
     # The timestamp: X-Amz-Date (header, or query when presigned), else the Date header.
     if info.amz_date is not None:

@@ -235,7 +235,6 @@ class Ingestor:
         run. A last line without its newline waits until the file has not changed for
         ``tail_settle_seconds``. With a ``permit`` (an API caller's ingestion) each record is
         checked against it; ``objects`` are objects given as they are (uploads)."""
-        summary = Summary()
         with self._lock:
             listed = [*self.objects(locations), *objects]
             if permit is not None:
@@ -243,60 +242,30 @@ class Ingestor:
             self._permit = permit
             if plan is not None:
                 plan(len(listed), sum(o.size for o in listed))
-            failed_before: dict[str, str] = {}
-            done = self._ledger({o.ref for o in listed}, failed_before)
+            batch = _Run(self, progress)
+            done = self._ledger({o.ref for o in listed}, batch.failed_before)
             steps = self._line_steps([o for o in listed if o.local and o.ref not in done],
                                      _changed_before(settle_seconds), _changed_before(tail_settle_seconds))
-            with self.store.read() as conn:
-                table = routes(conn)
-            earlier_parts: dict[str, Part] = {}  # ledgered parts of readings that go on, by ref
-            if _signature(table) != self._routes_seen:
-                going_on = [o.location for o in listed if o.ref in steps and steps[o.ref].going_on]
-                for ref, part, accounts in self._reading_parts(going_on):
-                    earlier_parts[ref] = part
-                    done[ref] = accounts
-            considered = self._catch_up(done, table, remember=permit is None)
-            again: dict[str, list[Part]] = defaultdict(list)  # location -> its parts to read for a new graph
-            for ref in considered:
-                if ref in earlier_parts:
-                    again[ref.rpartition("|")[0]].append(earlier_parts[ref])
-            unit: list[SourceObject] = []
-            unit_bytes = 0
-
-            def add(obj: SourceObject) -> None:
-                nonlocal unit, unit_bytes
-                unit.append(obj)
-                unit_bytes += obj.size
-                if unit_bytes >= self.unit_bytes or len(unit) >= UNIT_OBJECTS:
-                    self._run_unit(unit, summary, progress, considered)
-                    unit, unit_bytes = [], 0
-
-            def skip(obj: SourceObject) -> None:
-                summary.skipped += 1
-                if obj.ref in failed_before:
-                    summary.failed_before.append(f"{obj.source}/{obj.key}: {failed_before[obj.ref]}")
-                if progress is not None:
-                    progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), summary)
-
+            batch.considered, again = self._to_read_again(listed, done, steps, remember=permit is None)
             for obj in listed:
                 step = steps.get(obj.ref)
                 if step is None:  # in the ledger, or an S3 object
-                    if obj.ref in done and obj.ref not in considered:
-                        skip(obj)
+                    if obj.ref in done and obj.ref not in batch.considered:
+                        batch.skip(obj)
                     else:
-                        add(obj)
+                        batch.add(obj)
                 elif step.action == "whole":
-                    add(obj)
+                    batch.add(obj)
                 elif step.action == "parts":
-                    parts = [dataclasses.replace(obj, part=p, size=p.end - p.start)
-                             for p in sorted(again.get(obj.location, ()), key=lambda p: p.start)]
-                    parts.extend(step.parts)
-                    for part in parts:
-                        add(part)
-                    if not parts:
-                        skip(obj)
-            if unit:
-                self._run_unit(unit, summary, progress, considered)
+                    pieces = [dataclasses.replace(obj, part=p, size=p.end - p.start)
+                              for p in sorted(again.get(obj.location, ()), key=lambda p: p.start)]
+                    pieces.extend(step.parts)
+                    for piece in pieces:
+                        batch.add(piece)
+                    if not pieces:
+                        batch.skip(obj)
+            batch.flush()
+            summary = batch.summary
             if summary.failed:
                 self._routes_seen = None  # look for objects to catch up again on the next run
                 self._checked.clear()
@@ -305,6 +274,25 @@ class Ingestor:
                 if store is not None:
                     store.compact()
         return summary
+
+    def _to_read_again(self, listed: list[SourceObject], done: dict[str, list[str]], steps: dict[str, LineStep],
+                       remember: bool) -> tuple[dict[str, set[str]], dict[str, list[Part]]]:
+        """Ledgered objects a graph of their accounts has not considered yet (ref -> graphs
+        that have), and the ledgered parts of growing files to read again for them (by file)."""
+        with self.store.read() as conn:
+            table = routes(conn)
+        earlier_parts: dict[str, Part] = {}  # ledgered parts of readings that go on, by ref
+        if _signature(table) != self._routes_seen:
+            going_on = [o.location for o in listed if o.ref in steps and steps[o.ref].going_on]
+            for ref, part, accounts in self._reading_parts(going_on):
+                earlier_parts[ref] = part
+                done[ref] = accounts
+        considered = self._catch_up(done, table, remember=remember)
+        again: dict[str, list[Part]] = defaultdict(list)  # location -> its parts to read for a new graph
+        for ref in considered:
+            if ref in earlier_parts:
+                again[ref.rpartition("|")[0]].append(earlier_parts[ref])
+        return considered, again
 
     def _ledger(self, refs: set[str], failures: dict[str, str] | None = None) -> dict[str, list[str]]:
         """The ledgered objects among ``refs``, with the accounts of their records; those that
@@ -524,7 +512,7 @@ class Ingestor:
         for arn, load in loads.items():
             for ref, entry in load.objects.items():
                 volumes[(ref, arn)] = entry["volume"]
-        for obj, result in zip(objects, results):
+        for obj, result in zip(objects, results, strict=True):
             # Before the ledger: a crash in between sets them aside twice rather than never.
             refusals = [Reject(f"records of account {account}", f"{count} records refused: {self._permit.reason(account)}")
                         for account, count in result.refused.items()] if self._permit is not None else []
@@ -632,7 +620,7 @@ class Ingestor:
         stamp = now_ms()
         with self.store.write() as conn:
             marks = set(volumes)
-            for obj, result in zip(objects, results):
+            for obj, result in zip(objects, results, strict=True):
                 marks.update((obj.ref, t.graph_arn) for a in result.accounts for t in targets.get(a, ()))
             live = {arn for (arn,) in conn.execute(
                 select(graphs.c.arn).where(graphs.c.arn.in_(sorted({arn for _, arn in marks}))))}
@@ -656,7 +644,7 @@ class Ingestor:
                      records=result.records, rejects=result.rejects, finished_ms=stamp,
                      accounts=",".join(sorted(a for a in result.accounts if a)),
                      stream=obj.location if obj.part is not None else "")
-                for obj, result in zip(objects, results) if obj.ref not in known
+                for obj, result in zip(objects, results, strict=True) if obj.ref not in known
             ]
             for obj in objects:
                 if obj.part is not None and obj.part.start == 0 and obj.ref not in known:
@@ -697,6 +685,38 @@ class Ingestor:
         with path.open("ab") as out:
             out.write(b"".join(lines))
         log.info("%d unreadable records of %s/%s set aside in %s", len(rejects), obj.source, obj.key, path)
+
+
+class _Run:
+    """One run's objects gathered into units (up to ``unit_bytes`` or UNIT_OBJECTS of them),
+    each loaded when full, and the run's summary."""
+
+    def __init__(self, ingestor: Ingestor, progress: Callable[[ObjectResult, Summary], None] | None) -> None:
+        self.ingestor = ingestor
+        self.progress = progress
+        self.summary = Summary()
+        self.considered: dict[str, set[str]] = {}
+        self.failed_before: dict[str, str] = {}
+        self.unit: list[SourceObject] = []
+        self.unit_bytes = 0
+
+    def add(self, obj: SourceObject) -> None:
+        self.unit.append(obj)
+        self.unit_bytes += obj.size
+        if self.unit_bytes >= self.ingestor.unit_bytes or len(self.unit) >= UNIT_OBJECTS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.unit:
+            self.ingestor._run_unit(self.unit, self.summary, self.progress, self.considered)
+            self.unit, self.unit_bytes = [], 0
+
+    def skip(self, obj: SourceObject) -> None:
+        self.summary.skipped += 1
+        if obj.ref in self.failed_before:
+            self.summary.failed_before.append(f"{obj.source}/{obj.key}: {self.failed_before[obj.ref]}")
+        if self.progress is not None:
+            self.progress(ObjectResult(obj.source, obj.key, "", obj.size, skipped=True), self.summary)
 
 
 def _add_tally(total: Tally, tally: Tally) -> None:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from gumshoe.ingest.growing import Bounded, Part
 from gumshoe.ingest.readers.base import Rejoined
@@ -75,7 +75,7 @@ class SourceObject:
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[return-value]
+            return cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, rest), mode="rb"))
         return rest  # type: ignore[return-value]
 
 

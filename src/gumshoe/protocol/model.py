@@ -42,4 +42,4 @@ def error_members(code: str) -> frozenset[str]:
     if code not in model.shape_names:
         return frozenset()
     shape = model.shape_for(code)
-    return frozenset(m for m in shape.members if m != "Message")  # type: ignore[attr-defined]
+    return frozenset(m for m in shape.members if m != "Message")

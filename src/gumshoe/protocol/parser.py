@@ -40,7 +40,7 @@ class OperationCodec:
         self.body_members: set[str] = set()
         shape = op.input_shape
         if shape is not None:
-            for name, member in shape.members.items():  # type: ignore[attr-defined]
+            for name, member in shape.members.items():
                 location = member.serialization.get("location")
                 wire = member.serialization.get("name", name)
                 if location == "uri":

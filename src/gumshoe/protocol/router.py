@@ -65,7 +65,7 @@ def _match_template(segments: tuple[str, ...], parts: list[str]) -> dict[str, st
     if len(segments) != len(parts):
         return None
     labels: dict[str, str] = {}
-    for seg, part in zip(segments, parts):
+    for seg, part in zip(segments, parts, strict=True):
         if seg.startswith("{"):
             if not part:
                 return None

@@ -78,7 +78,7 @@ def _build(shape: Shape, cache: dict[str, Writer]) -> Writer:
     if kind == "structure":
         writers = {
             name: (compile_output(mshape, cache), mshape.serialization.get("name", name))
-            for name, mshape in shape.members.items()  # type: ignore[attr-defined]
+            for name, mshape in shape.members.items()
             if mshape.serialization.get("location") is None
         }
         simple = all(w[0] is _identity and w[1] == n for n, w in writers.items())
@@ -97,12 +97,12 @@ def _build(shape: Shape, cache: dict[str, Writer]) -> Writer:
 
         return structure
     if kind == "list":
-        item = compile_output(shape.member, cache)  # type: ignore[attr-defined]
+        item = compile_output(shape.member, cache)
         if item is _identity:
             return list
         return lambda v: [item(x) for x in v]
     if kind == "map":
-        val = compile_output(shape.value, cache)  # type: ignore[attr-defined]
+        val = compile_output(shape.value, cache)
         if val is _identity:
             return dict
         return lambda v: {k: val(x) for k, x in v.items()}

@@ -98,11 +98,11 @@ def contains_sensitive(shape: Shape, _seen: frozenset[str] = frozenset()) -> boo
     seen = _seen | {shape.name}
     kind = shape.type_name
     if kind == "structure":
-        return any(contains_sensitive(m, seen) for m in shape.members.values())  # type: ignore[attr-defined]
+        return any(contains_sensitive(m, seen) for m in shape.members.values())
     if kind == "list":
-        return contains_sensitive(shape.member, seen)  # type: ignore[attr-defined]
+        return contains_sensitive(shape.member, seen)
     if kind == "map":
-        return contains_sensitive(shape.key, seen) or contains_sensitive(shape.value, seen)  # type: ignore[attr-defined]
+        return contains_sensitive(shape.key, seen) or contains_sensitive(shape.value, seen)
     return False
 
 
@@ -213,7 +213,7 @@ def _timestamp(shape: Shape, cache: dict[str, Validator]) -> Validator:
 
 def _list(shape: Shape, cache: dict[str, Validator]) -> Validator:
     lo, hi = _length_checks(shape)
-    item = compile_shape(shape.member, cache)  # type: ignore[attr-defined]
+    item = compile_shape(shape.member, cache)
     hide = contains_sensitive(shape)
 
     def check(value: Any, path: str, errors: Errors) -> Any:
@@ -225,7 +225,7 @@ def _list(shape: Shape, cache: dict[str, Validator]) -> Validator:
             fail(errors, value, path, f"Member must have length greater than or equal to {lo}", sensitive=hide and bool(value))
         if hi is not None and n > hi:
             fail(errors, value, path, f"Member must have length less than or equal to {hi}", sensitive=hide and bool(value))
-        out = []
+        out: list[Any] = []
         for i, element in enumerate(value, 1):
             element_path = f"{path}.{i}.member"
             if element is None:
@@ -240,8 +240,8 @@ def _list(shape: Shape, cache: dict[str, Validator]) -> Validator:
 
 def _map(shape: Shape, cache: dict[str, Validator]) -> Validator:
     lo, hi = _length_checks(shape)
-    key_check = compile_shape(shape.key, cache)  # type: ignore[attr-defined]
-    value_check = compile_shape(shape.value, cache)  # type: ignore[attr-defined]
+    key_check = compile_shape(shape.key, cache)
+    value_check = compile_shape(shape.value, cache)
     hide = contains_sensitive(shape)
 
     def check(value: Any, path: str, errors: Errors) -> Any:
@@ -283,9 +283,9 @@ def _constraint_of(message: str) -> str:
 
 
 def _structure(shape: Shape, cache: dict[str, Validator]) -> Validator:
-    members = shape.members  # type: ignore[attr-defined]
+    members = shape.members
     required = [
-        m for m in shape.required_members  # type: ignore[attr-defined]
+        m for m in shape.required_members
         if (shape.name, m) not in OPTIONAL_OVERRIDES
     ]
     checks = {name: (compile_shape(mshape, cache), lower_camel(name)) for name, mshape in members.items()}

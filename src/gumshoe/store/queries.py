@@ -27,7 +27,7 @@ _POSTCOMPILE = re.compile(r"\(__\[POSTCOMPILE_(\w+)\]\)")
 class Query:
     def __init__(self, stmt: Select[Any]) -> None:
         self.stmt = stmt
-        self.row_type = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
+        self.row_type: Any = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
         self._sqlite: tuple[str, list[str], set[str], dict[str, Any]] | None = None
 
     def sqlite(self, dialect: Dialect) -> tuple[str, list[str], set[str], dict[str, Any]]:

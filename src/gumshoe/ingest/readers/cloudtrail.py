@@ -191,7 +191,7 @@ _lenient = msgspec.json.Decoder()
 
 def sniff(head: bytes, name: str) -> bool:
     text = head.lstrip()[:65536]
-    if not text[:1] in (b"{", b"["):
+    if text[:1] not in (b"{", b"["):
         return False
     if b'"eventSource"' in text and (b'"eventName"' in text or b'"eventTime"' in text):
         return True

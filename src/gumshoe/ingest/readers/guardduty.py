@@ -350,13 +350,13 @@ def json_units(stream: BinaryIO) -> Iterator[tuple[str, bytes] | Reject]:
     or ``("", document)`` once for a whole document; a read error becomes a Reject."""
     peeked = _Peeked(stream, HEAD_BYTES)
     if is_json_lines(peeked.head):
-        for item in base.iter_lines(peeked):  # type: ignore[arg-type]
+        for item in base.iter_lines(peeked):
             if isinstance(item, Reject):
                 yield item
             elif item[1].strip():
                 yield f"line {item[0]}", item[1]
         return
-    document = base.read_all(peeked)  # type: ignore[arg-type]
+    document = base.read_all(peeked)
     if isinstance(document, Reject):
         yield document
     elif document.strip():
