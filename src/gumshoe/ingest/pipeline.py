@@ -42,7 +42,7 @@ from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, inspect, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.clock import now_ms
 from gumshoe.graph.store import Load, split_volume_key
@@ -212,7 +212,6 @@ class Ingestor:
         # between the two, so none at start, and none again after a run that failed.
         self._checked: set[str] = set()
         self._permit: Permit | None = None  # the permit of the run in progress (one at a time)
-        _add_ledger_columns(store)
 
     def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
@@ -742,21 +741,6 @@ def _changed_before(seconds: float) -> int:
 
 def _signature(table: dict[str, list[Target]]) -> frozenset[Any]:
     return frozenset((a, t) for a, ts in table.items() for t in ts)
-
-
-def _add_ledger_columns(store: ControlStore) -> None:
-    """A ledger made before line files were read in parts, or before failed objects were
-    ledgered, gains their columns."""
-    with store.read() as conn:
-        have = {column["name"] for column in inspect(conn).get_columns("ingest_objects")}
-    if {"stream", "failure"} <= have:
-        return
-    with store.write() as conn:
-        if "stream" not in have:
-            conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN stream VARCHAR(2048) DEFAULT '' NOT NULL")
-            conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ingest_objects_by_stream ON ingest_objects (stream, size)")
-        if "failure" not in have:
-            conn.exec_driver_sql("ALTER TABLE ingest_objects ADD COLUMN failure TEXT DEFAULT '' NOT NULL")
 
 
 def _preamble(obj: SourceObject, reader: ModuleType) -> bytes:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 
+from gumshoe.store.migrations import migrate
 from gumshoe.store.queries import Snapshot, SqlAlchemySnapshot, SqliteSnapshot
 from gumshoe.store.schema import SCHEMA_VERSION, SQLITE_TRIGGERS, meta, metadata
 
@@ -34,6 +35,7 @@ class ControlStore:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         metadata.create_all(self.engine)
+        migrate(self.engine)
         with self.write() as conn:
             if self.is_sqlite:
                 for statement in SQLITE_TRIGGERS:
