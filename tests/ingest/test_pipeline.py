@@ -520,22 +520,6 @@ def test_a_flow_log_part_is_read_in_the_layout_of_the_file_header(world):
     assert entry["position"] == f"line 2 from byte {len(header + row(1) + row(2))}"
 
 
-def test_a_ledger_from_before_parts_gains_their_column(tmp_path):
-    store = ControlStore(f"sqlite:///{tmp_path / 'gumshoe.db'}")
-    with store.write() as conn:
-        conn.exec_driver_sql("DROP INDEX ingest_objects_by_stream")
-        conn.exec_driver_sql("ALTER TABLE ingest_objects DROP COLUMN stream")
-    stores = GraphStores(tmp_path / "data")
-    try:
-        Ingestor(store, stores, tmp_path / "data")
-        with store.read() as conn:
-            assert "stream" in {c["name"] for c in inspect(conn).get_columns("ingest_objects")}
-        Ingestor(store, stores, tmp_path / "data")  # and only once
-    finally:
-        stores.close()
-        store.close()
-
-
 def test_an_object_that_cannot_be_read_is_ledgered_as_failed_and_not_read_every_poll(world, monkeypatch, caplog):
     """A reader failing on an object as a whole (no input does that once every record is a
     reject: stood in for by a reader that raises): one log line, a failed ledger row, no
