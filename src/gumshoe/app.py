@@ -91,7 +91,8 @@ class Gumshoe:
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
         self.aws_api = AwsApi(self.services, self.audit, self._jobs_due)
         self.data_api = DataPlaneApi(self.services, self.ingestor, self.graph_stores)
-        self.server_api = ServerApi(self.services, self.reload, lambda: self.investigations.locating)
+        self.server_api = ServerApi(self.services, self.reload, self._activity)
+        self.monitoring_passes = 0
         self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
         self._watch_from_file = _watch_settings_from_file(settings)
@@ -124,6 +125,7 @@ class Gumshoe:
                 if time.monotonic() - last_monitoring >= self.settings.monitoring_interval:
                     last_monitoring = time.monotonic()
                     members_api.monitoring_pass(self.services, now_ms())
+                    self.monitoring_passes += 1
             except Exception:
                 log.exception("background pass failed")
 
@@ -209,6 +211,17 @@ class Gumshoe:
                 self._jobs_pending = False
                 self.jobs.run_due()
             await self.aws_api.handle(request, receive, send)
+
+    def _activity(self) -> dict[str, Any]:
+        """Counts of the background work, for health: what an operator (or a test) waits on."""
+        return {
+            # Addresses of loaded events still waiting for their geolocation (investigations
+            # look them up themselves meanwhile, more slowly).
+            "geolocating": self.investigations.locating,
+            "sourceScans": self.watcher.scans,
+            "monitoringPasses": self.monitoring_passes,
+            "jobsPending": self.jobs.pending(),
+        }
 
     def _jobs_due(self) -> None:
         """Run after the response is sent; any next request drains them first."""

@@ -98,6 +98,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
 
 
+def health(server: Any) -> dict[str, Any]:
+    """The server's health with its background counts (an open-mode server tells anyone)."""
+    response = _http().get(server.url + "/_gumshoe/health")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def wait_for_more(server: Any, count: str, more: int = 1, timeout: float = 15.0) -> None:
+    """Wait until health's ``count`` (sourceScans, monitoringPasses) has grown by ``more``:
+    what a test waits on before asserting that nothing else happened."""
+    start = health(server)[count]
+    wait_for(lambda: health(server)[count] >= start + more, timeout=timeout, what=f"{more} more {count}")
+
+
 def member(client: Any, graph_arn: str, account_id: str) -> dict[str, Any] | None:
     details = client.get_members(GraphArn=graph_arn, AccountIds=[account_id])["MemberDetails"]
     return details[0] if details else None

@@ -44,6 +44,7 @@ from e2e_helpers import (
     raw,
     status_of,
     wait_for,
+    wait_for_more,
 )
 
 ADMIN = "111111111111"
@@ -588,7 +589,7 @@ def test_watch_loop_ingests_new_files_once(make_server: Any, tmp_path: Path) -> 
                                  buckets=("watch-a", "watch-c"), ips=("198.51.100.82", "198.51.100.83"))
     fx.write_cloudtrail(watched, ADMIN, US, second.events, day + dt.timedelta(hours=2), "SeCoNdFiLe000000")
     wait_for(lambda: second.users[0] in users(), timeout=15, interval=0.2, what="the second file's events")
-    time.sleep(1.5)  # three more scans: nothing is taken twice
+    wait_for_more(server, "sourceScans", 3)  # three more scans: nothing is taken twice
     assert users() == {heidi: len(first.of(heidi)), second.users[0]: len(second.of(second.users[0]))}
     with urllib.request.urlopen(server.url + "/_gumshoe/health", timeout=5) as response:
         assert json.loads(response.read())["status"] == "ok"
@@ -623,7 +624,7 @@ def test_watch_loop_a_file_caught_while_written_counts_once(make_server: Any, tm
         wait_for(events, timeout=15, interval=0.1, what="the first half of the file")
         out.write(data[len(data) // 2:])
     wait_for(lambda: events() >= len(flows.records), timeout=15, interval=0.1, what="the whole file")
-    time.sleep(1)
+    wait_for_more(server, "sourceScans", 3)
     assert events() == len(flows.records)
 
 
@@ -649,7 +650,11 @@ def test_reload_rereads_the_sources_of_the_config_file(make_server: Any, tmp_pat
     flows(second, "10.78.0.2", "reload02")
     flows(first, "10.78.0.3", "reload03")  # in a source no longer watched
     wait_for(lambda: "10.78.0.2" in ips(), timeout=15, interval=0.2, what="a file of the added source")
-    time.sleep(2.5)  # past the 2 s a new file settles, and scans after it
+    # The file in the source no longer watched has settled (unchanged for 2 s, when the watch
+    # would take it), and two scans ran after that: it was not taken.
+    newest = max(p.stat().st_mtime for p in first.rglob("*") if p.is_file())
+    wait_for(lambda: time.time() - newest > 2.0, timeout=10, what="the file to settle")
+    wait_for_more(server, "sourceScans", 2)
     assert "10.78.0.3" not in ips()
     body = json.loads(ok(gumshoe("reload", "--endpoint-url", server.url)).stdout)
     assert body["sources"] == [str(second)]

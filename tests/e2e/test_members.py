@@ -17,6 +17,7 @@ from e2e_helpers import (
     module_server,
     status_of,
     wait_for,
+    wait_for_more,
 )
 
 
@@ -452,14 +453,14 @@ def test_monitoring_pass_enables_volume_too_high_members_in_invitation_order(mak
         detail = member(admin, arn, account_id)
         assert detail is not None and detail.get("DisabledReason") == "VOLUME_TOO_HIGH"
     # Several passes run while the graph is full: nothing changes.
-    time.sleep(0.5)
+    wait_for_more(server, "monitoringPasses", 2)
     assert status_of(admin, arn, "300000000402") == "ACCEPTED_BUT_DISABLED"
     assert status_of(admin, arn, "300000000403") == "ACCEPTED_BUT_DISABLED"
 
     # Room for one of them: the earlier invitation (50) goes first; then 50 + 55 > 100.
     server.client("300000000401").disassociate_membership(GraphArn=arn)
     wait_for(lambda: status_of(admin, arn, "300000000402") == "ENABLED", timeout=10, what="monitoring pass")
-    time.sleep(0.5)
+    wait_for_more(server, "monitoringPasses", 2)
     detail = member(admin, arn, "300000000403")
     assert detail is not None
     assert (detail["Status"], detail.get("DisabledReason")) == ("ACCEPTED_BUT_DISABLED", "VOLUME_TOO_HIGH")

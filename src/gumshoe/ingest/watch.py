@@ -24,6 +24,7 @@ class SourceWatcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.scans = 0  # scans finished (failed ones too): health shows it, tests wait on it
 
     def start(self) -> None:
         if not self.sources or self._thread is not None or self._stop.is_set():
@@ -63,4 +64,5 @@ class SourceWatcher:
                 self.poll_once()
             except Exception:  # a missing folder or an unreachable bucket: say so, try again later
                 log.exception("source scan failed; retrying in %.0f s", self.interval)
+            self.scans += 1
             self._wake.wait(self.interval)

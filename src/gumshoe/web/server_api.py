@@ -23,10 +23,10 @@ from gumshoe.web.asgi import Receive, Request, Send, identify_request, send_erro
 
 class ServerApi:
     def __init__(self, services: Services, reload: Callable[[], dict[str, Any]],
-                 geolocating: Callable[[], int]) -> None:
+                 activity: Callable[[], dict[str, Any]]) -> None:
         self.services = services
         self.reload = reload
-        self.geolocating = geolocating
+        self.activity = activity  # counts of the background work
         self.started_at = time.time()
 
     async def handle(self, request: Request, receive: Receive, send: Send) -> None:
@@ -69,9 +69,7 @@ class ServerApi:
             "dataDir": str(settings.data_dir.resolve()),
             "uptimeSeconds": round(time.time() - self.started_at, 3),
             "time": iso8601(dt.datetime.now(dt.UTC)),
-            # Addresses of loaded events still waiting for their geolocation (investigations
-            # look them up themselves meanwhile, more slowly).
-            "geolocating": self.geolocating(),
+            **self.activity(),
         }
 
     def _check_may_reload(self, request: Request, caller: Caller | None) -> None:
