@@ -2,7 +2,9 @@
 
 A source lists its objects; each ``SourceObject`` names itself (source + key), says which
 version it is (S3's ETag, or a local file's size and modification time) and opens as a
-decompressed byte stream (gzip is recognized by its magic number, whatever the name). A
+decompressed byte stream (gzip is recognized by its magic number, whatever the name), of at
+most ``max_object_bytes`` unpacked (``base.MAX_OBJECT_BYTES`` by default): reading past them
+raises ``base.ObjectTooLarge``, which the readers turn into the object's last reject. A
 local line file that grows is read in parts (growing.py): a ``SourceObject`` with a
 ``part`` opens as those bytes of the file.
 
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gumshoe.ingest.growing import Bounded, Part
-from gumshoe.ingest.readers.base import Rejoined
+from gumshoe.ingest.readers import base
+from gumshoe.ingest.readers.base import Limited, Rejoined
 
 _LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/([A-Za-z0-9_-]+)/([a-z]{2}(?:-[a-z]+)+-\d)/")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -59,16 +62,19 @@ class SourceObject:
         match = _LAYOUT.search(self.key)
         return (match.group(1), match.group(3)) if match else ("", "")
 
-    def open(self) -> BinaryIO:
+    def open(self, limit: int | None = None) -> BinaryIO:
+        """The object's bytes, decompressed; reading more than ``limit`` of them (None:
+        base.MAX_OBJECT_BYTES) raises base.ObjectTooLarge."""
+        limit = base.MAX_OBJECT_BYTES if limit is None else limit
         raw = self.open_raw()
         if self.part is not None:  # a plain file, never gzip
             raw.seek(self.part.start)
-            return Bounded(raw, self.part.end - self.part.start)  # type: ignore[return-value]
+            return Limited(Bounded(raw, self.part.end - self.part.start), limit)  # type: ignore[arg-type, return-value]
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=rest, mode="rb")  # type: ignore[return-value]
-        return rest  # type: ignore[return-value]
+            return Limited(gzip.GzipFile(fileobj=rest, mode="rb"), limit)  # type: ignore[return-value]
+        return Limited(rest, limit)  # type: ignore[return-value]
 
 
 def list_objects(location: str, *, s3_endpoint_url: str = "") -> Iterator[SourceObject]:
