@@ -69,11 +69,11 @@ class SourceObject:
         raw = self.open_raw()
         if self.part is not None:  # a plain file, never gzip
             raw.seek(self.part.start)
-            return Limited(Bounded(raw, self.part.end - self.part.start), limit)  # type: ignore[arg-type, return-value]
+            return Limited(Bounded(raw, self.part.end - self.part.start), limit)  # type: ignore[return-value]
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
-            return Limited(gzip.GzipFile(fileobj=rest, mode="rb"), limit)  # type: ignore[return-value]
+            return Limited(gzip.GzipFile(fileobj=rest, mode="rb"), limit)  # type: ignore[call-overload, return-value]
         return Limited(rest, limit)  # type: ignore[return-value]
 
 

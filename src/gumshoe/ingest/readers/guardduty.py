@@ -505,10 +505,10 @@ def _document(position: str, data: bytes, limits: base.Limits | None) -> Iterato
         return
     here = position or "record 1"
     try:
-        entry = _event(here, doc) if is_event else _finding(here, data, doc)
+        one = _event(here, doc) if is_event else _finding(here, data, doc)
     except Exception as exc:
-        entry = failed(here, exc, data)
-    yield entry
+        one = failed(here, exc, data)
+    yield one
 
 
 def _event(position: str, event: _Wire) -> Finding | Reject | None:
