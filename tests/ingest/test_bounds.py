@@ -5,6 +5,7 @@ size limit, which is one reject. Real readers, real gzip, no mocks."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -20,6 +21,7 @@ import msgspec
 import pytest
 
 import gumshoe
+from gumshoe.ingest.growing import Part
 from gumshoe.ingest.readers import asff, base, cloudtrail, eks_audit, guardduty, vpcflow
 from gumshoe.ingest.readers.base import Limits, Reject
 from gumshoe.ingest.sources import list_objects
@@ -285,10 +287,16 @@ def test_limited_gives_the_limit_then_refuses() -> None:
     assert exact.read() == b"abcd" and exact.read(1) == b""
 
 
-def test_the_object_limit_applies_by_default(tmp_path: Path) -> None:
+def test_the_object_limit_applies_by_default_but_not_to_a_part_of_a_growing_file(tmp_path: Path) -> None:
     obj = next(list_objects(str(write(tmp_path / "a.log", b"x", True))))
     stream = obj.open()
     assert isinstance(stream, base.Limited) and stream.limit == base.MAX_OBJECT_BYTES == 256 << 20
+    stream.close()
+    lines = next(list_objects(str(write(tmp_path / "b.log", b"0123456789\n" * 10, False))))
+    part = dataclasses.replace(lines, part=Part(0, 11, 99, "f", lines.modified_ns, "vpcflow"), size=88)
+    piece = part.open(limit=10)  # its size is known before reading: the pipeline cuts parts
+    assert piece.read() == b"0123456789\n" * 8
+    piece.close()
 
 
 # ---- the gzip bomb ----

@@ -64,12 +64,14 @@ class SourceObject:
 
     def open(self, limit: int | None = None) -> BinaryIO:
         """The object's bytes, decompressed; reading more than ``limit`` of them (None:
-        base.MAX_OBJECT_BYTES) raises base.ObjectTooLarge."""
+        base.MAX_OBJECT_BYTES) raises base.ObjectTooLarge. A part of a growing file is read
+        as far as it was cut (a plain file: its size is known before reading; the pipeline
+        decides how large a part may be)."""
         limit = base.MAX_OBJECT_BYTES if limit is None else limit
         raw = self.open_raw()
         if self.part is not None:  # a plain file, never gzip
             raw.seek(self.part.start)
-            return Limited(Bounded(raw, self.part.end - self.part.start), limit)  # type: ignore[return-value]
+            return Bounded(raw, self.part.end - self.part.start)  # type: ignore[return-value]
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
