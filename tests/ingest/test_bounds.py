@@ -185,6 +185,14 @@ def test_a_deep_value_as_the_first_line_is_still_a_line() -> None:
     assert [(r.position, r.reason) for r in rejects] == [("line 1", "nested too deeply")]
 
 
+def test_eks_lines_whose_first_line_is_cut_short_are_lines_however_large() -> None:
+    data = b'{"kind":"Event","auditID":"x"\n' + b"\n".join(dumps(audit_event(n)) for n in range(50)) + b"\n"
+    for limits in (None, Limits(document_fast_bytes=100)):
+        records, rejects = read(eks_audit, data, limits)
+        assert len(records) == 50
+        assert [(r.position, r.reason) for r in rejects] == [("line 1", "malformed JSON: Input data was truncated")]
+
+
 # ---- a line too long ----
 
 

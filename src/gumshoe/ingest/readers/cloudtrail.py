@@ -314,7 +314,7 @@ def _read_elements(elements: Iterator[base.Element]) -> Iterator[Batch[ApiEvent]
         if element.ends:
             batch.rejects.append(Reject(f"byte {element.offset}", element.error, element.raw))
         elif element.index == 0:  # a top-level value that is no Records document or array
-            reason = element.error or "not a CloudTrail delivery file: a CloudTrail delivery file needs a Records list"
+            reason = element.error or "a CloudTrail delivery file needs a Records list"
             batch.rejects.append(Reject(f"byte {element.offset}", reason, base.raw_excerpt(element.raw)))
         elif element.error:
             batch.rejects.append(Reject(f"record {element.index}", element.error, element.raw))

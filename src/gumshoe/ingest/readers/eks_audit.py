@@ -249,17 +249,23 @@ def _read(stream: BinaryIO, name: str, limits: base.Limits) -> Iterator[Batch[Au
 def _document_start(head: bytes, whole: bool) -> int:
     """The line number where a JSON document (rather than lines) starts, from the object's
     first bytes (``whole``: all of it), or 0: an array, or a first line with text that opens a
-    JSON value going on past it. A first line longer than ``head`` is a line."""
+    JSON value going on past it — unless the next line with text is a JSON object of its own
+    (JSON lines whose first line is cut short). A first line longer than ``head`` is a line."""
     lines = head.split(b"\n")
+    complete = len(lines) if whole else len(lines) - 1  # lines wholly in the head
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
             continue
         if text[:1] == b"[":
             return number
-        if number == len(lines) and not whole:  # the first line goes on past the head
+        if number > complete or not _starts_document(text):
             return 0
-        return number if _starts_document(text) else 0
+        for after in lines[number:complete]:
+            following = after.strip()
+            if following:
+                return 0 if following[:1] == b"{" and _decodes(following) else number
+        return number
     return 0
 
 
