@@ -434,9 +434,11 @@ class _Window:
         self.pos = 0
         self.mark = -1
         self.eof = False
+        self.error: BaseException | None = None  # met while reading ahead: raised when reached
         self.oversize = False  # what was kept from mark outgrew max_record (then dropped)
         self.too_deep = False
         self.excerpt = b""
+        self.excerpt_at = -1  # where the excerpt starts in the object (-1: none)
         self.current: Element | None = None  # the element being read (its place; raw, error unset)
 
     @property
@@ -444,18 +446,31 @@ class _Window:
         return self.base + self.pos
 
     def more(self) -> bool:
-        """Reads on (dropping what is no longer needed); False at the end of the stream."""
+        """Reads on (dropping what is no longer needed); False at the end of the stream. It
+        reads at least as much as it keeps, so that a long element is copied a few times, not
+        once per chunk."""
         if self.eof:
             return False
-        try:
-            chunk = self._read(self.chunk)
-        except STREAM_ERRORS as exc:
+        if self.error is not None:
             self.eof = True
-            raise _Stop(self.base + len(self.buf), stream_reason(exc)) from None
-        if not chunk:
-            self.eof = True
-            return False
+            raise _Stop(self.base + len(self.buf), stream_reason(self.error))
         keep = self.pos if self.mark < 0 else self.mark
+        want = max(self.chunk, len(self.buf) - keep)
+        pieces: list[bytes] = []
+        got = 0
+        try:
+            while got < want:
+                piece = self._read(want - got)
+                if not piece:
+                    break
+                pieces.append(piece)
+                got += len(piece)
+        except STREAM_ERRORS as exc:
+            self.error = exc  # raised once what came before it is read
+        if not pieces:
+            return self.more() if self.error is not None else self._end()
+        chunk = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._fill(len(self.buf))
         self.buf = self.buf[keep:] + chunk if keep else self.buf + chunk
         self.base += keep
         self.pos -= keep
@@ -465,13 +480,26 @@ class _Window:
                 self.drop(oversize=True)
         return True
 
+    def _end(self) -> bool:
+        self.eof = True
+        return False
+
     def drop(self, oversize: bool = False, too_deep: bool = False) -> None:
         """Stops keeping the element (it is over a limit): its first bytes are the excerpt."""
         if self.mark >= 0:
             self.excerpt = self.buf[self.mark : self.mark + REJECT_RAW_BYTES]
+            self.excerpt_at = self.base + self.mark
             self.mark = -1
         self.oversize |= oversize
         self.too_deep |= too_deep
+
+    def _fill(self, end: int) -> None:
+        """The excerpt of a dropped element, completed from the window up to ``end``."""
+        if self.excerpt_at < 0 or len(self.excerpt) >= REJECT_RAW_BYTES:
+            return
+        start = self.excerpt_at + len(self.excerpt) - self.base
+        if 0 <= start < end:
+            self.excerpt += self.buf[start : min(end, start + REJECT_RAW_BYTES - len(self.excerpt))]
 
     def space(self) -> bool:
         """To the next byte that is not white space; False at the end of the document."""
@@ -540,6 +568,7 @@ class _Window:
         self.mark = self.pos
         self.oversize = self.too_deep = False
         self.excerpt = b""
+        self.excerpt_at = -1
         self.current = current
 
     def unfinished(self, limits_text: str) -> Element | None:
@@ -553,10 +582,12 @@ class _Window:
     def taken(self, limits_text: str) -> tuple[bytes, str]:
         """The element kept since start() (pos at its end), or its excerpt and why not."""
         self.current = None
+        if not (self.oversize or self.too_deep) and self.pos - self.mark > self.max_record:
+            self.drop(oversize=True)
+        self._fill(self.pos)
+        self.excerpt_at = -1
         if self.too_deep:
             return self.excerpt, f"nested too deeply (more than {self.max_depth} levels)"
-        if not self.oversize and self.pos - self.mark > self.max_record:
-            self.drop(oversize=True)
         if self.oversize:
             return self.excerpt, f"the record is larger than the {limits_text} limit (max_record_bytes)"
         raw = self.buf[self.mark : self.pos]
