@@ -455,6 +455,17 @@ def test_a_document_too_large_to_read_whole_is_split_with_bounded_buffers() -> N
     assert len(records) == 2000 and rejects == []
 
 
+@pytest.mark.parametrize(("module", "make"), JSON_READERS, ids=READER_IDS)
+def test_a_split_document_cut_short_keeps_the_elements_before_the_cut(module: Any, make: Callable[[int], dict[str, Any]]) -> None:
+    packed = gzip.compress(json.dumps([make(n) for n in range(2000)], indent=1).encode())
+    cut = gzip.GzipFile(fileobj=io.BytesIO(packed[: len(packed) // 2]))
+    records, rejects = read(module, cut, Limits(document_fast_bytes=64 << 10))
+    assert 100 < len(records) < 2000
+    assert records == read(module, json.dumps([make(n) for n in range(len(records))], indent=1).encode())[0]
+    [reject] = rejects
+    assert reject.position.startswith("byte ") and "truncated or corrupt" in reject.reason
+
+
 # ---- end to end ----
 
 
