@@ -83,11 +83,7 @@ class Gumshoe:
         self.audit = AuditTrail(settings.data_dir, flush_interval=settings.audit_flush_interval)
         self.graph_stores = GraphStores(settings.data_dir)
         self.services.on_graph_deleted.append(self.graph_stores.drop)
-        self.ingestor = Ingestor(
-            self.store, self.graph_stores, settings.data_dir,
-            after_enabled=settings.ingest_after_enabled, s3_endpoint_url=settings.s3_endpoint_url,
-            unit_bytes=settings.ingest_unit_bytes,
-        )
+        self.ingestor = Ingestor.for_settings(self.store, self.graph_stores, settings)
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
         self.aws_api = AwsApi(self.services, self.audit, self._jobs_due)
         self.data_api = DataPlaneApi(self.services, self.ingestor, self.graph_stores)

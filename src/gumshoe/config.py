@@ -74,6 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_after_enabled", bool, False, "Take only events after the account became a graph's member (Detective's own rule)."),
     Setting("ingest_roots", tuple, (), "Server folders or s3:// prefixes an API caller may name for ingestion (its records checked against the caller); comma-separated in the environment.", "ingest-root"),
     Setting("upload_max_bytes", int, 1 << 30, "Largest log object a caller may upload to POST /_gumshoe/v1/upload, as sent (compressed)."),
+    Setting("max_object_bytes", int, 256 << 20, "Largest unpacked size of one log object (or part of a line file); past it the rest is one reject."),
+    Setting("max_record_bytes", int, 8 << 20, "Largest log record (a line, an array element); a larger one is one reject."),
     Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
     Setting("geoip_city", str, "", "MaxMind DB file of IP locations (GeoLite2-City or DB-IP City Lite); empty: no geolocation indicators."),
     Setting("geoip_asn", str, "", "MaxMind DB file of IP autonomous systems (GeoLite2-ASN or DB-IP ASN Lite); empty: no ASO indicators."),
@@ -139,6 +141,8 @@ class Settings:
     ingest_after_enabled: bool = False
     ingest_roots: tuple[str, ...] = ()
     upload_max_bytes: int = 1 << 30
+    max_object_bytes: int = 256 << 20
+    max_record_bytes: int = 8 << 20
     ingest_unit_bytes: int = 32 << 20
     geoip_city: str = ""
     geoip_asn: str = ""
@@ -337,22 +341,24 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"log_level must be debug, info, warning or error, not {settings.log_level!r}")
     if not 0 < settings.smtp_port < 65536:
         raise ConfigError(f"smtp_port {settings.smtp_port} is out of range")
-    if settings.graph_volume_limit < 0:
-        raise ConfigError("graph_volume_limit cannot be negative")
-    if settings.job_delay < 0:
-        raise ConfigError("job_delay cannot be negative")
-    if settings.audit_flush_interval <= 0:
-        raise ConfigError("audit_flush_interval must be more than 0 seconds")
-    if settings.monitoring_interval <= 0:
-        raise ConfigError("monitoring_interval must be more than 0 seconds")
-    if settings.upload_max_bytes < 1:
-        raise ConfigError("upload_max_bytes must be at least 1")
-    if settings.ingest_unit_bytes < 1:
-        raise ConfigError("ingest_unit_bytes must be at least 1")
-    if settings.source_poll_interval <= 0:
-        raise ConfigError("source_poll_interval must be more than 0 seconds")
-    if settings.travel_speed_kmh <= 0:
-        raise ConfigError("travel_speed_kmh must be more than 0")
+    for name, fits, rule in _NUMBER_RULES:
+        if not fits(getattr(settings, name)):
+            raise ConfigError(f"{name} {rule}")
+
+
+# Numeric settings and what they must be.
+_NUMBER_RULES: tuple[tuple[str, Any, str], ...] = (
+    ("graph_volume_limit", lambda v: v >= 0, "cannot be negative"),
+    ("job_delay", lambda v: v >= 0, "cannot be negative"),
+    ("audit_flush_interval", lambda v: v > 0, "must be more than 0 seconds"),
+    ("monitoring_interval", lambda v: v > 0, "must be more than 0 seconds"),
+    ("max_object_bytes", lambda v: v >= 1, "must be at least 1"),
+    ("max_record_bytes", lambda v: v >= 1, "must be at least 1"),
+    ("upload_max_bytes", lambda v: v >= 1, "must be at least 1"),
+    ("ingest_unit_bytes", lambda v: v >= 1, "must be at least 1"),
+    ("source_poll_interval", lambda v: v > 0, "must be more than 0 seconds"),
+    ("travel_speed_kmh", lambda v: v > 0, "must be more than 0"),
+)
 
 
 def is_loopback(host: str) -> bool:

@@ -5,6 +5,7 @@ roots refused whatever they are, no unsigned side doors, forged addresses not en
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 import subprocess
@@ -223,3 +224,51 @@ def test_a_forged_address_is_kept_in_the_event_but_is_no_entity(world: World) ->
     profile = signed(world.server, "GET", "/_gumshoe/v1/profile", KEY_A, SECRET_A, graph=world.arn,
                      entity=f"arn:aws:iam::{ACCOUNT_A}:user/ipforger", **{"from": "2000-01-01"}).json()
     assert sum(r["success"] for r in profile["panels"]["api"]) == 1  # the event itself is there
+
+
+def gzip_bomb(unpacked_mib: int) -> bytes:
+    """``{"Records":[`` and then ``unpacked_mib`` MiB of spaces, gzipped: gzip members of 1 MiB
+    each, one after the other (a valid gzip file; cheap to make, ~1 KiB a member)."""
+    member = gzip.compress(b" " * (1 << 20), compresslevel=9)
+    return gzip.compress(b'{"Records":[') + member * unpacked_mib
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_gzip_bombs_are_one_reject_each_and_memory_stays_bounded(world: World) -> None:
+    folder = world.base / "bombs"
+    for name, mib in (("1mb-bomb.json.gz", 1024), ("10mb-bomb.json.gz", 10240)):
+        path = folder / "AWSLogs" / ACCOUNT_A / "CloudTrail" / US / "2026" / "12" / "01" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip_bomb(mib))
+    summary = ingest(world, folder, KEY_A, SECRET_A)
+    assert summary["objects"] == 2 and summary["failed"] == [], summary
+    row = next(r for r in summary["byAccount"] if r["kind"] == "cloudtrail")
+    assert row["rejects"] == 2 and row["events"] == 0, summary
+    assert world.server.proc is not None
+    peak = peak_rss_mib(world.server.proc.pid)
+    print(f"server peak RSS after the bombs: {peak:.0f} MiB")
+    assert peak < 512
+    rejects = [json.loads(line) for path in (world.server.data_dir / "rejects").glob("*.jsonl")
+               for line in path.read_text().splitlines()]
+    assert sum("larger than the" in r["reason"] and "bomb" in r["key"] for r in rejects) == 2, rejects
+
+
+def test_a_line_nested_too_deep_is_one_reject_between_two_stored_events(world: World) -> None:
+    good = [fx.ct_event(ACCOUNT_A, US, world.day + dt.timedelta(minutes=n), fx.iam_user(ACCOUNT_A, f"deep{n}"),
+                        "s3.amazonaws.com", "ListBuckets", ip="198.51.100.9", agent="aws-cli/2.15.0") for n in (1, 2)]
+    lines = [json.dumps(good[0]), "[" * 100_000 + "]" * 100_000, json.dumps(good[1])]
+    path = world.base / "deep" / "events.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    summary = ingest(world, path.parent, KEY_A, SECRET_A)
+    assert summary["graphs"] == {world.arn: 2} and summary["failed"] == [], summary
+    assert next(r for r in summary["byAccount"] if r["kind"] == "cloudtrail")["rejects"] == 1
+    assert {f"arn:aws:iam::{ACCOUNT_A}:user/deep1", f"arn:aws:iam::{ACCOUNT_A}:user/deep2"} <= users_of(world)
+    again = ingest(world, path.parent, KEY_A, SECRET_A)  # ledgered: not failed, not read again
+    assert (again["objects"], again["skipped"], again["failedBefore"]) == (0, 1, []), again

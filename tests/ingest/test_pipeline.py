@@ -13,13 +13,12 @@ import duckdb
 import orjson
 import pytest
 from api_harness import ADMIN, Env
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from gumshoe.api import datasources, graphs
 from gumshoe.graph import queries
 from gumshoe.graph.stores import GraphStores
 from gumshoe.ingest.pipeline import Ingestor, routes
-from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import ingest_objects
 
 MEMBER = "222222222222"
@@ -531,7 +530,7 @@ def test_an_object_that_cannot_be_read_is_ledgered_as_failed_and_not_read_every_
     calls = []
     real_read = cloudtrail.read
 
-    def broken(stream, name):
+    def broken(stream, name, limits=None):
         calls.append(name)
         raise RuntimeError("the reader broke")
         yield  # a generator, as readers are
@@ -558,3 +557,22 @@ def test_an_object_that_cannot_be_read_is_ledgered_as_failed_and_not_read_every_
     monkeypatch.setattr(cloudtrail, "read", broken)
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert len(run.run([str(logs)]).failed) == 1 and len(calls) == 2
+
+
+def test_a_line_file_larger_than_the_object_limit_is_read_in_parts_within_it(world):
+    """A plain line file is read in parts of at most max_object_bytes, each ending after a
+    complete line, all in one run: nothing cut, nothing lost, memory bounded per part."""
+    env, arn, stores, logs = world
+    lines = [json.dumps(ct_event(ADMIN, i)) for i in range(40)]
+    path = logs / "AWSLogs" / ADMIN / "CloudTrail" / REGION / "events.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    limit = len(lines[0]) * 7 + 20  # about seven lines a part
+    summary = ingestor(env, stores, max_object_bytes=limit).run([str(logs)])
+    assert summary.failed == [] and summary.objects >= 40 // 7
+    assert sum(t.rejects for t in summary.tallies.values()) == 0
+    assert len(api_events(stores, arn)) == 40
+    with env.store.read() as conn:
+        sizes = [end for (end,) in conn.execute(select(ingest_objects.c.size).order_by(ingest_objects.c.size))]
+    assert len(sizes) == summary.objects and sizes[-1] == path.stat().st_size
+    assert all(b - a <= limit for a, b in zip([0, *sizes], sizes, strict=False))

@@ -158,8 +158,7 @@ def _events_local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     settings = load_settings({"data_dir": args.data_dir})
     store = ControlStore(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     stores = GraphStores(settings.data_dir)
-    ingestor = Ingestor(store, stores, settings.data_dir, after_enabled=settings.ingest_after_enabled,
-                        s3_endpoint_url=settings.s3_endpoint_url, unit_bytes=settings.ingest_unit_bytes)
+    ingestor = Ingestor.for_settings(store, stores, settings)
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def work() -> None:

@@ -91,6 +91,8 @@ def _decodes(line: bytes) -> bool:
         _json.decode(line)
     except msgspec.DecodeError:
         return False
+    except RecursionError:  # a value nested deeply, on a line of its own: a line file
+        return True
     return True
 
 

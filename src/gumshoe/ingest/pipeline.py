@@ -39,19 +39,28 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.clock import now_ms
+from gumshoe.config import Settings
 from gumshoe.graph.store import Load, split_volume_key
 from gumshoe.graph.stores import GraphStores
 from gumshoe.ingest import growing
 from gumshoe.ingest.access import Permit
 from gumshoe.ingest.growing import Part
 from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
-from gumshoe.ingest.readers.base import Failing, Reject, Rejoined, read_head
+from gumshoe.ingest.readers.base import (
+    MAX_OBJECT_BYTES,
+    MAX_RECORD_BYTES,
+    Failing,
+    Limits,
+    Reject,
+    Rejoined,
+    read_head,
+)
 from gumshoe.ingest.sources import GZIP_MAGIC, SourceObject, list_objects
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import (
@@ -199,8 +208,11 @@ class Summary:
 
 class Ingestor:
     def __init__(self, store: ControlStore, graph_stores: GraphStores, data_dir: Path, *,
-                 after_enabled: bool = False, s3_endpoint_url: str = "", unit_bytes: int = 32 << 20) -> None:
+                 after_enabled: bool = False, s3_endpoint_url: str = "", unit_bytes: int = 32 << 20,
+                 max_object_bytes: int = MAX_OBJECT_BYTES, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         self.unit_bytes = unit_bytes
+        self.max_object_bytes = max_object_bytes  # unpacked, one object (or one part of a line file)
+        self.limits = Limits(max_record_bytes=max_record_bytes)
         self.store = store
         self.graph_stores = graph_stores
         self.rejects_dir = data_dir / "rejects"
@@ -212,6 +224,12 @@ class Ingestor:
         # between the two, so none at start, and none again after a run that failed.
         self._checked: set[str] = set()
         self._permit: Permit | None = None  # the permit of the run in progress (one at a time)
+
+    @classmethod
+    def for_settings(cls, store: ControlStore, graph_stores: GraphStores, settings: Settings) -> Ingestor:
+        return cls(store, graph_stores, settings.data_dir, after_enabled=settings.ingest_after_enabled,
+                   s3_endpoint_url=settings.s3_endpoint_url, unit_bytes=settings.ingest_unit_bytes,
+                   max_object_bytes=settings.max_object_bytes, max_record_bytes=settings.max_record_bytes)
 
     def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
@@ -357,16 +375,30 @@ class Ingestor:
             start = parts[-1].end if parts else begin.start
             try:
                 with obj.open_raw() as file:
-                    end = obj.size if obj.modified_ns <= tail_ns else growing.last_line_end(file, start, obj.size)
-                    if end > start:
-                        parts.append(Part(begin.reading, start, end, growing.fingerprint(file, end),
-                                          obj.modified_ns, begin.kind))
+                    parts.extend(self._new_parts(file, obj, begin, start, tail_ns))
             except OSError:
                 steps[ref] = LineStep("whole")
                 continue
             steps[ref] = LineStep("parts", tuple(dataclasses.replace(obj, part=p, size=p.end - p.start) for p in parts),
                                   begin.going_on)
         return steps
+
+    def _new_parts(self, file: BinaryIO, obj: SourceObject, begin: _Start, start: int, tail_ns: int) -> list[Part]:
+        """The parts of a line file from ``start`` on: each ends after a complete line (the
+        last one at the file's end once the file has settled) and holds at most
+        ``max_object_bytes``, so that memory is bounded however large the file is. A single
+        line longer than that is cut (its pieces are rejects: longer than a record may be)."""
+        parts = []
+        while start < obj.size:
+            stop = min(obj.size, start + self.max_object_bytes)
+            end = stop if stop == obj.size and obj.modified_ns <= tail_ns else growing.last_line_end(file, start, stop)
+            if end <= start:
+                if stop == obj.size:
+                    break  # only an unfinished last line: it waits
+                end = stop
+            parts.append(Part(begin.reading, start, end, growing.fingerprint(file, end), obj.modified_ns, begin.kind))
+            start = end
+        return parts
 
     def _line_start(self, obj: SourceObject, latest: Part | None, settled_ns: int, tail_ns: int) -> LineStep | _Start:
         """Where the file's next part starts, or what else to do with the file."""
@@ -522,7 +554,7 @@ class Ingestor:
 
     def _read_object(self, obj: SourceObject, targets: dict[str, list[Target]], loads: dict[str, Load],
                      earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str]) -> ObjectResult:
-        stream = obj.open()
+        stream = obj.open(limit=self.max_object_bytes)
         try:
             if obj.part is not None:
                 return self._read_part(obj, stream, targets, loads, earlier, stamp, skip)
@@ -537,7 +569,7 @@ class Ingestor:
                              "Security Hub findings); skipped", obj.source, obj.key)
             else:
                 rest = Rejoined(head, Failing(error) if error is not None else stream)
-                for batch in reader.read(rest, obj.key):
+                for batch in reader.read(rest, obj.key, self.limits):
                     result.reject_list.extend(batch.rejects)
                     self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
         finally:
@@ -552,7 +584,7 @@ class Ingestor:
         result = ObjectResult(obj.source, obj.key, reader.KIND, obj.size)
         preamble = _preamble(obj, reader) if part.start else b""
         lines = preamble.count(b"\n")
-        for batch in reader.read(Rejoined(preamble, stream), obj.key):
+        for batch in reader.read(Rejoined(preamble, stream), obj.key, self.limits):
             if part.start:
                 result.reject_list.extend(growing.placed(r, part, lines, len(preamble)) for r in batch.rejects)
             else:

@@ -2,7 +2,9 @@
 
 A source lists its objects; each ``SourceObject`` names itself (source + key), says which
 version it is (S3's ETag, or a local file's size and modification time) and opens as a
-decompressed byte stream (gzip is recognized by its magic number, whatever the name). A
+decompressed byte stream (gzip is recognized by its magic number, whatever the name), of at
+most ``max_object_bytes`` unpacked (``base.MAX_OBJECT_BYTES`` by default): reading past them
+raises ``base.ObjectTooLarge``, which the readers turn into the object's last reject. A
 local line file that grows is read in parts (growing.py): a ``SourceObject`` with a
 ``part`` opens as those bytes of the file.
 
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from gumshoe.ingest.growing import Bounded, Part
-from gumshoe.ingest.readers.base import Rejoined
+from gumshoe.ingest.readers import base
+from gumshoe.ingest.readers.base import Limited, Rejoined
 
 _LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/([A-Za-z0-9_-]+)/([a-z]{2}(?:-[a-z]+)+-\d)/")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -67,7 +70,12 @@ class SourceObject:
         match = _LAYOUT.search(self.key) or _LAYOUT.search(self.identity)
         return (match.group(1), match.group(3)) if match else ("", "")
 
-    def open(self) -> BinaryIO:
+    def open(self, limit: int | None = None) -> BinaryIO:
+        """The object's bytes, decompressed; reading more than ``limit`` of them (None:
+        base.MAX_OBJECT_BYTES) raises base.ObjectTooLarge. A part of a growing file is read
+        as far as it was cut (a plain file: its size is known before reading; the pipeline
+        decides how large a part may be)."""
+        limit = base.MAX_OBJECT_BYTES if limit is None else limit
         raw = self.open_raw()
         if self.part is not None:  # a plain file, never gzip
             raw.seek(self.part.start)
@@ -75,8 +83,8 @@ class SourceObject:
         head = raw.read(2)
         rest = Rejoined(head, raw)
         if head == GZIP_MAGIC:
-            return cast(BinaryIO, gzip.GzipFile(fileobj=cast(BinaryIO, rest), mode="rb"))
-        return rest  # type: ignore[return-value]
+            return cast(BinaryIO, Limited(gzip.GzipFile(fileobj=cast(BinaryIO, rest), mode="rb"), limit))
+        return cast(BinaryIO, Limited(rest, limit))
 
 
 def layout_name(path: str, key: str) -> str:

@@ -12,7 +12,9 @@ Formats read (the content decides which; gzip is opened by the source layer):
   results) carry no finding and are counted as skipped; events from another source are rejected.
 
 JSON lines are streamed line by line; a pretty-printed or array document is read whole (see
-guardduty.json_units, shared with the GuardDuty reader).
+guardduty.json_units, shared with the GuardDuty reader), or, when larger than
+``base.DOCUMENT_FAST_BYTES`` or nested too deeply to decode at once, split finding by finding
+(a top-level array, or the ``Findings`` list).
 
 A finding needs ``Id``, ``AwsAccountId``, ``ProductArn`` and a timestamp (``UpdatedAt``, else
 ``LastObservedAt``, else ``CreatedAt``; ISO 8601). Without them, or when it is not a JSON object,
@@ -38,9 +40,12 @@ from gumshoe.ingest.readers.guardduty import (
     batches,
     compact,
     decode_failure,
+    element_reject,
+    failed,
     is_cloudtrail,
     iso8601_ms,
     json_units,
+    split_document,
     unique,
     where,
 )
@@ -173,35 +178,67 @@ def sniff(head: bytes, name: str) -> bool:
     return b'"AwsAccountId"' in text and b'"ProductArn"' in text
 
 
-def read(stream: BinaryIO, name: str) -> Iterator[Batch[SecurityHubFinding]]:
+_LISTS = ("Findings",)  # GetFindings output: the list split out of a large document
+
+
+def read(stream: BinaryIO, name: str, limits: base.Limits | None = None) -> Iterator[Batch[SecurityHubFinding]]:
     """Batches of findings and rejects, in object order."""
-    yield from batches(_entries(stream))
+    yield from base.guarded(batches(_entries(stream, limits or base.DEFAULT_LIMITS)))
 
 
-def _entries(stream: BinaryIO) -> Iterator[SecurityHubFinding | Reject | None]:
-    for unit in json_units(stream):
+def _entries(stream: BinaryIO, limits: base.Limits) -> Iterator[SecurityHubFinding | Reject | None]:
+    for unit in json_units(stream, limits, _LISTS):
         if isinstance(unit, Reject):
             yield unit
+        elif isinstance(unit, base.Element):
+            yield from _element(unit, limits)
         else:
-            yield from _document(*unit)
+            yield from _document(*unit, limits)
 
 
-def _document(position: str, data: bytes) -> Iterator[SecurityHubFinding | Reject | None]:
-    """What one JSON text holds: a finding, an event, GetFindings output, or a list of those."""
+def _element(element: base.Element, limits: base.Limits) -> Iterator[SecurityHubFinding | Reject | None]:
+    """What an element of a split document holds."""
+    reject = element_reject(element)
+    if reject is not None:
+        yield reject
+    elif element.index == 0:  # the document is one value (no list to split)
+        yield from _document("", element.raw, None)
+    elif element.key:  # a GetFindings list's finding
+        yield _one(f"record {element.index}", element.raw)
+    else:  # an element of a top-level array
+        yield from _document(f"record {element.index}", element.raw, None)
+
+
+def _document(position: str, data: bytes, limits: base.Limits | None) -> Iterator[SecurityHubFinding | Reject | None]:
+    """What one JSON text holds: a finding, an event, GetFindings output, or a list of those.
+    A whole document too deeply nested to decode at once is split (with ``limits``; None: it
+    is one reject)."""
     try:
         doc = _DOCUMENT.decode(data)
     except msgspec.DecodeError as exc:
         yield decode_failure(position, exc, "Security Hub finding JSON", data)
         return
+    except Exception as exc:  # nested too deeply, ...
+        if not position and limits is not None and isinstance(exc, RecursionError):
+            for element in split_document(data, _LISTS, limits):
+                yield from _element(element, limits)
+        else:
+            yield failed(position or "record 1", exc, data)
+        return
     if isinstance(doc, list):
         for number, item in enumerate(doc, 1):
-            yield from _document(where(position, f"record {number}"), bytes(item))
+            yield from _document(where(position, f"record {number}"), bytes(item), None)
     elif doc.source is not None or doc.detail is not None:
         yield from _event(position or "record 1", doc)
     elif doc.findings is not None:
         yield from _listed(position, doc.findings)
     else:
-        yield _finding(position or "record 1", data, doc)
+        here = position or "record 1"
+        try:
+            entry = _finding(here, data, doc)
+        except Exception as exc:  # whatever it is, one finding's
+            entry = failed(here, exc, data)
+        yield entry
 
 
 def _event(position: str, event: _Wire) -> Iterator[SecurityHubFinding | Reject | None]:
@@ -220,10 +257,23 @@ def _listed(position: str, findings: list[msgspec.Raw]) -> Iterator[SecurityHubF
         raw = bytes(item)
         try:
             wire = _FINDING.decode(raw)
+            entry = _finding(here, raw, wire)
         except msgspec.DecodeError as exc:
-            yield decode_failure(here, exc, "a Security Hub finding", raw)
-            continue
-        yield _finding(here, raw, wire)
+            entry = decode_failure(here, exc, "a Security Hub finding", raw)
+        except Exception as exc:  # whatever it is, one finding's
+            entry = failed(here, exc, raw)
+        yield entry
+
+
+def _one(position: str, raw: bytes) -> SecurityHubFinding | Reject:
+    """A finding from its JSON, or why not (never raising)."""
+    try:
+        wire = _FINDING.decode(raw)
+        return _finding(position, raw, wire)
+    except msgspec.DecodeError as exc:
+        return decode_failure(position, exc, "a Security Hub finding", raw)
+    except Exception as exc:  # whatever it is, one finding's
+        return failed(position, exc, raw)
 
 
 def _finding(position: str, raw: bytes, wire: _Wire) -> SecurityHubFinding | Reject:

@@ -204,37 +204,43 @@ def sniff(head: bytes, name: str) -> bool:
 # --- Reading ---------------------------------------------------------------------------
 
 
-def read(stream: base.Stream, name: str) -> Iterator[Batch[ApiEvent]]:
+def read(stream: base.Stream, name: str, limits: base.Limits | None = None) -> Iterator[Batch[ApiEvent]]:
+    yield from base.guarded(_read(stream, limits or base.DEFAULT_LIMITS))
+
+
+def _read(stream: base.Stream, limits: base.Limits) -> Iterator[Batch[ApiEvent]]:
     head, error = base.read_head(stream, 65536)
     text = head.lstrip()
     if not text:
         if error is not None:
-            yield Batch(rejects=[Reject("byte 0", f"the object is truncated or corrupt: {error}")])
+            yield Batch(rejects=[Reject("byte 0", base.stream_reason(error))])
         return
     rest = base.Rejoined(head, base.Failing(error) if error is not None else stream)
-    if text[:1] == b"{" and text[1:].lstrip().startswith(b'"Records"'):
-        data = base.read_all(rest)
+    is_records = text[:1] == b"{" and text[1:].lstrip().startswith(b'"Records"')
+    if is_records or text[:1] == b"[":
+        data = base.read_document(rest, limits)
         if isinstance(data, Reject):
             yield Batch(rejects=[data])
+        elif isinstance(data, base.Streamed):
+            yield from _read_elements(base.split_json(data, keys=("Records",), limits=limits))
+        elif is_records:
+            yield from _read_records_document(data, limits)
         else:
-            yield from _read_records_document(data)
-    elif text[:1] == b"[":
-        data = base.read_all(rest)
-        if isinstance(data, Reject):
-            yield Batch(rejects=[data])
-        else:
-            yield from _read_array(data, "record")
+            yield from _read_array(data, "record", limits)
     else:
-        yield from _read_lines(rest)
+        yield from _read_lines(rest, limits)
 
 
-def _read_records_document(document: bytes) -> Iterator[Batch[ApiEvent]]:
+def _read_records_document(document: bytes, limits: base.Limits) -> Iterator[Batch[ApiEvent]]:
     try:
         events = _document.decode(document).Records
     except msgspec.ValidationError:
         events = None  # some event does not fit the types: go one by one
     except msgspec.DecodeError as exc:
         yield Batch(rejects=[Reject("byte 0", f"not a CloudTrail delivery file: {exc}", base.raw_excerpt(document))])
+        return
+    except RecursionError:  # an event nested too deeply for one decode: split, event by event
+        yield from _split(document, limits)
         return
     if events is not None:
         # Decoded in one pass: each event's share of the file is its size (the volume
@@ -247,6 +253,8 @@ def _read_records_document(document: bytes) -> Iterator[Batch[ApiEvent]]:
                 batch.records.append(_normalize(event, size))
             except _NotAnEvent as exc:
                 batch.rejects.append(Reject(f"record {index}", str(exc)))
+            except Exception as exc:  # whatever it is, one record's
+                batch.rejects.append(Reject(f"record {index}", base.unreadable(exc)))
             if len(batch.records) + len(batch.rejects) >= limit:
                 yield batch
                 batch = Batch()
@@ -258,18 +266,28 @@ def _read_records_document(document: bytes) -> Iterator[Batch[ApiEvent]]:
     except msgspec.DecodeError as exc:
         yield Batch(rejects=[Reject("byte 0", f"not a CloudTrail delivery file: {exc}", base.raw_excerpt(document))])
         return
+    except RecursionError:
+        yield from _split(document, limits)
+        return
     records = top.get("Records")
     if records is None:
         yield Batch(rejects=[Reject("byte 0", "a CloudTrail delivery file needs a Records list", base.raw_excerpt(document))])
         return
-    yield from _read_array(bytes(records), "record")
+    yield from _read_array(bytes(records), "record", limits)
 
 
-def _read_array(document: bytes, unit: str) -> Iterator[Batch[ApiEvent]]:
+def _read_array(document: bytes, unit: str, limits: base.Limits) -> Iterator[Batch[ApiEvent]]:
     try:
         items = _raw_list.decode(document)
     except msgspec.DecodeError as exc:
         yield Batch(rejects=[Reject("byte 0", f"not a JSON array of CloudTrail events: {exc}", base.raw_excerpt(document))])
+        return
+    except RecursionError:
+        if unit == "record":  # a whole document: split, event by event
+            yield from _split(document, limits)
+        else:  # a line: one reject
+            where = unit.removesuffix(" record")
+            yield Batch(rejects=[Reject(where, base.unreadable(RecursionError()), base.raw_excerpt(document))])
         return
     batch: Batch[ApiEvent] = Batch()
     limit = base.BATCH_RECORDS
@@ -282,23 +300,50 @@ def _read_array(document: bytes, unit: str) -> Iterator[Batch[ApiEvent]]:
         yield batch
 
 
-def _read_lines(stream: Any) -> Iterator[Batch[ApiEvent]]:
+def _split(document: bytes, limits: base.Limits) -> Iterator[Batch[ApiEvent]]:
+    """The events of a document already read but nested too deeply to decode whole."""
+    return _read_elements(base.split_json(base.Streamed([document], None), keys=("Records",), limits=limits))
+
+
+def _read_elements(elements: Iterator[base.Element]) -> Iterator[Batch[ApiEvent]]:
+    """The events of a document split element by element (a large one, or one nested too
+    deeply to decode whole): each event at "record N"."""
+    batch: Batch[ApiEvent] = Batch()
+    limit = base.BATCH_RECORDS
+    for element in elements:
+        if element.ends:
+            batch.rejects.append(Reject(f"byte {element.offset}", element.error, element.raw))
+        elif element.index == 0:  # a top-level value that is no Records document or array
+            reason = element.error or "a CloudTrail delivery file needs a Records list"
+            batch.rejects.append(Reject(f"byte {element.offset}", reason, base.raw_excerpt(element.raw)))
+        elif element.error:
+            batch.rejects.append(Reject(f"record {element.index}", element.error, element.raw))
+        else:
+            _add(batch, element.raw, f"record {element.index}")
+        if len(batch.records) + len(batch.rejects) >= limit:
+            yield batch
+            batch = Batch()
+    if batch.records or batch.rejects:
+        yield batch
+
+
+def _read_lines(stream: Any, limits: base.Limits) -> Iterator[Batch[ApiEvent]]:
     """JSON lines, streamed: each line an event, an EventBridge envelope or an array of them."""
     batch: Batch[ApiEvent] = Batch()
-    for item in base.iter_lines(stream):
-        if isinstance(item, Reject):
+    for item in base.iter_lines(stream, limits.chunk_bytes, limits.max_record_bytes):
+        if isinstance(item, Reject):  # a line too long, or the end of a stream that failed
             batch.rejects.append(item)
-            break
-        number, line = item
-        line = line.strip()
-        if not line:
-            continue
-        if line[:1] == b"[":
-            for inner in _read_array(line, f"line {number} record"):
-                batch.records.extend(inner.records)
-                batch.rejects.extend(inner.rejects)
         else:
-            _add(batch, line, f"line {number}")
+            number, line = item
+            line = line.strip()
+            if not line:
+                continue
+            if line[:1] == b"[":
+                for inner in _read_array(line, f"line {number} record", limits):
+                    batch.records.extend(inner.records)
+                    batch.rejects.extend(inner.rejects)
+            else:
+                _add(batch, line, f"line {number}")
         if len(batch.records) + len(batch.rejects) >= base.BATCH_RECORDS:
             yield batch
             batch = Batch()
@@ -311,6 +356,8 @@ def _add(batch: Batch[ApiEvent], raw: bytes, position: str) -> None:
         batch.records.append(_decode(raw))
     except _NotAnEvent as exc:
         batch.rejects.append(Reject(position, str(exc), base.raw_excerpt(raw)))
+    except Exception as exc:  # whatever it is (too deep, ...), one record's
+        batch.rejects.append(Reject(position, base.unreadable(exc), base.raw_excerpt(raw)))
 
 
 class _NotAnEvent(Exception):

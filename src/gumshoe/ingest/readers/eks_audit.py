@@ -10,7 +10,10 @@ EKS sends them to CloudWatch Logs (log group ``/aws/eks/<cluster>/cluster``, log
 
 * JSON lines, one event per line;
 * a JSON array of events (or a Kubernetes ``EventList`` with ``items``), on one line or
-  pretty-printed over many (the whole document is then read at once);
+  pretty-printed over many (the whole document is then read at once, up to
+  ``base.DOCUMENT_FAST_BYTES``; a larger one, or one nested too deeply to decode whole, is
+  split element by element with ``base.split_json``: arrays, ``items``, ``logEvents`` and
+  ``events`` lists, values back to back);
 * CloudWatch Logs exports and copies: lines whose object has a string ``message`` holding
   the event's JSON (``{"timestamp": ..., "message": "{...}"}``), lines of
   ``<timestamp> <event JSON>`` (an export task's form), and subscription envelopes
@@ -136,6 +139,9 @@ class _Object(msgspec.Struct, gc=False):
 
 _decode_object = cast(Callable[[bytes | str], _Object], msgspec.json.Decoder(_Object).decode)
 _decode_array = cast(Callable[[bytes | str], list[msgspec.Raw]], msgspec.json.Decoder(list[msgspec.Raw]).decode)
+_decode_log_event = cast(Callable[[bytes | str], _LogEvent], msgspec.json.Decoder(_LogEvent).decode)
+_LISTS = ("items", "logEvents", "events")  # the wrappers' lists a large document is split into
+HEAD_BYTES = 64 * 1024  # what tells a document from lines
 
 _ACCOUNT = re.compile(r"\d{12}", re.ASCII)
 _KEY_ACCOUNT = re.compile(r"AWSLogs/(?:[^/]+/)?(?:aws-account-id=)?(\d{12})/", re.ASCII)
@@ -175,8 +181,12 @@ class _Collector:
         self._check()
 
     def reject(self, position: str, reason: str, raw: bytes | str) -> None:
-        data = raw.encode() if isinstance(raw, str) else raw
+        data = raw[: base.REJECT_RAW_BYTES].encode() if isinstance(raw, str) else raw
         self.batch.rejects.append(Reject(position, reason, base.raw_excerpt(data)))
+        self._check()
+
+    def rejected(self, reject: Reject) -> None:
+        self.batch.rejects.append(reject)
         self._check()
 
     def skip(self) -> None:
@@ -210,27 +220,53 @@ def sniff(head: bytes, name: str) -> bool:
     return b"audit.k8s.io/" in head
 
 
-def read(stream: BinaryIO, name: str) -> Iterator[Batch[AuditEvent]]:
+def read(stream: BinaryIO, name: str, limits: base.Limits | None = None) -> Iterator[Batch[AuditEvent]]:
     """Batches of audit events, in object order."""
+    yield from base.guarded(_read(stream, name, limits or base.DEFAULT_LIMITS))
+
+
+def _read(stream: BinaryIO, name: str, limits: base.Limits) -> Iterator[Batch[AuditEvent]]:
     out = _Collector(max(1, base.BATCH_RECORDS))
     where = _where_from_key(name)
-    lines = base.iter_lines(stream)
-    first = True
-    for item in lines:
-        if isinstance(item, Reject):
-            out.batch.rejects.append(item)
-            break
-        number, line = item
+    head, error = base.read_head(stream, HEAD_BYTES)
+    rest = base.Rejoined(head, base.Failing(error) if error is not None else stream)
+    first = _document_start(head, whole=error is None and len(head) < HEAD_BYTES)
+    if first:
+        yield from _read_whole(rest, first, where, out, limits)
+        return
+    for item in base.iter_lines(rest, limits.chunk_bytes, limits.max_record_bytes):
+        if isinstance(item, Reject):  # a line too long, or the end of a stream that failed
+            out.rejected(item)
+        else:
+            number, line = item
+            text = line.strip()
+            if text:
+                _read_line(number, text, where, out)
+        yield from out.take_ready()
+    yield from out.finish()
+
+
+def _document_start(head: bytes, whole: bool) -> int:
+    """The line number where a JSON document (rather than lines) starts, from the object's
+    first bytes (``whole``: all of it), or 0: an array, or a first line with text that opens a
+    JSON value going on past it — unless the next line with text is a JSON object of its own
+    (JSON lines whose first line is cut short). A first line longer than ``head`` is a line."""
+    lines = head.split(b"\n")
+    complete = len(lines) if whole else len(lines) - 1  # lines wholly in the head
+    for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
             continue
-        if first and _starts_document(text):
-            _read_document(number, line, lines, where, out)
-            break
-        first = False
-        _read_line(number, text, where, out)
-        yield from out.take_ready()
-    yield from out.finish()
+        if text[:1] == b"[":
+            return number
+        if number > complete or not _starts_document(text):
+            return 0
+        for after in lines[number:complete]:
+            following = after.strip()
+            if following:
+                return 0 if following[:1] == b"{" and _decodes(following) else number
+        return number
+    return 0
 
 
 def _starts_document(text: bytes) -> bool:
@@ -241,7 +277,22 @@ def _starts_document(text: bytes) -> bool:
         msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         return "truncated" in str(exc)
+    except RecursionError:  # a value nested deeply, on a line of its own
+        return False
     return False
+
+
+def _read_whole(stream: base.Stream, number: int, where: _Where, out: _Collector,
+                limits: base.Limits) -> Iterator[Batch[AuditEvent]]:
+    """A JSON document (starting on line ``number``): read whole, or split when large."""
+    data = base.read_document(stream, limits)
+    if isinstance(data, Reject):
+        out.reject(data.position, f"{data.reason} (inside a JSON document starting on line {number})", data.raw)
+    elif isinstance(data, base.Streamed):
+        yield from _read_elements(base.split_json(data, keys=_LISTS, sequence=True, limits=limits), where, out)
+    else:
+        yield from _read_document(data, where, out, limits)
+    yield from out.finish()
 
 
 def _read_line(number: int, text: bytes, where: _Where, out: _Collector) -> None:
@@ -271,10 +322,12 @@ def _read_value(position: str, text: bytes, where: _Where, out: _Collector) -> N
             out.reject(here, _json_error(inner), value)
 
 
-def _try_value(position: str, text: bytes, where: _Where, out: _Collector, item: str = "") -> msgspec.DecodeError | None:
+def _try_value(position: str, text: bytes, where: _Where, out: _Collector, item: str = "",
+               limits: base.Limits | None = None) -> msgspec.DecodeError | None:
     """Takes an object or array of events (array items at "<item> N", by default
     "<position>, event N"); returns the error, having taken nothing, when the text is not
-    JSON."""
+    JSON. A text nested too deeply to decode whole is split (a whole document, with
+    ``limits``) or one reject."""
     try:
         if text[:1] == b"[":
             _take_array(item or f"{position}, event", _decode_array(text), where, out)
@@ -284,21 +337,23 @@ def _try_value(position: str, text: bytes, where: _Where, out: _Collector, item:
         out.reject(position, f"not an audit event: {exc}", text)
     except msgspec.DecodeError as exc:
         return exc
+    except Exception as exc:  # raised by the decode: nothing was taken (events' own errors are caught by event)
+        if limits is not None and isinstance(exc, RecursionError):
+            wrapper = _Wrapper(where)
+            for element in base.split_json(base.Streamed([text], None), keys=_LISTS, sequence=True, limits=limits):
+                _take_element(element, where, wrapper, out)
+        else:
+            out.reject(position, base.unreadable(exc), text)
     return None
 
 
-def _read_document(number: int, first: bytes, lines: Iterator[tuple[int, bytes] | Reject], where: _Where, out: _Collector) -> None:
-    """A JSON document spread over lines (or several, back to back): read whole, then
-    taken apart. If not even its first value decodes (JSON lines whose first line is cut
-    short look like this), its lines are read one by one instead."""
-    kept: list[tuple[int, bytes]] = [(number, first)]
-    for item in lines:
-        if isinstance(item, Reject):
-            out.reject(item.position, f"{item.reason} (inside a JSON document starting on line {number})", item.raw)
-            return
-        kept.append(item)
-    document = b"\n".join(line for _, line in kept).strip()
-    if _try_value("record 1", document, where, out, item="record") is None:
+def _read_document(data: bytes, where: _Where, out: _Collector, limits: base.Limits) -> Iterator[Batch[AuditEvent]]:
+    """A JSON document spread over lines (or several, back to back), read whole, taken
+    apart. If not even its first value decodes (JSON lines whose first line is cut short look
+    like this), its lines are read one by one instead."""
+    document = data.strip()
+    if _try_value("record 1", document, where, out, item="record", limits=limits) is None:
+        yield from out.take_ready()
         return
     values = _split_values(document)
     if len(values) > 1 and _decodes(values[0]):  # values back to back, perhaps with junk
@@ -306,11 +361,82 @@ def _read_document(number: int, first: bytes, lines: Iterator[tuple[int, bytes] 
             error = _try_value(f"record {index}", value, where, out, item=f"record {index}, event")
             if error is not None:
                 out.reject(f"record {index}", _json_error(error), value)
+            yield from out.take_ready()
         return
-    for line_number, line in kept:
+    for line_number, line in enumerate(data.split(b"\n"), 1):
         text = line.strip()
         if text:
             _read_line(line_number, text, where, out)
+            yield from out.take_ready()
+
+
+def _read_elements(elements: Iterator[base.Element], where: _Where, out: _Collector) -> Iterator[Batch[AuditEvent]]:
+    """The events of a document split element by element (base.split_json), batch by batch."""
+    wrapper = _Wrapper(where)
+    for element in elements:
+        _take_element(element, where, wrapper, out)
+        yield from out.take_ready()
+
+
+class _Wrapper:
+    """What the members of the wrapper whose list is being split say (read once per list)."""
+
+    def __init__(self, where: _Where) -> None:
+        self.context = b""
+        self.where = where
+
+
+def _take_element(element: base.Element, where: _Where, wrapper: _Wrapper, out: _Collector) -> None:
+    """One element of a split document, at the position the document read whole gives it."""
+    if element.ends:
+        out.reject(f"byte {element.offset}", element.error, element.raw)
+    elif element.index == 0:  # a top-level value that holds no list to split
+        position = f"record {element.value}"
+        if element.error:
+            out.reject(position, element.error, element.raw)
+        else:
+            error = _try_value(position, element.raw, where, out, item=f"record {element.value}, event")
+            if error is not None:
+                out.reject(position, _json_error(error), element.raw)
+    elif not element.key:  # an element of a top-level array
+        position = f"record {element.index}" if element.value == 1 else f"record {element.value}, event {element.index}"
+        if element.error:
+            out.reject(position, element.error, element.raw)
+        else:
+            _take_raw(position, element.raw, where, out, 0)
+    else:  # an element of a wrapper's list
+        if element.context is not wrapper.context:
+            wrapper.context = element.context
+            wrapper.where = _where_from_context(element.context, where)
+        label = "item" if element.key == "items" else "log event"
+        position = f"record {element.value}, {label} {element.index}"
+        if element.error:
+            out.reject(position, element.error, element.raw)
+        elif label == "item":
+            _take_raw(position, element.raw, wrapper.where, out, 0)
+        else:
+            _take_log_event(position, element.raw, wrapper.where, out)
+
+
+def _where_from_context(context: bytes, where: _Where) -> _Where:
+    """What a wrapper's members before its list (owner, logGroup, ...) say."""
+    try:
+        return _where_from_envelope(_decode_object(context), where)
+    except Exception:  # members of unexpected types: the wrapper says nothing
+        return where
+
+
+def _take_log_event(position: str, raw: bytes, where: _Where, out: _Collector) -> None:
+    try:
+        log_event = _decode_log_event(raw)
+    except Exception as exc:
+        reason = f"not a log event: {exc}" if isinstance(exc, msgspec.DecodeError) else base.unreadable(exc)
+        out.reject(position, reason, raw)
+        return
+    if log_event.message is None:
+        out.reject(position, "log event without a message", b"")
+    else:
+        _take_message(position, log_event.message, where, out, 0)
 
 
 def _json_error(error: msgspec.DecodeError) -> str:
@@ -321,7 +447,7 @@ def _json_error(error: msgspec.DecodeError) -> str:
 def _decodes(text: bytes) -> bool:
     try:
         msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
     return True
 
@@ -333,6 +459,9 @@ def _take_array(prefix: str, items: list[msgspec.Raw], where: _Where, out: _Coll
             event = _decode_object(data)
         except msgspec.DecodeError as exc:
             out.reject(f"{prefix} {index}", f"not an audit event: {exc}", data)
+            continue
+        except Exception as exc:  # whatever it is, one event's
+            out.reject(f"{prefix} {index}", base.unreadable(exc), data)
             continue
         _take(f"{prefix} {index}", event, len(data), data, where, out, 1)
 
@@ -348,6 +477,9 @@ def _take(position: str, obj: _Object, size: int, raw: bytes | str, where: _Wher
         event = _event(obj, size, where)
     except _EventError as exc:
         out.reject(position, str(exc), raw)
+        return
+    except Exception as exc:  # whatever it is, one event's
+        out.reject(position, base.unreadable(exc), raw)
         return
     if event is None:
         out.skip()
@@ -384,6 +516,9 @@ def _take_message(position: str, message: str, where: _Where, out: _Collector, d
     except msgspec.DecodeError as exc:
         out.reject(position, f"the message is not an audit event: {exc}", message)
         return
+    except Exception as exc:  # whatever it is, one message's
+        out.reject(position, base.unreadable(exc), message)
+        return
     _take(position, obj, size, message, where, out, depth + 1)
 
 
@@ -392,6 +527,9 @@ def _take_raw(position: str, data: bytes, where: _Where, out: _Collector, depth:
         obj = _decode_object(data)
     except msgspec.DecodeError as exc:
         out.reject(position, f"not an audit event: {exc}", data)
+        return
+    except Exception as exc:  # whatever it is, one event's
+        out.reject(position, base.unreadable(exc), data)
         return
     _take(position, obj, len(data), data, where, out, depth + 1)
 

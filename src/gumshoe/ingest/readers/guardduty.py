@@ -15,10 +15,12 @@ Formats read (the content decides which; gzip is opened by the source layer):
 - A JSON array of findings or events, or a document holding a single finding.
 
 JSON lines are streamed line by line; the whole-document forms (a pretty-printed document or
-an array) are read whole, which suits GetFindings output (at most 50 findings per call). The
-first 64 KiB tell them apart: an object that starts with ``[`` is a document, and so is one
-whose first line (or, when that is broken, second line) is not JSON on its own, as the ``{``
-opening a pretty-printed document is not.
+an array) are read whole, which suits GetFindings output (at most 50 findings per call), up to
+``base.DOCUMENT_FAST_BYTES``; a larger one (or one nested too deeply to decode whole) is split
+finding by finding (``base.split_json``: a top-level array, or the ``findings`` / ``Findings``
+list). The first 64 KiB tell them apart: an object that starts with ``[`` is a document, and so
+is one whose first line (or, when that is broken, second line) is not JSON on its own, as the
+``{`` opening a pretty-printed document is not.
 
 A finding needs ``id``, ``accountId``, ``type`` and a timestamp (``service.eventLastSeen``,
 ``updatedAt`` or ``createdAt``, ISO 8601); without them, or when it is not a JSON object, it is a
@@ -248,6 +250,11 @@ def where(position: str, sub: str) -> str:
     return f"{position} {sub}" if position else sub
 
 
+def failed(position: str, exc: BaseException, raw: bytes) -> Reject:
+    """A Reject for a record whose decoding or reading raised anything else than a DecodeError."""
+    return Reject(position, base.unreadable(exc), base.raw_excerpt(raw))
+
+
 def decode_failure(position: str, exc: msgspec.DecodeError, what: str, raw: bytes) -> Reject:
     """A Reject for JSON that does not decode; a document's position comes from the error."""
     if not position:
@@ -331,6 +338,8 @@ def _is_json(text: bytes) -> bool:
         msgspec.json.decode(text)
     except msgspec.DecodeError:
         return False
+    except RecursionError:  # a value nested deeply, on a line of its own: JSON lines
+        return True
     return True
 
 
@@ -345,22 +354,42 @@ def is_json_lines(head: bytes) -> bool:
     return _is_json(lines[0]) or (len(lines) == 3 and _is_json(lines[1]))
 
 
-def json_units(stream: BinaryIO) -> Iterator[tuple[str, bytes] | Reject]:
+def json_units(stream: BinaryIO, limits: base.Limits = base.DEFAULT_LIMITS,
+               keys: tuple[str, ...] = ()) -> Iterator[tuple[str, bytes] | Reject | base.Element]:
     """The JSON texts of an object: ``("line N", line)`` for each non-blank line of JSON lines,
-    or ``("", document)`` once for a whole document; a read error becomes a Reject."""
+    or ``("", document)`` once for a whole document, or, for a document larger than
+    ``limits.document_fast_bytes``, its elements (``base.split_json``: of a top-level array or
+    of the list under one of ``keys``); a read error (or a line too long) becomes a Reject."""
     peeked = _Peeked(stream, HEAD_BYTES)
     if is_json_lines(peeked.head):
-        for item in base.iter_lines(peeked):
+        for item in base.iter_lines(peeked, limits.chunk_bytes, limits.max_record_bytes):
             if isinstance(item, Reject):
                 yield item
             elif item[1].strip():
                 yield f"line {item[0]}", item[1]
         return
-    document = base.read_all(peeked)
+    document = base.read_document(peeked, limits)
     if isinstance(document, Reject):
         yield document
+    elif isinstance(document, base.Streamed):
+        yield from base.split_json(document, keys=keys, limits=limits)
     elif document.strip():
         yield "", document
+
+
+def split_document(document: bytes, keys: tuple[str, ...], limits: base.Limits) -> Iterator[base.Element]:
+    """The elements of a document already read (one too deeply nested to decode whole)."""
+    return base.split_json(base.Streamed([document], None), keys=keys, limits=limits)
+
+
+def element_reject(element: base.Element) -> Reject | None:
+    """The Reject of an element that cannot be read (None: it can): "byte N" when the
+    document ends there, else its place ("record N", a whole value "record 1")."""
+    if element.ends:
+        return Reject(f"byte {element.offset}", element.error, element.raw)
+    if element.error:
+        return Reject(f"record {element.index or 1}", element.error, element.raw)
+    return None
 
 
 # ---- sniffing ----
@@ -406,37 +435,80 @@ def sniff(head: bytes, name: str) -> bool:
 # ---- reading ----
 
 
-def read(stream: BinaryIO, name: str) -> Iterator[Batch[Finding]]:
+_LISTS = ("findings", "Findings")  # GetFindings output: the lists split out of a large document
+
+
+def read(stream: BinaryIO, name: str, limits: base.Limits | None = None) -> Iterator[Batch[Finding]]:
     """Batches of findings and rejects, in object order."""
-    yield from batches(_entries(stream))
+    yield from base.guarded(batches(_entries(stream, limits or base.DEFAULT_LIMITS)))
 
 
-def _entries(stream: BinaryIO) -> Iterator[Finding | Reject | None]:
-    for unit in json_units(stream):
+def _entries(stream: BinaryIO, limits: base.Limits) -> Iterator[Finding | Reject | None]:
+    for unit in json_units(stream, limits, _LISTS):
         if isinstance(unit, Reject):
             yield unit
+        elif isinstance(unit, base.Element):
+            yield from _element(unit, limits)
         else:
-            yield from _document(*unit)
+            yield from _document(*unit, limits)
 
 
-def _document(position: str, data: bytes) -> Iterator[Finding | Reject | None]:
-    """What one JSON text holds: a finding, an event, GetFindings output, or a list of those."""
+def _element(element: base.Element, limits: base.Limits) -> Iterator[Finding | Reject | None]:
+    """What an element of a split document holds."""
+    reject = element_reject(element)
+    if reject is not None:
+        yield reject
+    elif element.index == 0:  # the document is one value (no list to split)
+        yield from _document("", element.raw, None)
+    elif element.key:  # a GetFindings list's finding
+        position = f"record {element.index}"
+        try:
+            entry = _decoded(position, element.raw)
+        except Exception as exc:
+            entry = failed(position, exc, element.raw)
+        yield entry
+    else:  # an element of a top-level array
+        yield from _document(f"record {element.index}", element.raw, None)
+
+
+def _document(position: str, data: bytes, limits: base.Limits | None) -> Iterator[Finding | Reject | None]:
+    """What one JSON text holds: a finding, an event, GetFindings output, or a list of those.
+    A whole document too deeply nested to decode at once is split (with ``limits``; None: it
+    is one reject)."""
     try:
         doc = _DOCUMENT.decode(data)
     except msgspec.DecodeError as exc:
         yield decode_failure(position, exc, "GuardDuty finding JSON", data)
         return
+    except Exception as exc:  # nested too deeply, ...
+        if not position and limits is not None and isinstance(exc, RecursionError):
+            for element in split_document(data, _LISTS, limits):
+                yield from _element(element, limits)
+        else:
+            yield failed(position or "record 1", exc, data)
+        return
     if isinstance(doc, list):
         for number, item in enumerate(doc, 1):
-            yield from _document(where(position, f"record {number}"), bytes(item))
-    elif doc.source is not None or doc.detail:
-        yield _event(position or "record 1", doc)
-    elif doc.findings is not None or doc.cli_findings is not None:
+            yield from _document(where(position, f"record {number}"), bytes(item), None)
+        return
+    is_event = doc.source is not None or bool(doc.detail)
+    if not is_event and (doc.findings is not None or doc.cli_findings is not None):
         listed = doc.findings if doc.findings is not None else doc.cli_findings or []
         for number, item in enumerate(listed, 1):
-            yield _decoded(where(position, f"record {number}"), bytes(item))
-    else:
-        yield _finding(position or "record 1", data, doc)
+            here = where(position, f"record {number}")
+            raw = bytes(item)
+            try:
+                entry = _decoded(here, raw)
+            except Exception as exc:  # whatever it is, one finding's
+                entry = failed(here, exc, raw)
+            yield entry
+        return
+    here = position or "record 1"
+    try:
+        one = _event(here, doc) if is_event else _finding(here, data, doc)
+    except Exception as exc:
+        one = failed(here, exc, data)
+    yield one
 
 
 def _event(position: str, event: _Wire) -> Finding | Reject | None:

@@ -162,18 +162,26 @@ def sniff(head: bytes, name: str) -> bool:
     return "vpcflowlogs" in name and name.endswith((".log", ".log.gz"))
 
 
-def read(stream: BinaryIO, name: str) -> Iterator[Batch[FlowRecord]]:
+def read(stream: BinaryIO, name: str, limits: base.Limits | None = None) -> Iterator[Batch[FlowRecord]]:
     """Batches of flow records; header, NODATA and SKIPDATA rows counted as skipped."""
+    yield from base.guarded(_read(stream, name, limits or base.DEFAULT_LIMITS))
+
+
+def _read(stream: BinaryIO, name: str, limits: base.Limits) -> Iterator[Batch[FlowRecord]]:
     limit = max(1, base.BATCH_RECORDS)
     key_account = _key_account(name)
     layout: _Layout | None = None
     parse: Callable[[bytes, _Layout, str], FlowRecord | None] = _parse_default
     batch: Batch[FlowRecord] = Batch()
     records = batch.records
-    for item in base.iter_lines(stream):
-        if isinstance(item, Reject):
+    for item in base.iter_lines(stream, limits.chunk_bytes, limits.max_record_bytes):
+        if isinstance(item, Reject):  # a line too long, or the end of a stream that failed
             batch.rejects.append(item)
-            break
+            if len(records) + len(batch.rejects) >= limit:
+                yield batch
+                batch = Batch()
+                records = batch.records
+            continue
         number, line = item
         if layout is None:  # the first line with text decides the layout
             if not line or line.isspace():
@@ -196,6 +204,8 @@ def read(stream: BinaryIO, name: str) -> Iterator[Batch[FlowRecord]]:
                 batch.skipped += 1
                 continue
             batch.rejects.append(Reject(f"line {number}", str(exc), base.raw_excerpt(line)))
+        except Exception as exc:  # whatever it is, one row's
+            batch.rejects.append(Reject(f"line {number}", base.unreadable(exc), base.raw_excerpt(line)))
         else:
             if record is None:
                 batch.skipped += 1
