@@ -8,7 +8,8 @@ import time
 from gumshoe.errors import ValidationException
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 def now_ms() -> int:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gumshoe.graph.store import HOUR_MS, GraphStore
+from gumshoe.clock import HOUR_MS
+from gumshoe.graph.store import GraphStore
 
 ENTITY_TYPES = (
     "aws_account", "aws_user", "aws_role", "role_session", "federated_user", "ec2_instance",

@@ -36,42 +36,12 @@ import msgspec
 import orjson
 import pyarrow as pa
 
-HOUR_MS = 3_600_000
+from gumshoe.ingest.readers import READERS
+
 MEMORY_LIMIT = "512MB"  # per graph store
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_events (
-    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, event_id VARCHAR,
-    event_source VARCHAR, event_name VARCHAR, event_type VARCHAR, read_only BOOLEAN, error_code VARCHAR,
-    source_ip VARCHAR, user_agent VARCHAR, identity_type VARCHAR, principal_type VARCHAR, principal_id VARCHAR,
-    principal_account VARCHAR, access_key_id VARCHAR, role_arn VARCHAR, session_name VARCHAR, mfa BOOLEAN,
-    target_role_arn VARCHAR, target_session_arn VARCHAR, login_result VARCHAR, bucket VARCHAR,
-    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR
-);
--- Graphs made before request_flags existed.
-ALTER TABLE api_events ADD COLUMN IF NOT EXISTS request_flags VARCHAR DEFAULT '';
-CREATE TABLE IF NOT EXISTS flows (
-    object_ref VARCHAR, time_ms BIGINT, end_ms BIGINT, account_id VARCHAR, region VARCHAR,
-    interface_id VARCHAR, instance_id VARCHAR, vpc_id VARCHAR, subnet_id VARCHAR,
-    src_addr VARCHAR, dst_addr VARCHAR, src_port INTEGER, dst_port INTEGER, protocol INTEGER,
-    packets BIGINT, bytes BIGINT, action VARCHAR, flow_direction VARCHAR
-);
-CREATE TABLE IF NOT EXISTS findings (
-    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, id VARCHAR, arn VARCHAR,
-    type VARCHAR, title VARCHAR, severity DOUBLE, created_ms BIGINT, updated_ms BIGINT,
-    first_seen_ms BIGINT, last_seen_ms BIGINT, resource_type VARCHAR, instance_id VARCHAR,
-    access_key_id VARCHAR, principal_id VARCHAR, user_name VARCHAR, remote_ips VARCHAR[],
-    local_ips VARCHAR[], buckets VARCHAR[], raw VARCHAR
-);
-CREATE TABLE IF NOT EXISTS k8s_events (
-    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, cluster VARCHAR,
-    audit_id VARCHAR, verb VARCHAR, request_uri VARCHAR, username VARCHAR, user_agent VARCHAR,
-    source_ips VARCHAR[], resource VARCHAR, namespace VARCHAR, name VARCHAR, response_code INTEGER
-);
-CREATE TABLE IF NOT EXISTS sh_findings (
-    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, id VARCHAR,
-    product_arn VARCHAR, types VARCHAR[], title VARCHAR, severity_label VARCHAR, ips VARCHAR[], raw VARCHAR
-);
+# The derived tables and the store's own; each format's raw table comes with its reader.
+DERIVED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     type VARCHAR, id VARCHAR, account_id VARCHAR, first_ms BIGINT, last_ms BIGINT, events BIGINT, ekey UBIGINT
 );
@@ -89,204 +59,14 @@ CREATE TABLE IF NOT EXISTS loaded_objects (
     object_ref VARCHAR PRIMARY KEY, loaded_ms BIGINT, records BIGINT, volume VARCHAR
 );
 """
-
-# Which raw table each reader's records go to, and the columns taken from the record
-# (attribute names equal column names unless mapped).
-RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "cloudtrail": ("api_events", (
-        "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type", "read_only",
-        "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
-        "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
-    )),
-    "vpcflow": ("flows", (
-        "time_ms", "end_ms", "account_id", "region", "interface_id", "instance_id", "vpc_id", "subnet_id",
-        "src_addr", "dst_addr", "src_port", "dst_port", "protocol", "packets", "bytes", "action", "flow_direction",
-    )),
-    "guardduty": ("findings", (
-        "time_ms", "account_id", "region", "id", "arn", "type", "title", "severity", "created_ms", "updated_ms",
-        "first_seen_ms", "last_seen_ms", "resource_type", "instance_id", "access_key_id", "principal_id",
-        "user_name", "remote_ips", "local_ips", "buckets", "raw",
-    )),
-    "eks_audit": ("k8s_events", (
-        "time_ms", "account_id", "region", "cluster", "audit_id", "verb", "request_uri", "username",
-        "user_agent", "source_ips", "resource", "namespace", "name", "response_code",
-    )),
-    "asff": ("sh_findings", (
-        "time_ms", "account_id", "region", "id", "product_arn", "types", "title", "severity_label", "ips", "raw",
-    )),
-}
-
-# An address, not a service name ("ec2.amazonaws.com"), "AWS Internal" or a forged value
-# ("999.999.1.1"): a valid IPv4 address, or an IPv6 address in any of its RFC 4291 forms
-# (with an embedded IPv4 tail). RE2 (DuckDB's regexp) matches in linear time.
-_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
-_H = "[0-9a-fA-F]{1,4}"
-_IPV6 = "|".join((
-    rf"({_H}:){{7}}{_H}",
-    rf"({_H}:){{1,7}}:",
-    rf"({_H}:){{1,6}}:{_H}",
-    rf"({_H}:){{1,5}}(:{_H}){{1,2}}",
-    rf"({_H}:){{1,4}}(:{_H}){{1,3}}",
-    rf"({_H}:){{1,3}}(:{_H}){{1,4}}",
-    rf"({_H}:){{1,2}}(:{_H}){{1,5}}",
-    rf"{_H}:(:{_H}){{1,6}}",
-    rf":((:{_H}){{1,7}}|:)",
-    rf"({_H}:){{6}}{_IPV4}",
-    rf"({_H}:){{0,5}}:{_IPV4}",
-    rf"::({_H}:){{0,5}}{_IPV4}",
-))
-_IP_PATTERN = f"{_IPV4}|{_IPV6}"
+SCHEMA = "".join(reader.RAW_DDL for reader in READERS) + DERIVED_SCHEMA
+# Which raw table each reader's records go to, and the columns taken from the record.
+RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {r.KIND: (r.RAW_TABLE, r.RAW_COLUMNS) for r in READERS}
 
 
-def _is_ip(column: str) -> str:
-    """The SQL test that a column holds an IP address."""
-    return f"regexp_full_match({column}, '{_IP_PATTERN}')"
 
-# Derived rows from a staged batch of api_events (the view ``batch``).
-_API_DERIVED = [
-    # entities
-    f"""INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
-        SELECT principal_type AS t, principal_id AS i, COALESCE(NULLIF(principal_account, ''), account_id) AS a, time_ms
-            FROM batch WHERE principal_type <> '' AND principal_id <> ''
-        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
-        UNION ALL SELECT 'aws_account', principal_account, principal_account, time_ms FROM batch
-            WHERE principal_account <> '' AND principal_account <> account_id
-        UNION ALL SELECT 'aws_role', role_arn, COALESCE(NULLIF(principal_account, ''), account_id), time_ms FROM batch WHERE role_arn <> ''
-        UNION ALL SELECT 'aws_role', target_role_arn, account_id, time_ms FROM batch WHERE target_role_arn <> ''
-        UNION ALL SELECT 'role_session', target_session_arn, account_id, time_ms FROM batch
-            WHERE target_session_arn LIKE 'arn:%:assumed-role/%' AND error_code = ''
-        UNION ALL SELECT 'federated_user', target_session_arn, account_id, time_ms FROM batch
-            WHERE target_session_arn LIKE 'arn:%:federated-user/%' AND error_code = ''
-        UNION ALL SELECT 'ip_address', source_ip, account_id, time_ms FROM batch WHERE {_is_ip('source_ip')}
-        UNION ALL SELECT 'user_agent', user_agent, account_id, time_ms FROM batch WHERE user_agent <> ''
-        UNION ALL SELECT 's3_bucket', bucket, account_id, time_ms FROM batch WHERE bucket <> ''
-        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
-    ) GROUP BY t, i""",
-    # links
-    f"""INSERT INTO links
-    SELECT st, si, k, dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
-        SELECT principal_type AS st, principal_id AS si, 'connected_from' AS k, 'ip_address' AS dt, source_ip AS di, time_ms
-            FROM batch WHERE principal_id <> '' AND {_is_ip('source_ip')}
-        UNION ALL SELECT principal_type, principal_id, 'used_user_agent', 'user_agent', user_agent, time_ms
-            FROM batch WHERE principal_id <> '' AND user_agent <> ''
-        UNION ALL SELECT 'role_session', principal_id, 'session_of', 'aws_role', role_arn, time_ms
-            FROM batch WHERE principal_type = 'role_session' AND role_arn <> ''
-        UNION ALL SELECT principal_type, principal_id, 'assumed', 'role_session', target_session_arn, time_ms
-            FROM batch WHERE principal_id <> '' AND target_session_arn LIKE 'arn:%:assumed-role/%' AND error_code = ''
-        UNION ALL SELECT 'role_session', target_session_arn, 'session_of', 'aws_role', target_role_arn, time_ms
-            FROM batch WHERE target_session_arn LIKE 'arn:%:assumed-role/%' AND target_role_arn <> '' AND error_code = ''
-        UNION ALL SELECT principal_type, principal_id, 'accessed', 's3_bucket', bucket, time_ms
-            FROM batch WHERE principal_id <> '' AND bucket <> ''
-        UNION ALL SELECT 'role_session', principal_id, 'credentials_of', 'ec2_instance', instance_id, time_ms
-            FROM batch WHERE principal_type = 'role_session' AND instance_id <> '' AND session_name = instance_id
-        UNION ALL SELECT principal_type, principal_id, 'belongs_to', 'aws_account',
-            COALESCE(NULLIF(principal_account, ''), account_id), time_ms
-            FROM batch WHERE principal_type IN ('aws_user', 'aws_role', 'role_session', 'federated_user')
-    ) GROUP BY ALL""",
-    # hourly profile panels of principals and IP addresses
-    f"""INSERT INTO hourly
-    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE error_code = ''),
-           count(*) FILTER (WHERE error_code <> ''), 0 FROM (
-        SELECT principal_type AS et, principal_id AS ei, 'api' AS d, event_source || ':' || event_name AS v, time_ms, error_code
-            FROM batch WHERE principal_id <> ''
-        UNION ALL SELECT principal_type, principal_id, 'ip_address', source_ip, time_ms, error_code
-            FROM batch WHERE principal_id <> '' AND source_ip <> ''
-        UNION ALL SELECT principal_type, principal_id, 'user_agent', user_agent, time_ms, error_code
-            FROM batch WHERE principal_id <> '' AND user_agent <> ''
-        UNION ALL SELECT principal_type, principal_id, 'console_login', login_result, time_ms, error_code
-            FROM batch WHERE principal_id <> '' AND login_result <> ''
-        UNION ALL SELECT 'ip_address', source_ip, 'api', event_source || ':' || event_name, time_ms, error_code
-            FROM batch WHERE {_is_ip('source_ip')}
-        UNION ALL SELECT 'ip_address', source_ip, 'principal', principal_id, time_ms, error_code
-            FROM batch WHERE principal_id <> '' AND {_is_ip('source_ip')}
-        UNION ALL SELECT 'aws_account', account_id, 'api', event_source || ':' || event_name, time_ms, error_code FROM batch
-    ) GROUP BY ALL""",
-]
 
-_FLOW_DERIVED = [
-    """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
-        SELECT 'ip_address' AS t, src_addr AS i, account_id AS a, time_ms FROM batch
-        UNION ALL SELECT 'ip_address', dst_addr, account_id, time_ms FROM batch
-        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
-        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
-    ) GROUP BY t, i""",
-    f"""INSERT INTO links
-    SELECT st, si, k, 'ip_address', di, time_ms // {HOUR_MS}, count(*), sum(bytes), min(time_ms), max(time_ms) FROM (
-        SELECT CASE WHEN instance_id <> '' THEN 'ec2_instance' ELSE 'ip_address' END AS st,
-               CASE WHEN instance_id <> '' THEN instance_id ELSE src_addr END AS si,
-               CASE WHEN action = 'REJECT' THEN 'flow_rejected' ELSE 'flow_accepted' END AS k,
-               CASE WHEN instance_id <> '' AND flow_direction = 'ingress' THEN src_addr ELSE dst_addr END AS di,
-               time_ms, bytes FROM batch
-    ) GROUP BY ALL""",
-    f"""INSERT INTO hourly
-    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE action <> 'REJECT'),
-           count(*) FILTER (WHERE action = 'REJECT'), sum(bytes) FROM (
-        SELECT 'ip_address' AS et, src_addr AS ei, 'flow_peer' AS d, dst_addr AS v, time_ms, action, bytes FROM batch
-        UNION ALL SELECT 'ip_address', dst_addr, 'flow_peer', src_addr, time_ms, action, bytes FROM batch
-        UNION ALL SELECT 'ip_address', dst_addr, 'flow_port', CAST(dst_port AS VARCHAR) || '/' || CAST(protocol AS VARCHAR),
-            time_ms, action, bytes FROM batch WHERE dst_port >= 0
-        UNION ALL SELECT 'ec2_instance', instance_id, 'flow_peer',
-            CASE WHEN flow_direction = 'ingress' THEN src_addr ELSE dst_addr END, time_ms, action, bytes
-            FROM batch WHERE instance_id <> ''
-        UNION ALL SELECT 'ec2_instance', instance_id, 'flow_port', CAST(dst_port AS VARCHAR) || '/' || CAST(protocol AS VARCHAR),
-            time_ms, action, bytes FROM batch WHERE instance_id <> '' AND dst_port >= 0
-    ) GROUP BY ALL""",
-]
 
-_FINDING_DERIVED = [
-    """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
-        SELECT 'finding' AS t, COALESCE(NULLIF(arn, ''), id) AS i, account_id AS a, time_ms FROM batch
-        UNION ALL SELECT 'ip_address', unnest(remote_ips), account_id, time_ms FROM batch
-        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
-        UNION ALL SELECT 's3_bucket', unnest(buckets), account_id, time_ms FROM batch
-        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
-    ) GROUP BY t, i""",
-    f"""INSERT INTO links
-    SELECT 'finding', f, 'involves', dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
-        SELECT COALESCE(NULLIF(arn, ''), id) AS f, 'ip_address' AS dt, unnest(remote_ips) AS di, time_ms FROM batch
-        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'ec2_instance', instance_id, time_ms FROM batch WHERE instance_id <> ''
-        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 's3_bucket', unnest(buckets), time_ms FROM batch
-        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'access_key', access_key_id, time_ms FROM batch WHERE access_key_id <> ''
-        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'aws_account', account_id, time_ms FROM batch
-    ) GROUP BY ALL""",
-]
-
-_K8S_DERIVED = [
-    """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
-        SELECT 'eks_cluster' AS t, cluster AS i, account_id AS a, time_ms FROM batch WHERE cluster <> ''
-        UNION ALL SELECT 'kubernetes_user', username, account_id, time_ms FROM batch WHERE username <> ''
-        UNION ALL SELECT 'ip_address', unnest(source_ips), account_id, time_ms FROM batch
-    ) GROUP BY t, i""",
-    f"""INSERT INTO links
-    SELECT st, si, k, dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
-        SELECT 'kubernetes_user' AS st, username AS si, 'called' AS k, 'eks_cluster' AS dt, cluster AS di, time_ms
-            FROM batch WHERE username <> '' AND cluster <> ''
-        UNION ALL SELECT 'kubernetes_user', username, 'connected_from', 'ip_address', unnest(source_ips), time_ms
-            FROM batch WHERE username <> ''
-    ) GROUP BY ALL""",
-    f"""INSERT INTO hourly
-    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE response_code < 400),
-           count(*) FILTER (WHERE response_code >= 400), 0 FROM (
-        SELECT 'kubernetes_user' AS et, username AS ei, 'kubernetes_api' AS d,
-               verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri) AS v, time_ms, response_code
-            FROM batch WHERE username <> ''
-        UNION ALL SELECT 'kubernetes_user', username, 'user_agent', user_agent, time_ms, response_code
-            FROM batch WHERE username <> '' AND user_agent <> ''
-        UNION ALL SELECT 'eks_cluster', cluster, 'kubernetes_api', verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri),
-            time_ms, response_code FROM batch WHERE cluster <> ''
-    ) GROUP BY ALL""",
-]
-
-_SH_DERIVED = [
-    """INSERT INTO entities
-    SELECT 'finding', id, any_value(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
-]
 
 # Derived tables carry integer keys (DuckDB's hash of the ids): compacted tables are sorted by
 # them, so a lookup by key skips every row group but the entity's own (string statistics keep
@@ -311,16 +91,7 @@ def _keyed(statement: str) -> str:
             f"AS s({', '.join(DERIVED_COLUMNS[table])})")
 
 
-DERIVED: dict[str, list[str]] = {
-    kind: [_keyed(statement) for statement in statements]
-    for kind, statements in {
-        "cloudtrail": _API_DERIVED,
-        "vpcflow": _FLOW_DERIVED,
-        "guardduty": _FINDING_DERIVED,
-        "eks_audit": _K8S_DERIVED,
-        "asff": _SH_DERIVED,
-    }.items()
-}
+DERIVED: dict[str, list[str]] = {r.KIND: [_keyed(statement) for statement in r.DERIVED] for r in READERS}
 
 # Compaction: derived rows appended since the last one, past this many (or a quarter of the
 # table), are summed and the tables rewritten in key order.

@@ -51,7 +51,7 @@ from gumshoe.graph.stores import GraphStores
 from gumshoe.ingest import growing
 from gumshoe.ingest.access import Permit
 from gumshoe.ingest.growing import Part
-from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
+from gumshoe.ingest.readers import READERS, READERS_BY_KIND
 from gumshoe.ingest.readers.base import (
     MAX_OBJECT_BYTES,
     MAX_RECORD_BYTES,
@@ -74,9 +74,6 @@ from gumshoe.store.schema import (
 
 log = logging.getLogger("gumshoe.ingest")
 
-# Sniffing order: the most specific formats first.
-READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)
-READERS_BY_KIND: dict[str, ModuleType] = {r.KIND: r for r in READERS}
 SNIFF_BYTES = 65536
 # Objects loaded in one transaction per graph (and one control-store transaction): up to
 # ingest_unit_bytes of them (compressed) or this many. Fewer, larger loads are what DuckDB is

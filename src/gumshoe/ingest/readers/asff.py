@@ -352,3 +352,24 @@ def _ips(wire: _Wire) -> list[str]:
                     if details is not None:
                         found.append(details.ip_address_v4)
     return unique(found)
+
+
+# --- In the behavior graph (graph/store.py builds its tables from these) ---------------
+
+# The raw table of these records and its columns (attribute names of the record type); the
+# graph store adds object_ref, the object a row came from.
+RAW_TABLE = "sh_findings"
+RAW_DDL = """
+CREATE TABLE IF NOT EXISTS sh_findings (
+    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, id VARCHAR,
+    product_arn VARCHAR, types VARCHAR[], title VARCHAR, severity_label VARCHAR, ips VARCHAR[], raw VARCHAR
+);
+"""
+RAW_COLUMNS = ("time_ms", "account_id", "region", "id", "product_arn", "types", "title", "severity_label", "ips", "raw",
+)
+# The entities, links and hourly panel rows of one batch of these records (the view
+# ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
+DERIVED = [
+    """INSERT INTO entities
+    SELECT 'finding', id, any_value(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
+]

@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from gumshoe.graph.sql import HOUR_MS, is_ip
 from gumshoe.ingest.readers import base
 from gumshoe.ingest.readers.base import Batch, Reject
 
@@ -568,3 +569,89 @@ def _request_flags(request: _Request) -> str:
     if isinstance(block, dict) and any(v is False or v == "false" for v in block.values()):
         flags.add("unblocked")
     return ",".join(sorted(flags))
+
+
+# --- In the behavior graph (graph/store.py builds its tables from these) ---------------
+
+# The raw table of these records and its columns (attribute names of the record type); the
+# graph store adds object_ref, the object a row came from.
+RAW_TABLE = "api_events"
+RAW_DDL = """
+CREATE TABLE IF NOT EXISTS api_events (
+    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, event_id VARCHAR,
+    event_source VARCHAR, event_name VARCHAR, event_type VARCHAR, read_only BOOLEAN, error_code VARCHAR,
+    source_ip VARCHAR, user_agent VARCHAR, identity_type VARCHAR, principal_type VARCHAR, principal_id VARCHAR,
+    principal_account VARCHAR, access_key_id VARCHAR, role_arn VARCHAR, session_name VARCHAR, mfa BOOLEAN,
+    target_role_arn VARCHAR, target_session_arn VARCHAR, login_result VARCHAR, bucket VARCHAR,
+    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR
+);
+-- Graphs made before request_flags existed.
+ALTER TABLE api_events ADD COLUMN IF NOT EXISTS request_flags VARCHAR DEFAULT '';
+"""
+RAW_COLUMNS = ("time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type", "read_only",
+        "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
+        "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
+        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
+)
+# The entities, links and hourly panel rows of one batch of these records (the view
+# ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
+DERIVED = [
+    # entities
+    f"""INSERT INTO entities
+    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+        SELECT principal_type AS t, principal_id AS i, COALESCE(NULLIF(principal_account, ''), account_id) AS a, time_ms
+            FROM batch WHERE principal_type <> '' AND principal_id <> ''
+        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
+        UNION ALL SELECT 'aws_account', principal_account, principal_account, time_ms FROM batch
+            WHERE principal_account <> '' AND principal_account <> account_id
+        UNION ALL SELECT 'aws_role', role_arn, COALESCE(NULLIF(principal_account, ''), account_id), time_ms FROM batch WHERE role_arn <> ''
+        UNION ALL SELECT 'aws_role', target_role_arn, account_id, time_ms FROM batch WHERE target_role_arn <> ''
+        UNION ALL SELECT 'role_session', target_session_arn, account_id, time_ms FROM batch
+            WHERE target_session_arn LIKE 'arn:%:assumed-role/%' AND error_code = ''
+        UNION ALL SELECT 'federated_user', target_session_arn, account_id, time_ms FROM batch
+            WHERE target_session_arn LIKE 'arn:%:federated-user/%' AND error_code = ''
+        UNION ALL SELECT 'ip_address', source_ip, account_id, time_ms FROM batch WHERE {is_ip('source_ip')}
+        UNION ALL SELECT 'user_agent', user_agent, account_id, time_ms FROM batch WHERE user_agent <> ''
+        UNION ALL SELECT 's3_bucket', bucket, account_id, time_ms FROM batch WHERE bucket <> ''
+        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
+    ) GROUP BY t, i""",
+    # links
+    f"""INSERT INTO links
+    SELECT st, si, k, dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
+        SELECT principal_type AS st, principal_id AS si, 'connected_from' AS k, 'ip_address' AS dt, source_ip AS di, time_ms
+            FROM batch WHERE principal_id <> '' AND {is_ip('source_ip')}
+        UNION ALL SELECT principal_type, principal_id, 'used_user_agent', 'user_agent', user_agent, time_ms
+            FROM batch WHERE principal_id <> '' AND user_agent <> ''
+        UNION ALL SELECT 'role_session', principal_id, 'session_of', 'aws_role', role_arn, time_ms
+            FROM batch WHERE principal_type = 'role_session' AND role_arn <> ''
+        UNION ALL SELECT principal_type, principal_id, 'assumed', 'role_session', target_session_arn, time_ms
+            FROM batch WHERE principal_id <> '' AND target_session_arn LIKE 'arn:%:assumed-role/%' AND error_code = ''
+        UNION ALL SELECT 'role_session', target_session_arn, 'session_of', 'aws_role', target_role_arn, time_ms
+            FROM batch WHERE target_session_arn LIKE 'arn:%:assumed-role/%' AND target_role_arn <> '' AND error_code = ''
+        UNION ALL SELECT principal_type, principal_id, 'accessed', 's3_bucket', bucket, time_ms
+            FROM batch WHERE principal_id <> '' AND bucket <> ''
+        UNION ALL SELECT 'role_session', principal_id, 'credentials_of', 'ec2_instance', instance_id, time_ms
+            FROM batch WHERE principal_type = 'role_session' AND instance_id <> '' AND session_name = instance_id
+        UNION ALL SELECT principal_type, principal_id, 'belongs_to', 'aws_account',
+            COALESCE(NULLIF(principal_account, ''), account_id), time_ms
+            FROM batch WHERE principal_type IN ('aws_user', 'aws_role', 'role_session', 'federated_user')
+    ) GROUP BY ALL""",
+    # hourly profile panels of principals and IP addresses
+    f"""INSERT INTO hourly
+    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE error_code = ''),
+           count(*) FILTER (WHERE error_code <> ''), 0 FROM (
+        SELECT principal_type AS et, principal_id AS ei, 'api' AS d, event_source || ':' || event_name AS v, time_ms, error_code
+            FROM batch WHERE principal_id <> ''
+        UNION ALL SELECT principal_type, principal_id, 'ip_address', source_ip, time_ms, error_code
+            FROM batch WHERE principal_id <> '' AND source_ip <> ''
+        UNION ALL SELECT principal_type, principal_id, 'user_agent', user_agent, time_ms, error_code
+            FROM batch WHERE principal_id <> '' AND user_agent <> ''
+        UNION ALL SELECT principal_type, principal_id, 'console_login', login_result, time_ms, error_code
+            FROM batch WHERE principal_id <> '' AND login_result <> ''
+        UNION ALL SELECT 'ip_address', source_ip, 'api', event_source || ':' || event_name, time_ms, error_code
+            FROM batch WHERE {is_ip('source_ip')}
+        UNION ALL SELECT 'ip_address', source_ip, 'principal', principal_id, time_ms, error_code
+            FROM batch WHERE principal_id <> '' AND {is_ip('source_ip')}
+        UNION ALL SELECT 'aws_account', account_id, 'api', event_source || ':' || event_name, time_ms, error_code FROM batch
+    ) GROUP BY ALL""",
+]

@@ -45,6 +45,7 @@ from typing import BinaryIO, cast
 
 import msgspec
 
+from gumshoe.graph.sql import HOUR_MS
 from gumshoe.ingest.readers import base
 from gumshoe.ingest.readers.base import Batch, Reject
 
@@ -672,3 +673,48 @@ def _split_values(data: bytes) -> list[bytes]:
 def _keep_gap(text: bytes, values: list[bytes]) -> None:
     if text.strip():
         values.append(text.strip())
+
+
+# --- In the behavior graph (graph/store.py builds its tables from these) ---------------
+
+# The raw table of these records and its columns (attribute names of the record type); the
+# graph store adds object_ref, the object a row came from.
+RAW_TABLE = "k8s_events"
+RAW_DDL = """
+CREATE TABLE IF NOT EXISTS k8s_events (
+    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, cluster VARCHAR,
+    audit_id VARCHAR, verb VARCHAR, request_uri VARCHAR, username VARCHAR, user_agent VARCHAR,
+    source_ips VARCHAR[], resource VARCHAR, namespace VARCHAR, name VARCHAR, response_code INTEGER
+);
+"""
+RAW_COLUMNS = ("time_ms", "account_id", "region", "cluster", "audit_id", "verb", "request_uri", "username",
+        "user_agent", "source_ips", "resource", "namespace", "name", "response_code",
+)
+# The entities, links and hourly panel rows of one batch of these records (the view
+# ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
+DERIVED = [
+    """INSERT INTO entities
+    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+        SELECT 'eks_cluster' AS t, cluster AS i, account_id AS a, time_ms FROM batch WHERE cluster <> ''
+        UNION ALL SELECT 'kubernetes_user', username, account_id, time_ms FROM batch WHERE username <> ''
+        UNION ALL SELECT 'ip_address', unnest(source_ips), account_id, time_ms FROM batch
+    ) GROUP BY t, i""",
+    f"""INSERT INTO links
+    SELECT st, si, k, dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
+        SELECT 'kubernetes_user' AS st, username AS si, 'called' AS k, 'eks_cluster' AS dt, cluster AS di, time_ms
+            FROM batch WHERE username <> '' AND cluster <> ''
+        UNION ALL SELECT 'kubernetes_user', username, 'connected_from', 'ip_address', unnest(source_ips), time_ms
+            FROM batch WHERE username <> ''
+    ) GROUP BY ALL""",
+    f"""INSERT INTO hourly
+    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE response_code < 400),
+           count(*) FILTER (WHERE response_code >= 400), 0 FROM (
+        SELECT 'kubernetes_user' AS et, username AS ei, 'kubernetes_api' AS d,
+               verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri) AS v, time_ms, response_code
+            FROM batch WHERE username <> ''
+        UNION ALL SELECT 'kubernetes_user', username, 'user_agent', user_agent, time_ms, response_code
+            FROM batch WHERE username <> '' AND user_agent <> ''
+        UNION ALL SELECT 'eks_cluster', cluster, 'kubernetes_api', verb || ' ' || COALESCE(NULLIF(resource, ''), request_uri),
+            time_ms, response_code FROM batch WHERE cluster <> ''
+    ) GROUP BY ALL""",
+]

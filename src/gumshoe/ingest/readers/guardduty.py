@@ -48,6 +48,7 @@ from typing import BinaryIO, TypeVar
 import msgspec
 import orjson
 
+from gumshoe.graph.sql import HOUR_MS
 from gumshoe.ingest.readers import base
 from gumshoe.ingest.readers.base import Batch, Reject
 
@@ -666,3 +667,43 @@ def _camel_keys(value: object) -> object:
     if isinstance(value, list):
         return [_camel_keys(item) for item in value]
     return value
+
+
+# --- In the behavior graph (graph/store.py builds its tables from these) ---------------
+
+# The raw table of these records and its columns (attribute names of the record type); the
+# graph store adds object_ref, the object a row came from.
+RAW_TABLE = "findings"
+RAW_DDL = """
+CREATE TABLE IF NOT EXISTS findings (
+    object_ref VARCHAR, time_ms BIGINT, account_id VARCHAR, region VARCHAR, id VARCHAR, arn VARCHAR,
+    type VARCHAR, title VARCHAR, severity DOUBLE, created_ms BIGINT, updated_ms BIGINT,
+    first_seen_ms BIGINT, last_seen_ms BIGINT, resource_type VARCHAR, instance_id VARCHAR,
+    access_key_id VARCHAR, principal_id VARCHAR, user_name VARCHAR, remote_ips VARCHAR[],
+    local_ips VARCHAR[], buckets VARCHAR[], raw VARCHAR
+);
+"""
+RAW_COLUMNS = ("time_ms", "account_id", "region", "id", "arn", "type", "title", "severity", "created_ms", "updated_ms",
+        "first_seen_ms", "last_seen_ms", "resource_type", "instance_id", "access_key_id", "principal_id",
+        "user_name", "remote_ips", "local_ips", "buckets", "raw",
+)
+# The entities, links and hourly panel rows of one batch of these records (the view
+# ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
+DERIVED = [
+    """INSERT INTO entities
+    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+        SELECT 'finding' AS t, COALESCE(NULLIF(arn, ''), id) AS i, account_id AS a, time_ms FROM batch
+        UNION ALL SELECT 'ip_address', unnest(remote_ips), account_id, time_ms FROM batch
+        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
+        UNION ALL SELECT 's3_bucket', unnest(buckets), account_id, time_ms FROM batch
+        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
+    ) GROUP BY t, i""",
+    f"""INSERT INTO links
+    SELECT 'finding', f, 'involves', dt, di, time_ms // {HOUR_MS}, count(*), 0, min(time_ms), max(time_ms) FROM (
+        SELECT COALESCE(NULLIF(arn, ''), id) AS f, 'ip_address' AS dt, unnest(remote_ips) AS di, time_ms FROM batch
+        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'ec2_instance', instance_id, time_ms FROM batch WHERE instance_id <> ''
+        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 's3_bucket', unnest(buckets), time_ms FROM batch
+        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'access_key', access_key_id, time_ms FROM batch WHERE access_key_id <> ''
+        UNION ALL SELECT COALESCE(NULLIF(arn, ''), id), 'aws_account', account_id, time_ms FROM batch
+    ) GROUP BY ALL""",
+]

@@ -47,6 +47,7 @@ from typing import Annotated, BinaryIO, cast
 
 import msgspec
 
+from gumshoe.graph.sql import HOUR_MS
 from gumshoe.ingest.readers import base
 from gumshoe.ingest.readers.base import Batch, Reject
 
@@ -415,3 +416,53 @@ def _first_line(head: bytes) -> bytes | None:
 def _key_account(name: str) -> str:
     match = _KEY_ACCOUNT.search(name)
     return match.group(1) if match else ""
+
+
+# --- In the behavior graph (graph/store.py builds its tables from these) ---------------
+
+# The raw table of these records and its columns (attribute names of the record type); the
+# graph store adds object_ref, the object a row came from.
+RAW_TABLE = "flows"
+RAW_DDL = """
+CREATE TABLE IF NOT EXISTS flows (
+    object_ref VARCHAR, time_ms BIGINT, end_ms BIGINT, account_id VARCHAR, region VARCHAR,
+    interface_id VARCHAR, instance_id VARCHAR, vpc_id VARCHAR, subnet_id VARCHAR,
+    src_addr VARCHAR, dst_addr VARCHAR, src_port INTEGER, dst_port INTEGER, protocol INTEGER,
+    packets BIGINT, bytes BIGINT, action VARCHAR, flow_direction VARCHAR
+);
+"""
+RAW_COLUMNS = ("time_ms", "end_ms", "account_id", "region", "interface_id", "instance_id", "vpc_id", "subnet_id",
+        "src_addr", "dst_addr", "src_port", "dst_port", "protocol", "packets", "bytes", "action", "flow_direction",
+)
+# The entities, links and hourly panel rows of one batch of these records (the view
+# ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
+DERIVED = [
+    """INSERT INTO entities
+    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+        SELECT 'ip_address' AS t, src_addr AS i, account_id AS a, time_ms FROM batch
+        UNION ALL SELECT 'ip_address', dst_addr, account_id, time_ms FROM batch
+        UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''
+        UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch
+    ) GROUP BY t, i""",
+    f"""INSERT INTO links
+    SELECT st, si, k, 'ip_address', di, time_ms // {HOUR_MS}, count(*), sum(bytes), min(time_ms), max(time_ms) FROM (
+        SELECT CASE WHEN instance_id <> '' THEN 'ec2_instance' ELSE 'ip_address' END AS st,
+               CASE WHEN instance_id <> '' THEN instance_id ELSE src_addr END AS si,
+               CASE WHEN action = 'REJECT' THEN 'flow_rejected' ELSE 'flow_accepted' END AS k,
+               CASE WHEN instance_id <> '' AND flow_direction = 'ingress' THEN src_addr ELSE dst_addr END AS di,
+               time_ms, bytes FROM batch
+    ) GROUP BY ALL""",
+    f"""INSERT INTO hourly
+    SELECT et, ei, time_ms // {HOUR_MS}, d, v, count(*) FILTER (WHERE action <> 'REJECT'),
+           count(*) FILTER (WHERE action = 'REJECT'), sum(bytes) FROM (
+        SELECT 'ip_address' AS et, src_addr AS ei, 'flow_peer' AS d, dst_addr AS v, time_ms, action, bytes FROM batch
+        UNION ALL SELECT 'ip_address', dst_addr, 'flow_peer', src_addr, time_ms, action, bytes FROM batch
+        UNION ALL SELECT 'ip_address', dst_addr, 'flow_port', CAST(dst_port AS VARCHAR) || '/' || CAST(protocol AS VARCHAR),
+            time_ms, action, bytes FROM batch WHERE dst_port >= 0
+        UNION ALL SELECT 'ec2_instance', instance_id, 'flow_peer',
+            CASE WHEN flow_direction = 'ingress' THEN src_addr ELSE dst_addr END, time_ms, action, bytes
+            FROM batch WHERE instance_id <> ''
+        UNION ALL SELECT 'ec2_instance', instance_id, 'flow_port', CAST(dst_port AS VARCHAR) || '/' || CAST(protocol AS VARCHAR),
+            time_ms, action, bytes FROM batch WHERE instance_id <> '' AND dst_port >= 0
+    ) GROUP BY ALL""",
+]
