@@ -160,7 +160,7 @@ def generate(folder: Path, events: int, seed: int = 7) -> tuple[int, int]:
 
 def decode_floor(folder: Path) -> tuple[int, float, int]:
     """Events, seconds and raw bytes of gunzip + decode into the reader's event records."""
-    from gumshoe.ingest.readers import cloudtrail
+    from gumshoe.formats import cloudtrail
 
     events = raw = 0
     start = time.perf_counter()

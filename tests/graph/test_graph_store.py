@@ -19,10 +19,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from gumshoe.formats import cloudtrail, vpcflow
 from gumshoe.graph import queries
 from gumshoe.graph.store import GraphStore
 from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest.readers import cloudtrail, vpcflow
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"

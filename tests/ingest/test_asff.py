@@ -11,8 +11,8 @@ from typing import Any, BinaryIO, cast
 import orjson
 import pytest
 
-from gumshoe.ingest.readers import asff, base, guardduty
-from gumshoe.ingest.readers.base import Reject
+from gumshoe.formats import asff, base, guardduty
+from gumshoe.formats.base import Reject
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"

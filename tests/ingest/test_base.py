@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 
-from gumshoe.ingest.readers import base
+from gumshoe.formats import base
 
 
 def lines(stream, chunk_size=4):

@@ -21,9 +21,9 @@ import msgspec
 import pytest
 
 import gumshoe
+from gumshoe.formats import asff, base, cloudtrail, eks_audit, guardduty, vpcflow
+from gumshoe.formats.base import Limits, Reject
 from gumshoe.ingest.growing import Part
-from gumshoe.ingest.readers import asff, base, cloudtrail, eks_audit, guardduty, vpcflow
-from gumshoe.ingest.readers.base import Limits, Reject
 from gumshoe.ingest.sources import list_objects
 
 ACCOUNT = "111122223333"
@@ -311,7 +311,7 @@ def test_the_object_limit_applies_by_default_but_not_to_a_part_of_a_growing_file
 
 MEASURE = textwrap.dedent("""
     import json, sys
-    from gumshoe.ingest.readers import base, cloudtrail
+    from gumshoe.formats import base, cloudtrail
     from gumshoe.ingest.sources import list_objects
     obj = next(list_objects(sys.argv[1]))
     stream = obj.open()

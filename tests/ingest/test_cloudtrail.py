@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gumshoe.ingest.readers import base, cloudtrail
+from gumshoe.formats import base, cloudtrail
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

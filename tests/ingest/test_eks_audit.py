@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gumshoe.ingest.readers import base, eks_audit
-from gumshoe.ingest.readers.base import Batch, Reject
-from gumshoe.ingest.readers.eks_audit import AuditEvent
+from gumshoe.formats import base, eks_audit
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.eks_audit import AuditEvent
 
 KEY = "AWSLogs/123456789012/eks/us-west-2/2024/01/15/audit.json.gz"
 T0 = "2024-01-15T10:20:30.123456Z"

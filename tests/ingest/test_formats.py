@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gumshoe.formats import READERS, READERS_BY_KIND
 from gumshoe.graph.store import DERIVED, RAW_TABLES, GraphStore
-from gumshoe.ingest.readers import READERS, READERS_BY_KIND
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: r.KIND)

@@ -12,8 +12,8 @@ from typing import Any, BinaryIO, cast
 import orjson
 import pytest
 
-from gumshoe.ingest.readers import base, guardduty
-from gumshoe.ingest.readers.base import Reject
+from gumshoe.formats import base, guardduty
+from gumshoe.formats.base import Reject
 
 ACCOUNT = "111122223333"
 DETECTOR = "12abc34d567e8fa901bc2d34e56789f0"

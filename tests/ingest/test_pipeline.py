@@ -523,7 +523,7 @@ def test_an_object_that_cannot_be_read_is_ledgered_as_failed_and_not_read_every_
     """A reader failing on an object as a whole (no input does that once every record is a
     reject: stood in for by a reader that raises): one log line, a failed ledger row, no
     retry until the object changes or the failures are retried (a reload)."""
-    from gumshoe.ingest.readers import cloudtrail
+    from gumshoe.formats import cloudtrail
 
     env, arn, stores, logs = world
     path = write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(3)])

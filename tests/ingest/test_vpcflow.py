@@ -7,9 +7,9 @@ import io
 
 import pytest
 
-from gumshoe.ingest.readers import base, vpcflow
-from gumshoe.ingest.readers.base import Batch, Reject
-from gumshoe.ingest.readers.vpcflow import FlowRecord
+from gumshoe.formats import base, vpcflow
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.vpcflow import FlowRecord
 
 ACCOUNT = "123456789012"
 DEFAULT_HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"

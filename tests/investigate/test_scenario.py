@@ -17,9 +17,9 @@ import orjson
 import pytest
 from scenario import DAY_MS, HOUR_MS, Expected, Geo, Scenario, generate
 
-from gumshoe.ingest.readers import cloudtrail, guardduty
-from gumshoe.ingest.readers.cloudtrail import ApiEvent
-from gumshoe.ingest.readers.guardduty import Finding
+from gumshoe.formats import cloudtrail, guardduty
+from gumshoe.formats.cloudtrail import ApiEvent
+from gumshoe.formats.guardduty import Finding
 
 EVENTS_PER_DAY = 150
 BASELINE_DAYS = 45  # Detective's baseline window

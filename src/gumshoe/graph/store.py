@@ -36,7 +36,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
-from gumshoe.ingest.readers import READERS
+from gumshoe.formats import READERS
 
 MEMORY_LIMIT = "512MB"  # per graph store
 

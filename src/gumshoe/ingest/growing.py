@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from gumshoe.ingest.readers.base import Reject
+from gumshoe.formats.base import Reject
 
 HEAD_BYTES = 4096  # fingerprinted at each end of what was read
 # A last line without its newline is taken once the file has not changed for this long: a

@@ -46,13 +46,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.clock import now_ms
 from gumshoe.config import Settings
-from gumshoe.graph.store import Load, split_volume_key
-from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest import growing
-from gumshoe.ingest.access import Permit
-from gumshoe.ingest.growing import Part
-from gumshoe.ingest.readers import READERS, READERS_BY_KIND
-from gumshoe.ingest.readers.base import (
+from gumshoe.formats import READERS, READERS_BY_KIND
+from gumshoe.formats.base import (
     MAX_OBJECT_BYTES,
     MAX_RECORD_BYTES,
     Failing,
@@ -61,6 +56,11 @@ from gumshoe.ingest.readers.base import (
     Rejoined,
     read_head,
 )
+from gumshoe.graph.store import Load, split_volume_key
+from gumshoe.graph.stores import GraphStores
+from gumshoe.ingest import growing
+from gumshoe.ingest.access import Permit
+from gumshoe.ingest.growing import Part
 from gumshoe.ingest.sources import GZIP_MAGIC, SourceObject, list_objects
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import (

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from gumshoe.formats import base
+from gumshoe.formats.base import Limited, Rejoined
 from gumshoe.ingest.growing import Bounded, Part
-from gumshoe.ingest.readers import base
-from gumshoe.ingest.readers.base import Limited, Rejoined
 
 _LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]+/)?(\d{12})/([A-Za-z0-9_-]+)/([a-z]{2}(?:-[a-z]+)+-\d)/")
 GZIP_MAGIC = b"\x1f\x8b"

@@ -36,9 +36,9 @@ from typing import Any
 
 import msgspec
 
-from gumshoe.graph.sql import HOUR_MS, is_ip
-from gumshoe.ingest.readers import base
-from gumshoe.ingest.readers.base import Batch, Reject
+from gumshoe.formats import base
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.sql import HOUR_MS, is_ip
 
 KIND = "cloudtrail"
 PACKAGE = base.DETECTIVE_CORE

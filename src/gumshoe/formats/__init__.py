@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gumshoe.ingest.readers import asff, cloudtrail, eks_audit, guardduty, vpcflow
+from gumshoe.formats import asff, cloudtrail, eks_audit, guardduty, vpcflow
 
 # Sniffing order: the most specific formats first.
 READERS: tuple[ModuleType, ...] = (cloudtrail, guardduty, asff, eks_audit, vpcflow)

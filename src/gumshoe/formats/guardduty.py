@@ -48,9 +48,9 @@ from typing import BinaryIO, TypeVar
 import msgspec
 import orjson
 
-from gumshoe.graph.sql import HOUR_MS
-from gumshoe.ingest.readers import base
-from gumshoe.ingest.readers.base import Batch, Reject
+from gumshoe.formats import base
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.sql import HOUR_MS
 
 KIND = "guardduty"
 PACKAGE = base.DETECTIVE_CORE

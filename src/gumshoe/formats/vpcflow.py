@@ -47,9 +47,9 @@ from typing import Annotated, BinaryIO, cast
 
 import msgspec
 
-from gumshoe.graph.sql import HOUR_MS
-from gumshoe.ingest.readers import base
-from gumshoe.ingest.readers.base import Batch, Reject
+from gumshoe.formats import base
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.sql import HOUR_MS
 
 KIND = "vpcflow"
 PACKAGE = base.DETECTIVE_CORE

@@ -34,9 +34,9 @@ from typing import BinaryIO
 
 import msgspec
 
-from gumshoe.ingest.readers import base
-from gumshoe.ingest.readers.base import Batch, Reject
-from gumshoe.ingest.readers.guardduty import (
+from gumshoe.formats import base
+from gumshoe.formats.base import Batch, Reject
+from gumshoe.formats.guardduty import (
     batches,
     compact,
     decode_failure,
