@@ -486,7 +486,12 @@ def test_drop_during_a_load_deletes_the_file_once_the_load_ends(tmp_path):
     try:
         assert started.wait(30)
         before = {t.ident for t in threading.enumerate()}
-        stores.drop(GRAPH)
+        # drop() returns at once, without waiting for the load (in a thread, so that a drop
+        # which did wait fails here instead of hanging).
+        call = threading.Thread(target=stores.drop, args=(GRAPH,))
+        call.start()
+        call.join(10)
+        assert not call.is_alive()
         # The store is held by the load: it is forgotten at once, closed and deleted later.
         assert stores.opened(GRAPH) is None
         assert stores.path(GRAPH).exists()
