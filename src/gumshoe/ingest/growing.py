@@ -140,6 +140,12 @@ class Bounded:
     def close(self) -> None:
         self._stream.close()
 
+    def __enter__(self) -> Bounded:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 _LINE = re.compile(r"line (\d+)")
 _BYTE = re.compile(r"byte (\d+)")

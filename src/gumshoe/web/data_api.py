@@ -1,7 +1,7 @@
 """Gumshoe's own JSON API, beside the AWS one: ingestion, entities and profiles.
 
-    POST /_gumshoe/v1/upload?name=KEY   the bytes of one log object (gzip or not), streamed
-         -> {"object": {...}, "summary": {...}}
+    POST /_gumshoe/v1/upload?name=KEY   one log object (gzip or not), or a tar of many
+         (application/x-tar), streamed -> {"objects": [...], "summary": {...}}
     POST /_gumshoe/v1/ingest      {"locations": ["/srv/logs/x", "s3://bucket/prefix"]}
          -> application/x-ndjson: one line per object as it is done, then the summary
     GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]   -> {"entities": [...], "truncated": bool}
@@ -43,7 +43,7 @@ from gumshoe.graph.stores import GraphStores
 from gumshoe.identity.accounts import Caller
 from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
 from gumshoe.ingest.pipeline import Ingestor, ObjectResult, Summary
-from gumshoe.ingest.sources import SourceObject
+from gumshoe.ingest.uploads import uploaded_objects
 from gumshoe.web.asgi import (
     Receive,
     Request,
@@ -150,14 +150,14 @@ class DataPlaneApi:
         return self.graph_stores.get(self._graph_arn(query, caller))
 
     async def _upload(self, request: Request, receive: Receive) -> dict[str, Any]:
-        """One log object in the body, streamed to a spool file, then ingested with the
-        caller's Permit. The signature is checked first, over the declared body digest, so an
-        unsigned caller never gets a byte written; the body must then match that digest."""
+        """Log objects in the body (one, or a tar of many: ingest/uploads.py), streamed to a
+        spool file, then ingested with the caller's Permit. The signature is checked first,
+        over the declared body digest, so an unsigned caller never gets a byte written; the
+        body must then match that digest."""
         query, headers = request.query, request.headers
         name = query.get("name", "")
-        if not name or len(name) > 1024 or "\x00" in name:
-            raise ValidationException("name is required: the object's path as the client has it (up to 1024 "
-                                      "characters), for example AWSLogs/111122223333/CloudTrail/us-east-1/...json.gz.")
+        if len(name) > 1024 or "\x00" in name:
+            raise ValidationException("name is the object's path as the client has it: up to 1024 characters.")
         declared = headers.get("x-amz-content-sha256", "").lower()
         if not _HEX_DIGEST.fullmatch(declared):
             if self.services.settings.auth == "sigv4" or declared:
@@ -173,20 +173,22 @@ class DataPlaneApi:
             if declared and digest != declared:
                 raise InvalidSignatureException("The request body does not match its x-amz-content-sha256.")
             permit = self._permit(caller)
-            # Named as the client has it (display only): the ledger knows it by its digest.
+            # Named as the client has them (display only): the ledger knows them by their digests.
             source = query.get("source", "upload")[:1024] or "upload"
-            obj = SourceObject(source, name.lstrip("/"), size, digest, lambda: spool.open("rb"),
-                               identity=f"upload:{digest}")
+            loop = asyncio.get_running_loop()
+            objects = await loop.run_in_executor(None, lambda: uploaded_objects(
+                spool, name=name, source=source, digest=digest, size=size,
+                content_type=headers.get("content-type", "")))
             results: list[dict[str, Any]] = []
 
             def work() -> Summary:
                 return self.ingestor.run((), lambda r, _s: results.append(_object_line(r)), permit=permit,
-                                         objects=[obj])
+                                         objects=objects)
 
-            summary = await asyncio.get_running_loop().run_in_executor(None, work)
+            summary = await loop.run_in_executor(None, work)
         finally:
             spool.unlink(missing_ok=True)
-        return {"object": results[0] if results else None, "summary": summary.to_json()}
+        return {"objects": results, "summary": summary.to_json()}
 
     async def _ingest(self, request: Request, caller: Caller, send: Send) -> None:
         try:
