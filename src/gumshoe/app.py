@@ -40,6 +40,7 @@ from gumshoe.config import (
     parse_directory,
     read_config_file,
 )
+from gumshoe.console import Console
 from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.identity.caller import identify
 from gumshoe.ingest.pipeline import GraphStores, Ingestor
@@ -116,6 +117,7 @@ class Gumshoe:
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))
         self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
+        self.console = Console(self)
         self._watch_from_file = _watch_settings_from_file(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -222,6 +224,9 @@ class Gumshoe:
         request_id = new_request_id()
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1")
+        if self.console.claims(scope, path):
+            await self.console.handle(scope, receive, send)
+            return
         if path.startswith("/_gumshoe/"):
             if path.startswith("/_gumshoe/v1/"):
                 await self.v1.handle(scope, lambda headers: _read_body(receive, headers), send, request_id)
