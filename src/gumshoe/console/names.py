@@ -46,6 +46,16 @@ PANEL_TITLES = {
     "flow_port": "VPC flow ports (port/protocol)",
     "kubernetes_api": "Kubernetes API calls",
 }
+PANEL_COLUMNS = {
+    "api": "Service:API",
+    "ip_address": "IP address",
+    "user_agent": "User agent",
+    "console_login": "Result",
+    "principal": "Principal",
+    "flow_peer": "Peer address",
+    "flow_port": "Port/protocol",
+    "kubernetes_api": "Verb and resource",
+}
 PANEL_ORDER = ["api", "ip_address", "user_agent", "console_login", "principal", "kubernetes_api", "flow_peer",
                "flow_port"]
 

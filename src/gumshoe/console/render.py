@@ -14,7 +14,7 @@ from urllib.parse import quote
 import jinja2
 
 from gumshoe.console import names
-from gumshoe.console.timescope import PRESET_LABELS, TimeScope
+from gumshoe.console.timescope import PRESET_LABELS, PRESETS, TimeScope
 from gumshoe.console.web import url
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +45,14 @@ def utc(value: Any, seconds: bool = True) -> str:
         return "-"
     moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def utc_short(value: Any) -> str:
+    """Month, day and time (UTC), for the dense columns of panels."""
+    ms = as_ms(value)
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%m-%d %H:%M")
 
 
 def datetime_local(ms: int) -> str:
@@ -84,10 +92,10 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(utc=utc, bytes=human_bytes, number=number, entity_label=names.entity_label,
+        self.env.filters.update(utc=utc, utc_short=utc_short, bytes=human_bytes, number=number, entity_label=names.entity_label,
                                 datetime_local=datetime_local)
         self.env.globals.update(
-            url=url, profile_url=profile_url, static=self.static, names=names, preset_labels=PRESET_LABELS,
+            url=url, profile_url=profile_url, static=self.static, names=names, preset_labels=PRESET_LABELS, presets=list(PRESETS),
             relationship_label=names.relationship_label,
         )
         self._versions: dict[str, str] = {}

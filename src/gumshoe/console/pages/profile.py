@@ -36,7 +36,8 @@ def _panels(profile: dict[str, Any], kinds: dict[str, str]) -> list[dict[str, An
         if not rows:
             continue
         out.append({
-            "name": name, "title": names.PANEL_TITLES.get(name, name), "bytes": name.startswith("flow_"),
+            "name": name, "title": names.PANEL_TITLES.get(name, name),
+            "column": names.PANEL_COLUMNS.get(name, "Value"), "bytes": name.startswith("flow_"),
             "rows": [{**r, "link": kinds.get(r["value"])} for r in rows],
         })
     return out

@@ -10,7 +10,7 @@ from typing import Any
 from gumshoe.console import data
 from gumshoe.console.app import Page
 from gumshoe.console.report import SEVERITIES
-from gumshoe.console.timescope import HOUR_MS, PRESETS, TimeScope, parse_scope
+from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
 from gumshoe.console.web import Response, redirect
 from gumshoe.protocol.errors import DetectiveError
 
@@ -49,5 +49,5 @@ async def page(page: Page, graph_id: str) -> Response:
     investigations = investigations_by_severity(page, graph.arn, scope)
     empty = not any(panels[k] for k in ("principals", "ipAddresses", "instances", "flowAddresses", "newEntities",
                                         "findings"))
-    return page.render("summary.html", title="Summary", scope=scope, presets=list(PRESETS), panels=panels,
+    return page.render("summary.html", title="Summary", scope=scope, panels=panels,
                        investigations=investigations, extent=extent, wide=widen(extent), empty=empty)

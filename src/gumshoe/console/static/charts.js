@@ -6,6 +6,14 @@
 (function charts() {
   const COLORS = ["#2e7d32", "#c62828"];
   const HOUR = 3600;
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  const clock = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  // Times on the axis and in the legend in UTC, 24-hour, with the date where the day changes.
+  const ticks = (u, splits) => splits.map((v, i) => {
+    const d = new Date(v * 1000);
+    return i === 0 || (d.getUTCHours() === 0 && d.getUTCMinutes() === 0) ? `${day(d)}\n${clock(d)}` : clock(d);
+  });
 
   function drillTo(data, hourSeconds) {
     const target = new URL(data.drill, window.location.origin);
@@ -21,7 +29,7 @@
     const data = JSON.parse(block.textContent);
     const xs = data.hours.map((ms) => ms / 1000);
     const selected = data.selected === null || data.selected === undefined ? null : data.selected / 1000;
-    const series = [{}];
+    const series = [{ label: "Hour (UTC)", value: (u, v) => (v === null || v === undefined ? "--" : `${day(new Date(v * 1000))} ${clock(new Date(v * 1000))}`) }];
     data.labels.forEach((label, i) => {
       series.push({
         label: label,
@@ -37,7 +45,7 @@
       height: 240,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true, range: (u, min, max) => [min - HOUR / 2, max + HOUR / 2] } },
-      axes: [{}, { label: "per hour", size: 60 }],
+      axes: [{ values: ticks, label: "UTC", space: 60 }, { label: "per hour", size: 60 }],
       series: series,
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
