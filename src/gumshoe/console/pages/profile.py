@@ -54,8 +54,8 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     graph = page.open_graph(graph_id)
     query = page.request.query
     scope = parse_scope(query, page.now_ms)
-    if query.get("scope") and not query.get("from"):
-        # A preset becomes fixed times: a profile's URL shows the same thing when shared.
+    if not query.get("from") or not query.get("to"):
+        # A preset (or the default) becomes fixed times: a profile's URL shows the same thing when shared.
         extra = {k: query[k] for k in ("hour",) if query.get(k)}
         return redirect(profile_url(graph.id, entity_type, entity_id, scope, **extra))
     found = await page.query(data.entity, graph.store, entity_id)
