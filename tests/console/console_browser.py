@@ -181,7 +181,14 @@ class Browser:
             return None
         self.shots.mkdir(parents=True, exist_ok=True)
         path = self.shots / f"{name}.png"
-        self.driver.save_screenshot(str(path))
+        # The whole page (up to 3,000 px), seen from its top, at 1280 px wide.
+        self.driver.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur()")
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, min(int(height) + 140, 3000))
+        try:
+            self.driver.save_screenshot(str(path))
+        finally:
+            self.driver.set_window_size(1280, 1000)
         return path
 
 
