@@ -162,17 +162,17 @@ class Browser:
         return counts
 
     def click_chart_hour(self, chart: str, hour_ms: int) -> None:
-        """Choose the bar of one hour: the pointer at that hour's place on the time axis (the
-        chart's x range is its first hour - 30 min to its last + 30 min)."""
+        """Choose the bar of one hour: the pointer in the middle of that hour on the time axis
+        (the chart's x range is from its first hour to the end of its last)."""
         from selenium.webdriver.common.action_chains import ActionChains
 
         data = self.driver.execute_script("return JSON.parse(document.getElementById(arguments[0]).textContent)",
                                           chart.lstrip("#") + "-data")
         hours = data["hours"]
-        low, high = hours[0] - 1_800_000, hours[-1] + 1_800_000
+        low, high = hours[0], hours[-1] + 3_600_000
         over = self.css(f"{chart} .u-over")
         width, height = over.size["width"], over.size["height"]
-        x = (hour_ms - low) / (high - low) * width
+        x = (hour_ms + 1_800_000 - low) / (high - low) * width
         ActionChains(self.driver).move_to_element_with_offset(over, int(x - width / 2), int(height / 4)).pause(0.1) \
             .click().perform()
 
@@ -181,10 +181,10 @@ class Browser:
             return None
         self.shots.mkdir(parents=True, exist_ok=True)
         path = self.shots / f"{name}.png"
-        # The whole page (up to 3,000 px), seen from its top, at 1280 px wide.
+        # The whole page (up to 2,200 px), seen from its top, at 1280 px wide.
         self.driver.execute_script("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur()")
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, min(int(height) + 140, 3000))
+        self.driver.set_window_size(1280, min(int(height) + 140, 2200))
         try:
             self.driver.save_screenshot(str(path))
         finally:

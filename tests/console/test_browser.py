@@ -12,6 +12,8 @@ and accepts; 999999999999 administers a graph of its own and sees nothing of the
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,7 +114,6 @@ def test_the_summary_ranks_alice_first_and_links_to_her_profile(world: World, br
     assert cw.ROLE in rows[1].text
     # The finding's title is a script tag: shown as its text.
     assert browser.link(cw.XSS_TITLE) and not browser.alert_open()
-    browser.screenshot("summary")
     browser.link(cw.ALICE).click()
     path = browser.wait_for_path(r"/entities/aws_user/")
     assert path.startswith(world.profile_path("aws_user", cw.ALICE) + "?from=")
@@ -192,6 +193,9 @@ def test_investigate_starts_an_investigation_and_shows_its_report(world: World, 
     assert report["investigationId"] == investigation_id and report["severity"] == severity
     for kind in {i["type"] for i in report["indicators"]}:
         assert browser.all(f"#ind-{kind}"), kind
+    browser.get(f"/console/graphs/{world.graph_id}/summary")
+    assert severity in browser.css("#inv-h ~ table").text
+    browser.screenshot("summary")
     # The list shows it, and links back.
     browser.get(f"/console/graphs/{world.graph_id}/investigations")
     browser.link(investigation_id).click()
@@ -271,6 +275,15 @@ def test_accounts_invite_a_member_who_accepts(world: World, browser: Browser, no
 # --- who may see what ----------------------------------------------------------------------
 
 
+def audit_records(world: World, account: str) -> list[dict[str, Any]]:
+    root = world.server.data_dir / "AWSLogs" / account / "CloudTrail" / cw.REGION
+    records: list[dict[str, Any]] = []
+    for path in sorted(root.glob("*/*/*/*.json.gz")) if root.exists() else []:
+        with gzip.open(path) as f:
+            records += json.load(f)["Records"]
+    return records
+
+
 def _an_investigation(world: World) -> str:
     found = world.server.client(cw.ADMIN).list_investigations(GraphArn=world.arn)["InvestigationDetails"]
     if found:
@@ -338,6 +351,15 @@ def test_a_form_without_the_right_csrf_token_changes_nothing(world: World, admin
     done = admin.post(path, form, csrf=admin.token)
     assert done.status_code == 303 and "/investigations/" in done.headers["location"]
     assert len(api.list_investigations(GraphArn=world.arn)["InvestigationDetails"]) == before + 1
+    # The console's calls are the API's: each one in the account's own CloudTrail, with the
+    # browser's user agent and address, as AWS records console actions.
+    started = done.headers["location"].rsplit("/", 1)[-1]
+    record = wait_for(lambda: next((r for r in audit_records(world, cw.ADMIN) if r["eventName"] == "StartInvestigation"
+                                    and r["requestParameters"]["entityArn"] == cw.ALICE
+                                    and r["requestParameters"]["scopeStartTime"].startswith("2026-01-01")), None),
+                      what="the StartInvestigation record")
+    assert record["userAgent"].startswith("python-httpx/") and record["sourceIPAddress"] == "127.0.0.1"
+    assert started and record["userIdentity"]["accountId"] == cw.ADMIN
     # The sign-in form has its own token too.
     fresh = httpx.post(world.url + "/console/signin", data={"access_key_id": cw.ADMIN, "secret_access_key": ""})
     assert fresh.status_code == 403 and "gumshoe_console=" not in fresh.headers.get("set-cookie", "")

@@ -27,9 +27,11 @@
     const block = document.getElementById(element.dataset.chart);
     if (!block || typeof uPlot === "undefined") return;
     const data = JSON.parse(block.textContent);
-    const xs = data.hours.map((ms) => ms / 1000);
+    // Each bar stands in the middle of its hour, so the hour's band [h, h + 1 h) holds its bars.
+    const xs = data.hours.map((ms) => ms / 1000 + HOUR / 2);
     const selected = data.selected === null || data.selected === undefined ? null : data.selected / 1000;
-    const series = [{ label: "Hour (UTC)", value: (u, v) => (v === null || v === undefined ? "--" : `${day(new Date(v * 1000))} ${clock(new Date(v * 1000))}`) }];
+    const hourOf = (v) => new Date((v - HOUR / 2) * 1000);
+    const series = [{ label: "Hour (UTC)", value: (u, v) => (v === null || v === undefined ? "--" : `${day(hourOf(v))} ${clock(hourOf(v))}`) }];
     data.labels.forEach((label, i) => {
       series.push({
         label: label,
@@ -64,7 +66,7 @@
           u.over.addEventListener("click", () => {
             const i = u.cursor.idx;
             if (i === null || i === undefined) return;
-            drillTo(data, xs[i]);
+            drillTo(data, data.hours[i] / 1000);
           });
         }],
       },
