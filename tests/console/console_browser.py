@@ -85,9 +85,13 @@ class Browser:
         return url[len(self.base_url):] if url.startswith(self.base_url) else url
 
     def wait(self, condition: Callable[[Any], Any], what: str = "condition", timeout: float = WAIT_SECONDS) -> Any:
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout).until(condition, message=f"timed out waiting for {what}")
+        # A page being replaced while the condition reads it: read it again.
+        wait = WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,
+                                                                       NoSuchElementException))
+        return wait.until(condition, message=f"timed out waiting for {what}")
 
     def wait_for_path(self, pattern: str, timeout: float = WAIT_SECONDS) -> str:
         self.wait(lambda d: re.search(pattern, self.path), f"a URL matching {pattern} (at {self.path})", timeout)
@@ -115,6 +119,14 @@ class Browser:
         return self.driver.find_element(By.LINK_TEXT, text)
 
     def text(self) -> str:
+        """The page's visible text (read again if the page changed under the reading)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for _ in range(5):
+            try:
+                return str(self.css("body").text)
+            except StaleElementReferenceException:
+                continue
         return str(self.css("body").text)
 
     def sign_in(self, key: str, secret: str = "") -> None:

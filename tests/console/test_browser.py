@@ -392,3 +392,105 @@ def test_errors_are_pages_not_tracebacks(world: World, admin: ConsoleClient) -> 
                                                "to": "2026-01-02T00:00Z"}, csrf=admin.token)
     assert wrong.status_code == 400 and "is not the ARN of an IAM user or role" in wrong.text
     assert "Traceback" not in world.server.log()
+
+
+def test_membership_forms_remove_decline_and_leave(world: World, admin: ConsoleClient) -> None:
+    """The rest of the Accounts page over HTTP: the member that accepted leaves, the
+    administrator removes an account and invites another that declines."""
+    other = "333333333333"
+    api = world.server.client(cw.ADMIN)
+    member = ConsoleClient(world.url)
+    try:
+        member.sign_in(cw.MEMBER)
+        member.get("/console/accounts")
+        if status_of(api, world.arn, cw.MEMBER) == "ENABLED":
+            left = member.post("/console/invitations/leave", {"graph_arn": world.arn}, csrf=member.token)
+            assert left.status_code == 303 and left.headers["location"].endswith("done=left")
+            assert status_of(api, world.arn, cw.MEMBER) is None
+        invited = admin.post("/console/accounts/members", {"graph_arn": world.arn, "account_id": other,
+                                                          "email": "other@example.com", "disable_email": "on"},
+                             csrf=admin.token)
+        assert invited.status_code == 303
+        wait_for(lambda: status_of(api, world.arn, other) == "INVITED", what="invited")
+        third = ConsoleClient(world.url)
+        third.sign_in(other)
+        third.get("/console/accounts")
+        declined = third.post("/console/invitations/reject", {"graph_arn": world.arn}, csrf=third.token)
+        third.close()
+        assert declined.status_code == 303 and status_of(api, world.arn, other) is None
+        without_email = admin.post("/console/accounts/members", {"graph_arn": world.arn, "account_id": other},
+                                   csrf=admin.token)
+        assert without_email.status_code == 400 and "emailAddress" in without_email.text
+        assert admin.post("/console/accounts/members", {"graph_arn": world.arn, "account_id": other,
+                                                        "email": "other@example.com"}, csrf=admin.token).status_code == 303
+        wait_for(lambda: status_of(api, world.arn, other) == "INVITED", what="invited again")
+        removed = admin.post("/console/accounts/members/delete", {"graph_arn": world.arn, "account_id": other},
+                             csrf=admin.token)
+        assert removed.status_code == 303 and status_of(api, world.arn, other) is None
+        # Refusals read as the API words them, on the page (the administrator cannot remove itself).
+        refused = admin.post("/console/accounts/members/delete", {"graph_arn": world.arn, "account_id": cw.ADMIN},
+                             csrf=admin.token)
+        assert refused.status_code in (400, 403) and 'class="error"' in refused.text
+        # A member cannot remove anyone from a graph it does not administer.
+        theirs = member.post("/console/accounts/members/delete", {"graph_arn": world.arn, "account_id": cw.ADMIN},
+                             csrf=member.token)
+        assert theirs.status_code == 404 and "does not exist in this Region" in theirs.text
+    finally:
+        member.close()
+
+
+def test_the_region_is_kept_in_the_session(world: World, admin: ConsoleClient) -> None:
+    moved = admin.post("/console/region", {"region": "eu-west-1", "back": "/console/accounts"}, csrf=admin.token)
+    assert moved.status_code == 303 and moved.headers["location"] == "/console/accounts"
+    page = admin.get("/console/accounts")
+    assert "in eu-west-1" in page.text and "administers no behavior graph in eu-west-1" in page.text
+    assert '<option value="eu-west-1" selected>' in page.text
+    # A graph's own pages stay in its Region whatever the session's.
+    assert admin.get(f"/console/graphs/{world.graph_id}/summary").status_code == 200
+    assert admin.post("/console/region", {"region": "mars-north-1"}, csrf=admin.token).status_code == 400
+    admin.post("/console/region", {"region": cw.REGION}, csrf=admin.token)
+    assert "in us-east-1" in admin.get("/console/accounts").text
+
+
+def test_archive_and_unarchive_an_investigation(world: World, admin: ConsoleClient) -> None:
+    investigation_id = _an_investigation(world)
+    api = world.server.client(cw.ADMIN)
+    path = f"/console/graphs/{world.graph_id}/investigations/{investigation_id}"
+    for state in ("ARCHIVED", "ACTIVE"):
+        done = admin.post(path + "/state", {"state": state}, csrf=admin.token)
+        assert done.status_code == 303
+        assert api.get_investigation(GraphArn=world.arn, InvestigationId=investigation_id)["State"] == state
+    listed = admin.get(f"/console/graphs/{world.graph_id}/investigations?state=ARCHIVED")
+    assert listed.status_code == 200 and investigation_id not in listed.text
+    wrong = admin.post(path + "/state", {"state": "DELETED"}, csrf=admin.token)
+    assert wrong.status_code == 400 and "validation error" in wrong.text
+
+
+def test_links_from_other_sites_and_api_clients_at_the_root(world: World) -> None:
+    # SameSite=Strict keeps the cookie back on a link from another site: the page asks again from here.
+    bounce = httpx.get(world.url + f"/console/graphs/{world.graph_id}/summary", headers={"sec-fetch-site": "cross-site"})
+    assert bounce.status_code == 200 and 'http-equiv="refresh"' in bounce.text
+    # A browser at / goes to the console; an API client at / still talks to the API.
+    page = httpx.get(world.url + "/", headers={"accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 302 and page.headers["location"] == "/console/"
+    api = httpx.get(world.url + "/", headers={"accept": "application/json"})
+    assert api.headers.get("x-amzn-errortype") and api.status_code != 302
+
+
+def test_keyboard_focus_is_visible(world: World, browser: Browser, no_console_errors: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    no_console_errors(browser)
+    signed_in(browser, cw.ADMIN)
+    browser.get(f"/console/graphs/{world.graph_id}/summary")
+    body = browser.css("body")
+    body.send_keys(Keys.TAB)
+    focused = browser.driver.switch_to.active_element
+    assert focused.text == "Skip to content"
+    style = browser.driver.execute_script(
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+    assert style[0] != "none" and style[1] != "0px", style
+    focused.send_keys(Keys.ENTER)
+    for _ in range(3):
+        browser.driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.driver.switch_to.active_element.tag_name in ("a", "input", "button")
