@@ -494,3 +494,14 @@ def test_keyboard_focus_is_visible(world: World, browser: Browser, no_console_er
     for _ in range(3):
         browser.driver.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.driver.switch_to.active_element.tag_name in ("a", "input", "button")
+
+
+def test_an_instance_profile_charts_its_flows_and_lists_an_hours_records(world: World, admin: ConsoleClient) -> None:
+    hour = ms(world.activity.busiest_hour)
+    page = admin.get(world.profile_path("ec2_instance", cw.INSTANCE), follow_redirects=True)
+    assert page.status_code == 200 and 'id="flow-chart"' in page.text and "VPC flow peers" in page.text
+    assert 'id="api-chart"' not in page.text  # an instance makes no API calls of its own here
+    base = str(page.url).split("?", 1)[1]
+    drilled = admin.get(world.profile_path("ec2_instance", cw.INSTANCE) + f"?{base}&hour={hour}")
+    assert "Raw VPC flow records" in drilled.text and "Page 1 of 1 (10 in all)" in drilled.text
+    assert drilled.text.count(">REJECT<") == 5 and drilled.text.count(">ACCEPT<") == 5

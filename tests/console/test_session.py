@@ -123,3 +123,11 @@ def test_detective_scope_times_are_seconds() -> None:
     assert detective_time("1552867200") == 1_552_867_200_000
     assert detective_time("1552867200000") == 1_552_867_200_000
     assert detective_time("abc") is None and detective_time(None) is None
+
+
+def test_cookies_of_other_programs_on_the_host_do_not_hide_the_session() -> None:
+    from gumshoe.console.web import parse_cookies
+
+    header = 'jupyter="2|a:b|c"; weird=[x]; gumshoe_console=abc.def; empty=; =novalue; gumshoe_console=second'
+    assert parse_cookies(header)["gumshoe_console"] == "abc.def"
+    assert parse_cookies("") == {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -89,19 +88,24 @@ def parse_request(scope: Scope) -> Request:
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query = dict(parse_qsl(raw_query, keep_blank_values=True))
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    cookies: dict[str, str] = {}
-    if "cookie" in headers:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(headers["cookie"])
-        except Exception:  # a malformed Cookie header is no session, not an error
-            jar = SimpleCookie()
-        cookies = {k: m.value for k, m in jar.items()}
+    cookies = parse_cookies(headers.get("cookie", ""))
     client = scope.get("client")
     return Request(
         method=scope["method"], segments=segments, query=query, headers=headers, cookies=cookies,
         client_ip=client[0] if client else None, scheme=scope.get("scheme", "http"), raw_query=raw_query,
     )
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """The Cookie header's pairs. Cookies are per host, not per port: other programs on the
+    same host may have set cookies of any shape, which must not hide the console's (the
+    standard library's parser stops at the first one it does not like)."""
+    cookies: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name and name not in cookies:
+            cookies[name] = value.strip().strip('"')
+    return cookies
 
 
 async def read_form(request: Request, receive: Receive) -> None:
