@@ -82,10 +82,13 @@ class Browser:
     @property
     def path(self) -> str:
         url: str = self.driver.current_url
-        return url[len(self.base_url):] if url.startswith(self.base_url) else url
+        return url.removeprefix(self.base_url)
 
     def wait(self, condition: Callable[[Any], Any], what: str = "condition", timeout: float = WAIT_SECONDS) -> Any:
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.support.ui import WebDriverWait
 
         # A page being replaced while the condition reads it: read it again.

@@ -12,8 +12,8 @@ from typing import Any
 
 import console_world as cw
 import pytest
-
 from api_harness import Env
+
 from gumshoe.console import data
 from gumshoe.graph import queries
 from gumshoe.ingest.pipeline import GraphStores, Ingestor

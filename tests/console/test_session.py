@@ -11,7 +11,13 @@ import pytest
 
 from gumshoe.console.pages.signin import safe_next
 from gumshoe.console.session import SESSION_SECONDS, Sessions
-from gumshoe.console.timescope import HOUR_MS, ScopeError, TimeScope, detective_time, parse_scope
+from gumshoe.console.timescope import (
+    HOUR_MS,
+    ScopeError,
+    TimeScope,
+    detective_time,
+    parse_scope,
+)
 
 SECRET = bytes(range(32))
 

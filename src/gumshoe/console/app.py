@@ -263,7 +263,7 @@ class Page:
         caller = self.caller(region)
         parsed: dict[str, Any] | None = None
         error: DetectiveError | None = None
-        from gumshoe.app import SENSITIVE_PARAMETERS, _audit_params, new_request_id  # noqa: PLC0415 (app imports us)
+        from gumshoe.app import SENSITIVE_PARAMETERS, _audit_params, new_request_id
 
         try:
             parsed = codec.parse({}, b"", orjson.dumps(params or {}))

@@ -31,7 +31,7 @@ def as_ms(value: Any) -> int | None:
     if isinstance(value, (int, float)):
         return int(value * 1000) if isinstance(value, float) or value < 100_000_000_000 else int(value)
     try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = dt.datetime.fromisoformat(str(value))
     except ValueError:
         return None
     if moment.tzinfo is None:

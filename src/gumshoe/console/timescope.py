@@ -53,7 +53,7 @@ def parse_time(value: str, name: str) -> int:
             raise ScopeError(f"{name} is past the year 9999.")
         return int(text)
     try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ScopeError(f"{name} must be a time such as 2026-11-20T14:00 (UTC), not {value!r}.") from None
     if moment.tzinfo is None:

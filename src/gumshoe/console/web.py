@@ -22,8 +22,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 MAX_FORM_BYTES = 64 * 1024
 
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                 b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"content-security-policy", (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                  b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -83,7 +83,7 @@ def quote_segment(value: str) -> str:
 def parse_request(scope: Scope) -> Request:
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     text = raw_path.decode("latin-1")
-    rest = text[len("/console"):] if text.startswith("/console") else text
+    rest = text.removeprefix("/console")
     segments = [unquote(s, errors="replace") for s in rest.split("/") if s != ""]
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query = dict(parse_qsl(raw_query, keep_blank_values=True))

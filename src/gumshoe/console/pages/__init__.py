@@ -8,7 +8,15 @@ from typing import Any
 def routes() -> list[Any]:
     # Imported here: the page modules use the console's app module, which imports this one.
     from gumshoe.console.app import Route
-    from gumshoe.console.pages import accounts, home, investigations, profile, search, signin, summary
+    from gumshoe.console.pages import (
+        accounts,
+        home,
+        investigations,
+        profile,
+        search,
+        signin,
+        summary,
+    )
 
     G = "*"  # a graph id
     return [

@@ -92,7 +92,8 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         if found is None:
             return None
         pages = max(1, -(-found["total"] // PAGE_SIZE))
-        link = lambda n: profile_url(graph.id, entity_type, entity_id, scope, hour=hour, page=n) + "#events"  # noqa: E731
+        def link(n: int) -> str:
+            return profile_url(graph.id, entity_type, entity_id, scope, hour=hour, page=n) + "#events"
         return {"number": page_number, "pages": pages, "total": found["total"],
                 "prev": link(page_number - 1) if page_number > 1 else None,
                 "next": link(page_number + 1) if page_number < pages else None}

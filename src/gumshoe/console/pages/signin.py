@@ -11,7 +11,12 @@ import hmac
 import re
 
 from gumshoe.console.app import Page
-from gumshoe.console.session import COOKIE, SESSION_SECONDS, SIGNIN_COOKIE, SIGNIN_SECONDS
+from gumshoe.console.session import (
+    COOKIE,
+    SESSION_SECONDS,
+    SIGNIN_COOKIE,
+    SIGNIN_SECONDS,
+)
 from gumshoe.console.web import Response, redirect
 
 KEY_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
