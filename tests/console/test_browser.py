@@ -219,6 +219,24 @@ def test_detective_profile_links_open_the_same_profile(world: World, browser: Br
     assert cw.XSS_TITLE in browser.text() and not browser.alert_open()
 
 
+def test_a_detective_link_opened_signed_out_lands_on_the_profile_after_sign_in(world: World, browser: Browser,
+                                                                              no_console_errors: Any) -> None:
+    no_console_errors(browser)
+    signed_in(browser, cw.ADMIN)
+    browser.sign_out()
+    start = int(world.activity.start.timestamp())
+    browser.get(f"/#entities/AwsRole/{quote(cw.ROLE, safe='')}?scopeStart={start}&scopeEnd={start + 4 * 3600}")
+    browser.wait_for_path(r"^/console/signin\?next=%2Fconsole%2Fdetective")
+    browser.css("#access_key_id").send_keys(cw.ADMIN)
+    browser.css("form.stack button[type=submit]").click()
+    browser.wait_for_path(r"/entities/aws_role/")
+    assert browser.css("h1.entity-id").text == cw.ROLE
+    # A profile of an address has no Investigate button: investigations are of users and roles.
+    browser.get(world.profile_path("ip_address", cw.IP_AWAY))
+    browser.wait_css("h1.entity-id")
+    assert browser.all("#investigate") == []
+
+
 def test_search_completes_identifiers_and_opens_the_profile(world: World, browser: Browser,
                                                             no_console_errors: Any) -> None:
     no_console_errors(browser)
