@@ -154,6 +154,11 @@ def test_a_bar_of_the_chart_opens_the_raw_events_of_its_hour(world: World, brows
     # The panels are the hour's: twelve reads, two denied CreateUser calls.
     api_rows = {r.find_elements("css selector", "td")[0].text: r.text for r in browser.all("#panel-api ~ table tbody tr")}
     assert set(api_rows) == {"s3.amazonaws.com:GetObject", "iam.amazonaws.com:CreateUser", "sts.amazonaws.com:GetCallerIdentity"}
+    # Detective's drill-down: the hour's calls by address, API and access key.
+    breakdown = [r.text for r in browser.all("table.breakdown tbody tr")]
+    away_reads = sum(1 for e in expected if e["sourceIPAddress"] == cw.IP_AWAY and e["eventName"] == "GetObject")
+    assert any(row.startswith(f"{cw.IP_AWAY} s3.amazonaws.com:GetObject") and f" {away_reads} 0 " in row
+               for row in breakdown), breakdown
     browser.screenshot("drilldown")
 
 
@@ -523,3 +528,14 @@ def test_an_instance_profile_charts_its_flows_and_lists_an_hours_records(world: 
     drilled = admin.get(world.profile_path("ec2_instance", cw.INSTANCE) + f"?{base}&hour={hour}")
     assert "Raw VPC flow records" in drilled.text and "Page 1 of 1 (10 in all)" in drilled.text
     assert drilled.text.count(">REJECT<") == 5 and drilled.text.count(">ACCEPT<") == 5
+
+
+def test_investigations_are_filtered_by_entity_and_creation_time(world: World, admin: ConsoleClient) -> None:
+    investigation_id = _an_investigation(world)
+    g = f"/console/graphs/{world.graph_id}/investigations"
+    assert investigation_id in admin.get(g, params={"entity": cw.ALICE}).text
+    assert investigation_id not in admin.get(g, params={"entity": cw.ROLE}).text
+    assert investigation_id in admin.get(g, params={"created_from": "2020-01-01T00:00"}).text
+    assert investigation_id not in admin.get(g, params={"created_to": "2020-01-01T00:00"}).text
+    wrong = admin.get(g, params={"created_from": "soon"})
+    assert wrong.status_code == 200 and "created from must be a time" in wrong.text

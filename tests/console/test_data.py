@@ -170,3 +170,19 @@ def test_no_data_at_all(tmp_path: Path) -> None:
         assert data.raw_events(store, "aws_user", cw.ALICE, 0, HOUR_MS) == {"events": [], "total": 0}
     finally:
         stores.close()
+
+
+def test_the_calls_of_an_hour_by_address_api_and_key(graph: Any) -> None:
+    hour = graph.w.busiest_hour
+    rows = data.call_breakdown(graph.store, "aws_user", cw.ALICE, ms(hour), ms(hour) + HOUR_MS)
+    events = graph.w.in_hour(graph.w.of(cw.ALICE), hour)
+    expected = Counter((e["sourceIPAddress"], f"{e['eventSource']}:{e['eventName']}", bool(e.get("errorCode")))
+                       for e in events)
+    got = Counter()
+    for r in rows:
+        got[(r["sourceIp"], r["api"], False)] += r["success"]
+        got[(r["sourceIp"], r["api"], True)] += r["failure"]
+    assert +got == expected
+    assert rows[0]["api"] == "s3.amazonaws.com:GetObject" and rows[0]["bucket"] == cw.BUCKET  # the most calls first
+    assert all(r["accessKeyId"].startswith("AKIA") for r in rows)
+    assert data.call_breakdown(graph.store, "finding", "x", 0, HOUR_MS) == []

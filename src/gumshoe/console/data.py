@@ -204,6 +204,27 @@ def raw_events(store: GraphStore, entity_type: str, entity_id: str, start_ms: in
     }
 
 
+def call_breakdown(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
+                   limit: int = 200) -> list[dict[str, Any]]:
+    """An entity's API calls in a window by source address, API and access key (and bucket),
+    with successes and failures: Detective's API-volume drill-down."""
+    where = _EVENT_FILTER.get(entity_type)
+    if where is None:
+        return []
+    with store.cursor() as conn:
+        rows = conn.execute(
+            f"""SELECT source_ip, event_source || ':' || event_name, access_key_id, bucket,
+                       count(*) FILTER (WHERE error_code = ''), count(*) FILTER (WHERE error_code <> ''),
+                       min(time_ms), max(time_ms)
+                FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}
+                GROUP BY ALL ORDER BY count(*) DESC, 1, 2, 3, 4 LIMIT $limit""",
+            {"id": entity_id, "start": start_ms, "end": end_ms, "limit": limit},
+        ).fetchall()
+    return [{"sourceIp": ip, "api": api, "accessKeyId": key, "bucket": bucket, "success": int(ok),
+             "failure": int(failed), "firstSeen": first, "lastSeen": last}
+            for ip, api, key, bucket, ok, failed, first, last in rows]
+
+
 def raw_flows(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
               offset: int = 0, limit: int = 50) -> dict[str, Any]:
     """The VPC flow records of an address or instance in a window, oldest first."""

@@ -35,16 +35,31 @@ async def index(page: Page, graph_id: str) -> Response:
         if value in allowed:
             criteria[field] = {"Value": value}
             chosen[name] = value
+    error = None
+    if query.get("entity", "").strip():
+        chosen["entity"] = query["entity"].strip()
+        criteria["EntityArn"] = {"Value": chosen["entity"]}
+    try:
+        low = parse_time(query["created_from"], "created from") if query.get("created_from") else None
+        high = parse_time(query["created_to"], "created to") if query.get("created_to") else None
+    except ScopeError as exc:
+        low = high = None
+        error = str(exc)
+    if low is not None or high is not None:
+        chosen.update({k: query[k] for k in ("created_from", "created_to") if query.get(k)})
+        criteria["CreatedTime"] = {"StartInclusive": (low or 0) / 1000,
+                                   "EndInclusive": (high if high is not None else page.now_ms) / 1000}
     params: dict[str, Any] = {"GraphArn": graph.arn, "MaxResults": 50}
     if criteria:
         params["FilterCriteria"] = criteria
     if query.get("token"):
         params["NextToken"] = query["token"]
-    error = None
-    try:
-        answer = page.call("ListInvestigations", params)
-    except DetectiveError as exc:
-        answer, error = {}, exc.message
+    answer: dict[str, Any] = {}
+    if error is None:
+        try:
+            answer = page.call("ListInvestigations", params)
+        except DetectiveError as exc:
+            error = exc.message
     rows = answer.get("InvestigationDetails") or []
     next_url = url(page.request.path, **chosen, token=answer["NextToken"]) if answer.get("NextToken") else None
     return page.render("investigations.html", title="Investigations", rows=rows, filters=FILTERS, chosen=chosen,

@@ -78,11 +78,14 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
     page_number = _int(query.get("page"), 1, 1, 1_000_000)
     events = flows_page = None
+    breakdown: list[dict[str, Any]] = []
     if hour is not None:
         offset = (page_number - 1) * PAGE_SIZE
         if data.has_raw_events(entity_type):
             events = await page.query(data.raw_events, graph.store, entity_type, entity_id, window.start_ms,
                                       window.end_ms, offset, PAGE_SIZE)
+            breakdown = await page.query(data.call_breakdown, graph.store, entity_type, entity_id, window.start_ms,
+                                         window.end_ms)
         if flows_rows:
             flows_page = await page.query(data.raw_flows, graph.store, entity_type, entity_id, window.start_ms,
                                           window.end_ms, offset, PAGE_SIZE)
@@ -113,5 +116,6 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         flow_chart=flow_chart, hour=hour, window=window, events=events, flows_page=flows_page,
         page_number=page_number, page_size=PAGE_SIZE, details=details, active=active, drill=drill,
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
+        breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
         wide=lifetime(found).range_query(),
     )
