@@ -186,3 +186,34 @@ def test_the_calls_of_an_hour_by_address_api_and_key(graph: Any) -> None:
     assert rows[0]["api"] == "s3.amazonaws.com:GetObject" and rows[0]["bucket"] == cw.BUCKET  # the most calls first
     assert all(r["accessKeyId"].startswith("AKIA") for r in rows)
     assert data.call_breakdown(graph.store, "finding", "x", 0, HOUR_MS) == []
+
+
+def test_places_of_addresses_once_investigations_located_them(graph: Any) -> None:
+    from gumshoe.investigate.engine import IP_GEO
+
+    assert data.new_geolocations(graph.store, *graph.scope) is None  # never located: no GeoIP database
+    assert data.places(graph.store, [cw.IP_HOME]) == {}
+    with graph.store.cursor() as conn:
+        conn.execute(IP_GEO)
+        conn.execute("INSERT INTO ip_geo VALUES (?, 'Paris, France', 'AS64500 Example', 'sig'), "
+                     "(?, 'Lagos, Nigeria', '', 'sig')", [cw.IP_HOME, cw.IP_AWAY])
+    try:
+        found = data.new_geolocations(graph.store, *graph.scope)
+        assert found is not None
+        by_place = {g["location"]: g for g in found}
+        assert list(by_place) == ["Lagos, Nigeria", "Paris, France"]  # the latest first
+        away = [e for e in graph.events if e["sourceIPAddress"] == cw.IP_AWAY]
+        first = min(away, key=lambda e: e["eventTime"])
+        assert by_place["Lagos, Nigeria"]["ip"] == cw.IP_AWAY and by_place["Lagos, Nigeria"]["calls"] == len(away)
+        assert by_place["Lagos, Nigeria"]["firstSeen"] == ms(dt.datetime.fromisoformat(first["eventTime"]))
+        assert (by_place["Lagos, Nigeria"]["principalType"], by_place["Lagos, Nigeria"]["principalId"]) == (
+            "aws_user", cw.ALICE)
+        # After the first calls from there, nothing is new.
+        late = ms(graph.start) + 5 * HOUR_MS
+        assert data.new_geolocations(graph.store, late, late + HOUR_MS) == []
+        assert data.places(graph.store, [cw.IP_HOME, cw.IP_AWAY, "192.0.2.1"]) == {
+            cw.IP_HOME: {"location": "Paris, France", "aso": "AS64500 Example"},
+            cw.IP_AWAY: {"location": "Lagos, Nigeria", "aso": ""}}
+    finally:
+        with graph.store.cursor() as conn:
+            conn.execute("DROP TABLE ip_geo")

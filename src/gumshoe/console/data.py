@@ -145,6 +145,47 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
     }
 
 
+def _has_table(conn: Any, name: str) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+
+
+def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> list[dict[str, Any]] | None:
+    """Places (GeoIP city, as investigations locate addresses, kept in ``ip_geo``) first seen
+    in the scope as the source of an API call, with the address and principal that came from
+    there first; None when the graph's addresses were never located (no GeoIP database)."""
+    with store.cursor() as conn:
+        if not _has_table(conn, "ip_geo") or not conn.execute("SELECT count(*) FROM ip_geo").fetchone()[0]:
+            return None
+        rows = conn.execute(
+            """WITH places AS (SELECT DISTINCT ip, location FROM ip_geo WHERE location <> ''),
+               firsts AS (
+                   SELECT p.location, arg_min(e.source_ip, e.time_ms) AS ip, arg_min(e.principal_type, e.time_ms) AS pt,
+                          arg_min(e.principal_id, e.time_ms) AS pid, min(e.time_ms) AS first, count(*) AS calls
+                   FROM api_events e JOIN places p ON p.ip = e.source_ip GROUP BY p.location)
+               SELECT location, ip, pt, pid, first, calls FROM firsts
+               WHERE first >= $start AND first < $end ORDER BY first DESC, location LIMIT $top""",
+            {"start": start_ms, "end": end_ms, "top": top},
+        ).fetchall()
+    return [{"location": loc, "ip": ip, "principalType": pt, "principalId": pid, "firstSeen": first, "calls": int(n)}
+            for loc, ip, pt, pid, first, n in rows]
+
+
+def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:
+    """The place and ASO of each address that investigations have located (``ip_geo``)."""
+    wanted = sorted(set(ips))
+    if not wanted:
+        return {}
+    with store.cursor() as conn:
+        if not _has_table(conn, "ip_geo"):
+            return {}
+        rows = conn.execute(
+            "SELECT DISTINCT g.ip, g.location, g.aso FROM ip_geo g JOIN (SELECT unnest($ips::VARCHAR[]) AS ip) w "
+            "ON g.ip = w.ip WHERE g.location <> '' OR g.aso <> ''",
+            {"ips": wanted},
+        ).fetchall()
+    return {ip: {"location": loc or "", "aso": aso or ""} for ip, loc, aso in rows}
+
+
 def hourly_series(rows: list[dict[str, Any]], start_ms: int, end_ms: int, a: str, b: str) -> dict[str, list[int]]:
     """Hourly rows zero-filled over the scope: {"hours": [...], a: [...], b: [...]} for a chart."""
     first, last = _hours(start_ms, end_ms)

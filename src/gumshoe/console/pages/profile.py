@@ -27,7 +27,7 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
     return max(low, min(high, int(value)))
 
 
-def _panels(profile: dict[str, Any], kinds: dict[str, str]) -> list[dict[str, Any]]:
+def _panels(profile: dict[str, Any], kinds: dict[str, str], located: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
     """The profile's panels in the console's order; a value that is an entity links to its profile."""
     out = []
     panels = profile["panels"]
@@ -38,7 +38,7 @@ def _panels(profile: dict[str, Any], kinds: dict[str, str]) -> list[dict[str, An
         out.append({
             "name": name, "title": names.PANEL_TITLES.get(name, name),
             "column": names.PANEL_COLUMNS.get(name, "Value"), "bytes": name.startswith("flow_"),
-            "rows": [{**r, "link": kinds.get(r["value"])} for r in rows],
+            "rows": [{**r, "link": kinds.get(r["value"]), "place": located.get(r["value"])} for r in rows],
         })
     return out
 
@@ -76,6 +76,7 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     flows = data.hourly_series(flows_rows, scope.start_ms, scope.end_ms, "accepted", "rejected") if flows_rows else None
     value_ids = [r["value"] for p in profile["panels"].values() for r in p]
     kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
+    located = await page.query(data.places, graph.store, [i for i, t in kinds.items() if t == "ip_address"])
     page_number = _int(query.get("page"), 1, 1, 1_000_000)
     events = flows_page = None
     breakdown: list[dict[str, Any]] = []
@@ -112,7 +113,7 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         or (flows is not None and (any(flows["accepted"]) or any(flows["rejected"])))
     return page.render(
         "profile.html", title=f"{names.entity_label(entity_type)} {entity_id}", scope=scope, entity=found,
-        profile=profile, panels=_panels(profile, kinds), volume=volume, chart=chart, flows=flows,
+        profile=profile, panels=_panels(profile, kinds, located), volume=volume, chart=chart, flows=flows,
         flow_chart=flow_chart, hour=hour, window=window, events=events, flows_page=flows_page,
         page_number=page_number, page_size=PAGE_SIZE, details=details, active=active, drill=drill,
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),

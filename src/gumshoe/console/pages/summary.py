@@ -46,8 +46,9 @@ async def page(page: Page, graph_id: str) -> Response:
     scope = parse_scope(page.request.query, page.now_ms)
     panels = await page.query(data.summary, graph.store, scope.start_ms, scope.end_ms)
     extent = await page.query(data.graph_extent, graph.store)
+    geolocations = await page.query(data.new_geolocations, graph.store, scope.start_ms, scope.end_ms)
     investigations = investigations_by_severity(page, graph.arn, scope)
     empty = not any(panels[k] for k in ("principals", "ipAddresses", "instances", "flowAddresses", "newEntities",
                                         "findings"))
     return page.render("summary.html", title="Summary", scope=scope, panels=panels,
-                       investigations=investigations, extent=extent, wide=widen(extent), empty=empty)
+                       investigations=investigations, geolocations=geolocations, extent=extent, wide=widen(extent), empty=empty)
