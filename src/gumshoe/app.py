@@ -36,6 +36,7 @@ from gumshoe.config import (
     parse_directory,
     read_config_file,
 )
+from gumshoe.console import Console
 from gumshoe.graph.stores import GraphStores
 from gumshoe.identity.accounts import AccountDirectory
 from gumshoe.ingest.pipeline import Ingestor
@@ -91,6 +92,7 @@ class Gumshoe:
         self.monitoring_passes = 0
         self.services.on_investigation_started.append(self.investigations.wake)
         self.watcher = SourceWatcher(self.ingestor, settings.sources, settings.source_poll_interval)
+        self.console = Console(self)
         self._watch_from_file = _watch_settings_from_file(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -197,7 +199,9 @@ class Gumshoe:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request.from_scope(scope, new_request_id())
-        if request.path.startswith("/_gumshoe/v1/"):
+        if self.console.claims(request):
+            await self.console.handle(request, receive, send)
+        elif request.path.startswith("/_gumshoe/v1/"):
             await self.data_api.handle(request, receive, send)
         elif request.path.startswith("/_gumshoe/"):
             await self.server_api.handle(request, receive, send)

@@ -42,6 +42,7 @@ class Request:
     headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
     client_ip: str | None
     request_id: str
+    scheme: str = "http"
     body: bytes = b""
     _query: dict[str, str] | None = field(default=None, repr=False)
 
@@ -54,7 +55,7 @@ class Request:
             method=scope["method"], raw_path=raw_path, path=raw_path.decode("latin-1"),
             query_string=scope.get("query_string", b""), header_list=header_list,
             headers={k.decode("latin-1"): v.decode("latin-1") for k, v in header_list},
-            client_ip=client[0] if client else None, request_id=request_id,
+            client_ip=client[0] if client else None, request_id=request_id, scheme=scope.get("scheme", "http"),
         )
 
     @property
@@ -128,7 +129,7 @@ def _check_declared(headers: dict[str, str], limit: int) -> None:
 
 async def send_bytes(send: Send, status: int, payload: bytes, request_id: str, *,
                      content_type: bytes = b"application/json", error_type: str | None = None,
-                     head: bool = False) -> None:
+                     head: bool = False, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """One response start and body, with the request id every answer carries."""
     headers = [(b"x-amzn-requestid", request_id.encode())]
     if error_type:
@@ -136,6 +137,8 @@ async def send_bytes(send: Send, status: int, payload: bytes, request_id: str, *
     if status != 204:
         headers.append((b"content-type", content_type))
     headers.append((b"content-length", str(len(payload)).encode()))
+    if extra_headers:
+        headers += extra_headers
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else payload})
 

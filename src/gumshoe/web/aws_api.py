@@ -19,6 +19,7 @@ from gumshoe.api.registry import HANDLERS, READ_ONLY
 from gumshoe.audit import AuditTrail
 from gumshoe.clock import now_ms
 from gumshoe.errors import DetectiveError, InternalServerException, UnsupportedMediaTypeException
+from gumshoe.identity.accounts import Caller
 from gumshoe.protocol.model import operations
 from gumshoe.protocol.parser import OperationCodec
 from gumshoe.protocol.router import Router
@@ -71,16 +72,21 @@ class AwsApi:
             log.info("request_id=%s operation=%s status=%d error=%s", request.request_id, operation, status, error.code)
         await send_bytes(send, status, payload, request.request_id, error_type=error.code if error else None)
         if operation is not None and caller is not None:
-            self.audit.record(
-                account_id=caller.account_id, region=caller.region, event_name=operation,
-                event_time=dt.datetime.now(dt.UTC), request_id=request.request_id, source_ip=request.client_ip,
-                user_agent=caller.user_agent, access_key_id=caller.access_key_id,
-                request_parameters=_audit_params(params) if params else None,
-                response_elements=None,
-                error_code=error.code if error is not None else None,
-                error_message=error.message if error is not None else None,
-                read_only=operation in READ_ONLY, sensitive_paths=SENSITIVE_PARAMETERS,
-            )
+            self.record_call(caller, operation, params, error, request.request_id, request.client_ip)
+
+    def record_call(self, caller: Caller, operation: str, params: dict[str, Any] | None, error: DetectiveError | None,
+                    request_id: str, source_ip: str | None) -> None:
+        """The call's CloudTrail record (the API's own, and the console's calls of it)."""
+        self.audit.record(
+            account_id=caller.account_id, region=caller.region, event_name=operation,
+            event_time=dt.datetime.now(dt.UTC), request_id=request_id, source_ip=source_ip,
+            user_agent=caller.user_agent, access_key_id=caller.access_key_id,
+            request_parameters=_audit_params(params) if params else None,
+            response_elements=None,
+            error_code=error.code if error is not None else None,
+            error_message=error.message if error is not None else None,
+            read_only=operation in READ_ONLY, sensitive_paths=SENSITIVE_PARAMETERS,
+        )
 
 
 def _check_content_type(headers: dict[str, str], body: bytes) -> None:

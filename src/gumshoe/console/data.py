@@ -1,0 +1,351 @@
+"""The questions behind the console's pages, asked of one behavior graph's DuckDB store.
+
+Figures are exact: they sum every partial row of the hourly aggregates (``hourly``,
+``links``, ``entities``) or count raw events (``api_events``, ``flows``), with no sampling
+and no top-N cut before the sums (Detective's summary keeps the top 1,000 entities an hour).
+
+Times are epoch milliseconds; a scope is [start, end). Hourly aggregates count an hour when
+any of it is in the scope, as the profiles of ``graph/queries.py`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gumshoe.clock import HOUR_MS
+from gumshoe.graph.store import GraphStore
+
+PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
+INVESTIGABLE_TYPES = ("aws_user", "aws_role")
+
+# Which api_events rows belong to an entity of each type.
+_EVENT_FILTER = {
+    "aws_user": "principal_type = 'aws_user' AND principal_id = $id",
+    "role_session": "principal_type = 'role_session' AND principal_id = $id",
+    "federated_user": "principal_type = 'federated_user' AND principal_id = $id",
+    "aws_role": "principal_type = 'role_session' AND role_arn = $id",
+    "aws_account": "account_id = $id",
+    "ip_address": "source_ip = $id",
+    "user_agent": "user_agent = $id",
+    "s3_bucket": "bucket = $id",
+    "ec2_instance": "instance_id = $id",
+}
+_FLOW_FILTER = {
+    "ip_address": "(src_addr = $id OR dst_addr = $id)",
+    "ec2_instance": "instance_id = $id",
+}
+
+
+def _hours(start_ms: int, end_ms: int) -> tuple[int, int]:
+    return start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
+
+
+def entity(store: GraphStore, entity_id: str) -> dict[str, Any] | None:
+    """An entity's type, account and lifetime in the graph (all time), or None."""
+    with store.cursor() as conn:
+        row = conn.execute(
+            "SELECT type, any_value(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
+            "WHERE ekey = hash($id) AND id = $id GROUP BY type ORDER BY sum(events) DESC LIMIT 1",
+            {"id": entity_id},
+        ).fetchone()
+    if row is None:
+        return None
+    return {"type": row[0], "id": entity_id, "accountId": row[1], "firstSeen": row[2], "lastSeen": row[3],
+            "events": int(row[4])}
+
+
+def types_of(store: GraphStore, ids: list[str]) -> dict[str, str]:
+    """The entity type of each id that is an entity of the graph (for links)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    with store.cursor() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT e.id, e.type FROM entities e JOIN (SELECT unnest($ids::VARCHAR[]) AS id) w "
+            "ON e.ekey = hash(w.id) AND e.id = w.id",
+            {"ids": wanted},
+        ).fetchall()
+    return {i: t for i, t in rows}
+
+
+def graph_extent(store: GraphStore) -> tuple[int, int] | None:
+    """The first and last event time of the whole graph, or None when it holds nothing."""
+    with store.cursor() as conn:
+        row = conn.execute("SELECT min(first_ms), max(last_ms) FROM entities").fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1])
+
+
+def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
+    """The summary page's panels for a scope."""
+    first, last = _hours(start_ms, end_ms)
+    with store.cursor() as conn:
+        # A role's calls are its sessions' calls; a session is counted under its role.
+        principals = conn.execute(
+            """WITH calls AS (
+                   SELECT entity_type AS t, entity_id AS i, sum(success) AS ok, sum(failure) AS failed FROM hourly
+                   WHERE dimension = 'api' AND hour BETWEEN $first AND $last
+                     AND entity_type IN ('aws_user', 'role_session', 'federated_user')
+                   GROUP BY ALL),
+               roles AS (SELECT src_id AS session, any_value(dst_id) AS role FROM links
+                         WHERE kind = 'session_of' AND src_type = 'role_session' GROUP BY src_id)
+               SELECT CASE WHEN roles.role IS NOT NULL THEN 'aws_role' ELSE calls.t END AS type,
+                      COALESCE(roles.role, calls.i) AS id, sum(ok), sum(failed), count(roles.session)
+               FROM calls LEFT JOIN roles ON calls.t = 'role_session' AND roles.session = calls.i
+               GROUP BY ALL ORDER BY sum(ok) + sum(failed) DESC, id LIMIT $top""",
+            {"first": first, "last": last, "top": top},
+        ).fetchall()
+        addresses = conn.execute(
+            """SELECT entity_id, sum(success), sum(failure) FROM hourly
+               WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
+               GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
+            {"first": first, "last": last, "top": top},
+        ).fetchall()
+        traffic = {
+            kind: conn.execute(
+                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
+                   WHERE entity_type = $kind AND dimension = 'flow_peer' AND hour BETWEEN $first AND $last
+                   GROUP BY ALL ORDER BY sum(bytes) DESC, entity_id LIMIT $top""",
+                {"kind": kind, "first": first, "last": last, "top": top},
+            ).fetchall()
+            for kind in ("ec2_instance", "ip_address")
+        }
+        new_counts = conn.execute(
+            """SELECT type, count(*) FROM (SELECT type, id FROM entities GROUP BY type, id
+                                           HAVING min(first_ms) >= $start AND min(first_ms) < $end)
+               GROUP BY type ORDER BY count(*) DESC, type""",
+            {"start": start_ms, "end": end_ms},
+        ).fetchall()
+        newest = conn.execute(
+            """SELECT type, id, min(first_ms) AS seen FROM entities GROUP BY type, id
+               HAVING min(first_ms) >= $start AND min(first_ms) < $end
+               ORDER BY seen DESC, type, id LIMIT $top""",
+            {"start": start_ms, "end": end_ms, "top": top * 2},
+        ).fetchall()
+        findings = conn.execute(
+            """SELECT COALESCE(NULLIF(arn, ''), id), any_value(title), max(severity), any_value(type),
+                      min(first_seen_ms), max(last_seen_ms)
+               FROM findings WHERE last_seen_ms >= $start AND first_seen_ms < $end
+               GROUP BY 1 ORDER BY max(severity) DESC, max(last_seen_ms) DESC LIMIT $top""",
+            {"start": start_ms, "end": end_ms, "top": top},
+        ).fetchall()
+    instances, peers = traffic["ec2_instance"], traffic["ip_address"]
+    return {
+        "principals": [{"type": t, "id": i, "success": int(s), "failure": int(f), "sessions": int(n)}
+                       for t, i, s, f, n in principals],
+        "ipAddresses": [{"type": "ip_address", "id": i, "success": int(s), "failure": int(f)} for i, s, f in addresses],
+        "instances": [{"type": t, "id": i, "bytes": int(b), "accepted": int(a), "rejected": int(r)}
+                      for t, i, b, a, r in instances],
+        "flowAddresses": [{"type": t, "id": i, "bytes": int(b), "accepted": int(a), "rejected": int(r)}
+                          for t, i, b, a, r in peers],
+        "newCounts": [{"type": t, "count": int(n)} for t, n in new_counts],
+        "newEntities": [{"type": t, "id": i, "firstSeen": int(seen)} for t, i, seen in newest],
+        "findings": [{"type": "finding", "id": i, "title": title, "severity": sev, "findingType": kind,
+                      "firstSeen": fs, "lastSeen": ls} for i, title, sev, kind, fs, ls in findings],
+    }
+
+
+def _has_table(conn: Any, name: str) -> bool:
+    return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+
+
+def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> list[dict[str, Any]] | None:
+    """Places (GeoIP city, as investigations locate addresses, kept in ``ip_geo``) first seen
+    in the scope as the source of an API call, with the address and principal that came from
+    there first; None when the graph's addresses were never located (no GeoIP database)."""
+    with store.cursor() as conn:
+        if not _has_table(conn, "ip_geo"):
+            return None
+        located = conn.execute("SELECT count(*) FROM ip_geo").fetchone()
+        if not located or not located[0]:
+            return None
+        rows = conn.execute(
+            """WITH places AS (SELECT DISTINCT ip, location FROM ip_geo WHERE location <> ''),
+               firsts AS (
+                   SELECT p.location, arg_min(e.source_ip, e.time_ms) AS ip, arg_min(e.principal_type, e.time_ms) AS pt,
+                          arg_min(e.principal_id, e.time_ms) AS pid, min(e.time_ms) AS first, count(*) AS calls
+                   FROM api_events e JOIN places p ON p.ip = e.source_ip GROUP BY p.location)
+               SELECT location, ip, pt, pid, first, calls FROM firsts
+               WHERE first >= $start AND first < $end ORDER BY first DESC, location LIMIT $top""",
+            {"start": start_ms, "end": end_ms, "top": top},
+        ).fetchall()
+    return [{"location": loc, "ip": ip, "principalType": pt, "principalId": pid, "firstSeen": first, "calls": int(n)}
+            for loc, ip, pt, pid, first, n in rows]
+
+
+def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:
+    """The place and ASO of each address that investigations have located (``ip_geo``)."""
+    wanted = sorted(set(ips))
+    if not wanted:
+        return {}
+    with store.cursor() as conn:
+        if not _has_table(conn, "ip_geo"):
+            return {}
+        rows = conn.execute(
+            "SELECT DISTINCT g.ip, g.location, g.aso FROM ip_geo g JOIN (SELECT unnest($ips::VARCHAR[]) AS ip) w "
+            "ON g.ip = w.ip WHERE g.location <> '' OR g.aso <> ''",
+            {"ips": wanted},
+        ).fetchall()
+    return {ip: {"location": loc or "", "aso": aso or ""} for ip, loc, aso in rows}
+
+
+def hourly_series(rows: list[dict[str, Any]], start_ms: int, end_ms: int, a: str, b: str) -> dict[str, list[int]]:
+    """Hourly rows zero-filled over the scope: {"hours": [...], a: [...], b: [...]} for a chart."""
+    first, last = _hours(start_ms, end_ms)
+    by_hour = {r["hour"] // HOUR_MS: r for r in rows}
+    hours = list(range(first, last + 1))
+    return {
+        "hours": [h * HOUR_MS for h in hours],
+        a: [int(by_hour[h][a]) if h in by_hour else 0 for h in hours],
+        b: [int(by_hour[h][b]) if h in by_hour else 0 for h in hours],
+    }
+
+
+def flow_volume(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """VPC flows of an address or instance per hour: accepted and rejected, and bytes."""
+    if entity_type not in _FLOW_FILTER:
+        return []
+    first, last = _hours(start_ms, end_ms)
+    with store.cursor() as conn:
+        rows = conn.execute(
+            """SELECT hour, sum(success), sum(failure), sum(bytes) FROM hourly
+               WHERE ekey = hash($id) AND entity_id = $id AND entity_type = $type AND dimension = 'flow_peer'
+                 AND hour BETWEEN $first AND $last GROUP BY hour ORDER BY hour""",
+            {"id": entity_id, "type": entity_type, "first": first, "last": last},
+        ).fetchall()
+    return [{"hour": h * HOUR_MS, "accepted": int(a), "rejected": int(r), "bytes": int(b)} for h, a, r, b in rows]
+
+
+def has_raw_events(entity_type: str) -> bool:
+    return entity_type in _EVENT_FILTER
+
+
+def raw_events(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
+               offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """The CloudTrail events behind an entity's panels in a window, oldest first, a page at a time."""
+    where = _EVENT_FILTER.get(entity_type)
+    if where is None:
+        return {"events": [], "total": 0}
+    params = {"id": entity_id, "start": start_ms, "end": end_ms}
+    with store.cursor() as conn:
+        total = conn.execute(
+            f"SELECT count(*) FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}", params
+        ).fetchone()
+        rows = conn.execute(
+            f"""SELECT event_id, time_ms, event_source, event_name, source_ip, user_agent, error_code,
+                       principal_type, principal_id, access_key_id, account_id
+                FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}
+                ORDER BY time_ms, event_id LIMIT $limit OFFSET $offset""",
+            {**params, "limit": limit, "offset": offset},
+        ).fetchall()
+    return {
+        "total": int(total[0]) if total else 0,
+        "events": [
+            {"eventId": e, "time": t, "service": s, "api": n, "sourceIp": ip, "userAgent": ua, "errorCode": err,
+             "principalType": pt, "principalId": pid, "accessKeyId": key, "accountId": acct}
+            for e, t, s, n, ip, ua, err, pt, pid, key, acct in rows
+        ],
+    }
+
+
+def call_breakdown(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
+                   limit: int = 200) -> list[dict[str, Any]]:
+    """An entity's API calls in a window by source address, API and access key (and bucket),
+    with successes and failures: Detective's API-volume drill-down."""
+    where = _EVENT_FILTER.get(entity_type)
+    if where is None:
+        return []
+    with store.cursor() as conn:
+        rows = conn.execute(
+            f"""SELECT source_ip, event_source || ':' || event_name, access_key_id, bucket,
+                       count(*) FILTER (WHERE error_code = ''), count(*) FILTER (WHERE error_code <> ''),
+                       min(time_ms), max(time_ms)
+                FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}
+                GROUP BY ALL ORDER BY count(*) DESC, 1, 2, 3, 4 LIMIT $limit""",
+            {"id": entity_id, "start": start_ms, "end": end_ms, "limit": limit},
+        ).fetchall()
+    return [{"sourceIp": ip, "api": api, "accessKeyId": key, "bucket": bucket, "success": int(ok),
+             "failure": int(failed), "firstSeen": first, "lastSeen": last}
+            for ip, api, key, bucket, ok, failed, first, last in rows]
+
+
+def raw_flows(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
+              offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """The VPC flow records of an address or instance in a window, oldest first."""
+    where = _FLOW_FILTER.get(entity_type)
+    if where is None:
+        return {"flows": [], "total": 0}
+    params = {"id": entity_id, "start": start_ms, "end": end_ms}
+    with store.cursor() as conn:
+        total = conn.execute(
+            f"SELECT count(*) FROM flows WHERE time_ms >= $start AND time_ms < $end AND {where}", params
+        ).fetchone()
+        rows = conn.execute(
+            f"""SELECT time_ms, interface_id, instance_id, src_addr, src_port, dst_addr, dst_port, protocol,
+                       packets, bytes, action, flow_direction
+                FROM flows WHERE time_ms >= $start AND time_ms < $end AND {where}
+                ORDER BY time_ms, src_addr, dst_addr LIMIT $limit OFFSET $offset""",
+            {**params, "limit": limit, "offset": offset},
+        ).fetchall()
+    names = ("time", "interfaceId", "instanceId", "srcAddr", "srcPort", "dstAddr", "dstPort", "protocol",
+             "packets", "bytes", "action", "direction")
+    return {"total": int(total[0]) if total else 0, "flows": [dict(zip(names, row, strict=True)) for row in rows]}
+
+
+def finding(store: GraphStore, finding_id: str) -> dict[str, Any] | None:
+    """A GuardDuty finding's details (by ARN or id), its latest version."""
+    with store.cursor() as conn:
+        row = conn.execute(
+            """SELECT id, arn, type, title, severity, created_ms, updated_ms, first_seen_ms, last_seen_ms,
+                      resource_type, instance_id, access_key_id, principal_id, user_name, remote_ips, buckets,
+                      account_id, region
+               FROM findings WHERE arn = $id OR id = $id ORDER BY updated_ms DESC LIMIT 1""",
+            {"id": finding_id},
+        ).fetchone()
+    if row is None:
+        return None
+    names = ("id", "arn", "type", "title", "severity", "createdTime", "updatedTime", "firstSeen", "lastSeen",
+             "resourceType", "instanceId", "accessKeyId", "principalId", "userName", "remoteIps", "buckets",
+             "accountId", "region")
+    return dict(zip(names, row, strict=True))
+
+
+def finding_arn(store: GraphStore, finding_id: str) -> str | None:
+    """The entity id (its ARN when it has one) of a finding named by its id."""
+    details = finding(store, finding_id)
+    if details is None:
+        return None
+    return str(details["arn"] or details["id"])
+
+
+def complete(store: GraphStore, entity_type: str | None, prefix: str, limit: int = 20) -> list[dict[str, str]]:
+    """Entities whose id starts with ``prefix`` (for the search box's completion)."""
+    if not prefix:
+        return []
+    sql = ("SELECT DISTINCT type, id FROM entities WHERE starts_with(id, $prefix)"
+           + (" AND type = $type" if entity_type else "") + " ORDER BY id, type LIMIT $limit")
+    params: dict[str, Any] = {"prefix": prefix, "limit": limit}
+    if entity_type:
+        params["type"] = entity_type
+    with store.cursor() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    return [{"type": t, "id": i} for t, i in rows]
+
+
+def search(store: GraphStore, entity_type: str | None, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Entities whose id is ``text`` or contains it (case-insensitive), exact matches first,
+    then the most active."""
+    if not text:
+        return []
+    sql = ("SELECT type, id, any_value(account_id), min(first_ms), max(last_ms), sum(events), "
+           "max(CASE WHEN id = $text THEN 1 ELSE 0 END) AS exact FROM entities "
+           "WHERE contains(lower(id), lower($text))" + (" AND type = $type" if entity_type else "")
+           + " GROUP BY type, id ORDER BY exact DESC, sum(events) DESC, id LIMIT $limit")
+    params: dict[str, Any] = {"text": text, "limit": limit}
+    if entity_type:
+        params["type"] = entity_type
+    with store.cursor() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    return [{"type": t, "id": i, "accountId": a, "firstSeen": f, "lastSeen": last, "events": int(n), "exact": bool(x)}
+            for t, i, a, f, last, n, x in rows]

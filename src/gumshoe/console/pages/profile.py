@@ -1,0 +1,122 @@
+"""An entity's profile: ``/console/graphs/<graph id>/entities/<type>/<url-quoted id>?from=&to=``.
+
+The panels of ``graph.queries.profile`` as tables, the API call volume per hour as a chart
+(successful and failed calls; VPC flows for addresses and instances), the related entities
+as links. ``&hour=<epoch ms>`` narrows the panels to that hour and lists its raw events, a
+page at a time (``&page=N``); a chart bar links there, and so does each row of the table
+under the chart, for keyboards and for browsers without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gumshoe.console import data, names
+from gumshoe.console.app import NotFound, Page
+from gumshoe.console.render import profile_url
+from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
+from gumshoe.console.web import Response, redirect
+from gumshoe.graph import queries
+
+PAGE_SIZE = 50
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 15:
+        return default
+    return max(low, min(high, int(value)))
+
+
+def _panels(profile: dict[str, Any], kinds: dict[str, str], located: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """The profile's panels in the console's order; a value that is an entity links to its profile."""
+    out = []
+    panels = profile["panels"]
+    for name in [*names.PANEL_ORDER, *sorted(set(panels) - set(names.PANEL_ORDER))]:
+        rows = panels.get(name)
+        if not rows:
+            continue
+        out.append({
+            "name": name, "title": names.PANEL_TITLES.get(name, name),
+            "column": names.PANEL_COLUMNS.get(name, "Value"), "bytes": name.startswith("flow_"),
+            "rows": [{**r, "link": kinds.get(r["value"]), "place": located.get(r["value"])} for r in rows],
+        })
+    return out
+
+
+def lifetime(entity: dict[str, Any]) -> TimeScope:
+    """Whole hours around an entity's first and last event (the last 30 days of it at most)."""
+    end = (entity["lastSeen"] // HOUR_MS + 1) * HOUR_MS
+    start = max(entity["firstSeen"] // HOUR_MS * HOUR_MS, end - 30 * 24 * HOUR_MS)
+    return TimeScope(start, end)
+
+
+async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> Response:
+    graph = page.open_graph(graph_id)
+    query = page.request.query
+    scope = parse_scope(query, page.now_ms)
+    if not query.get("from") or not query.get("to"):
+        # A preset (or the default) becomes fixed times: a profile's URL shows the same thing when shared.
+        extra = {k: query[k] for k in ("hour",) if query.get(k)}
+        return redirect(profile_url(graph.id, entity_type, entity_id, scope, **extra))
+    found = await page.query(data.entity, graph.store, entity_id)
+    if found is None:
+        raise NotFound("The behavior graph has no such entity. Search for it by a part of its identifier.")
+    if found["type"] != entity_type:
+        return redirect(profile_url(graph.id, found["type"], entity_id, scope))
+    hour = None
+    if query.get("hour"):
+        hour = _int(query.get("hour"), scope.start_ms, scope.start_ms, scope.end_ms - 1) // HOUR_MS * HOUR_MS
+    window = TimeScope(hour, hour + HOUR_MS) if hour is not None else scope
+    profile = await page.query(queries.profile, graph.store, entity_id, window.start_ms, window.end_ms)
+    assert profile is not None
+    overall = profile if hour is None else await page.query(queries.profile, graph.store, entity_id,
+                                                            scope.start_ms, scope.end_ms)
+    volume = data.hourly_series(overall["hourlyApiVolume"], scope.start_ms, scope.end_ms, "success", "failure")
+    flows_rows = await page.query(data.flow_volume, graph.store, entity_type, entity_id, scope.start_ms, scope.end_ms)
+    flows = data.hourly_series(flows_rows, scope.start_ms, scope.end_ms, "accepted", "rejected") if flows_rows else None
+    value_ids = [r["value"] for p in profile["panels"].values() for r in p]
+    kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
+    located = await page.query(data.places, graph.store, [i for i, t in kinds.items() if t == "ip_address"])
+    page_number = _int(query.get("page"), 1, 1, 1_000_000)
+    events = flows_page = None
+    breakdown: list[dict[str, Any]] = []
+    if hour is not None:
+        offset = (page_number - 1) * PAGE_SIZE
+        if data.has_raw_events(entity_type):
+            events = await page.query(data.raw_events, graph.store, entity_type, entity_id, window.start_ms,
+                                      window.end_ms, offset, PAGE_SIZE)
+            breakdown = await page.query(data.call_breakdown, graph.store, entity_type, entity_id, window.start_ms,
+                                         window.end_ms)
+        if flows_rows:
+            flows_page = await page.query(data.raw_flows, graph.store, entity_type, entity_id, window.start_ms,
+                                          window.end_ms, offset, PAGE_SIZE)
+    details = await page.query(data.finding, graph.store, entity_id) if entity_type == "finding" else None
+
+    def nav(found: dict[str, Any] | None) -> dict[str, Any] | None:
+        if found is None:
+            return None
+        pages = max(1, -(-found["total"] // PAGE_SIZE))
+        def link(n: int) -> str:
+            return profile_url(graph.id, entity_type, entity_id, scope, hour=hour, page=n) + "#events"
+        return {"number": page_number, "pages": pages, "total": found["total"],
+                "prev": link(page_number - 1) if page_number > 1 else None,
+                "next": link(page_number + 1) if page_number < pages else None}
+
+    drill = profile_url(graph.id, entity_type, entity_id, scope)
+    chart = {"hours": volume["hours"], "series": [volume["success"], volume["failure"]],
+             "labels": ["Successful calls", "Failed calls"], "drill": drill, "selected": hour}
+    flow_chart = None
+    if flows is not None:
+        flow_chart = {"hours": flows["hours"], "series": [flows["accepted"], flows["rejected"]],
+                      "labels": ["Accepted flows", "Rejected flows"], "drill": drill, "selected": hour}
+    active = any(volume["success"]) or any(volume["failure"]) or bool(profile["panels"]) or bool(profile["related"]) \
+        or (flows is not None and (any(flows["accepted"]) or any(flows["rejected"])))
+    return page.render(
+        "profile.html", title=f"{names.entity_label(entity_type)} {entity_id}", scope=scope, entity=found,
+        profile=profile, panels=_panels(profile, kinds, located), volume=volume, chart=chart, flows=flows,
+        flow_chart=flow_chart, hour=hour, window=window, events=events, flows_page=flows_page,
+        page_number=page_number, page_size=PAGE_SIZE, details=details, active=active, drill=drill,
+        investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
+        breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
+        wide=lifetime(found).range_query(),
+    )

@@ -1,0 +1,220 @@
+"""The console's page data (console/data.py) on a small graph: the hand-written events of
+console_world.py ingested by the real pipeline into a real DuckDB graph store, every figure
+checked against the events themselves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import console_world as cw
+import pytest
+from api_harness import Env
+
+from gumshoe.console import data
+from gumshoe.graph import queries
+from gumshoe.graph.stores import GraphStores
+from gumshoe.ingest.pipeline import Ingestor
+
+HOUR_MS = 3_600_000
+
+
+def ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    base = tmp_path_factory.mktemp("console-data")
+    (base / "env").mkdir()
+    env = Env(base / "env", job_delay=0)
+    arn = env.graph(cw.ADMIN)
+    world = cw.activity()
+    cw.write_logs(base / "logs", world)
+    stores = GraphStores(env.tmp_path / "data")
+    summary = Ingestor(env.store, stores, env.tmp_path / "data").run([str(base / "logs")])
+    assert not summary.failed
+
+    class Graph:
+        store = stores.get(arn)
+        events = world.events
+        start = world.start
+        w = world
+        scope = (ms(world.start) - 2 * HOUR_MS, ms(world.start) + 6 * HOUR_MS)
+
+    yield Graph
+    stores.close()
+    env.close()
+
+
+def test_summary_ranks_users_and_roles_by_api_calls(graph: Any) -> None:
+    panels = data.summary(graph.store, *graph.scope)
+    principals = {(p["type"], p["id"]): p for p in panels["principals"]}
+    assert list(principals) == [("aws_user", cw.ALICE), ("aws_role", cw.ROLE)]  # most calls first
+    ok, failed = cw.calls(graph.w.of(cw.ALICE))
+    assert (principals["aws_user", cw.ALICE]["success"], principals["aws_user", cw.ALICE]["failure"]) == (ok, failed)
+    assert failed == 2
+    # The role's calls are its session's.
+    role = principals["aws_role", cw.ROLE]
+    assert (role["success"], role["failure"], role["sessions"]) == (len(graph.w.of(cw.SESSION)), 0, 1)
+
+
+def test_summary_addresses_instances_and_findings(graph: Any) -> None:
+    panels = data.summary(graph.store, *graph.scope)
+    by_ip = Counter(e["sourceIPAddress"] for e in graph.events)
+    failed_by_ip = Counter(e["sourceIPAddress"] for e in graph.events if e.get("errorCode"))
+    assert [(p["id"], p["success"] + p["failure"], p["failure"]) for p in panels["ipAddresses"]] == [
+        (ip, n, failed_by_ip[ip]) for ip, n in by_ip.most_common()]
+    [instance] = panels["instances"]
+    flows = [line.split() for line in cw.flow_log(graph.w).splitlines()[1:]]
+    assert instance["id"] == cw.INSTANCE
+    assert instance["bytes"] == sum(int(f[9]) for f in flows)
+    assert (instance["accepted"], instance["rejected"]) == (5, 5)
+    [finding] = panels["findings"]
+    assert finding["title"] == cw.XSS_TITLE and finding["id"].startswith("arn:aws:guardduty:")
+
+
+def test_newly_observed_entities_are_those_first_seen_in_the_scope(graph: Any) -> None:
+    first_hour = ms(graph.start)
+    everything = data.summary(graph.store, *graph.scope)
+    assert ("aws_user", cw.ALICE) in {(e["type"], e["id"]) for e in everything["newEntities"]}
+    counts = {c["type"]: c["count"] for c in everything["newCounts"]}
+    assert counts["aws_user"] == 1 and counts["ip_address"] >= 2 and counts["user_agent"] == 3
+    # Two hours later alice is no longer new, the role (first seen in the third hour) is.
+    later = data.summary(graph.store, first_hour + 2 * HOUR_MS, first_hour + 4 * HOUR_MS)
+    seen = {(e["type"], e["id"]) for e in later["newEntities"]}
+    assert ("aws_user", cw.ALICE) not in seen and ("aws_role", cw.ROLE) in seen
+    # Before anything happened: empty panels, and the graph's extent says where the data is.
+    empty = data.summary(graph.store, first_hour - 10 * HOUR_MS, first_hour - 5 * HOUR_MS)
+    assert not any(empty.values())
+    start, end = data.graph_extent(graph.store)  # type: ignore[misc]
+    assert start <= first_hour + 5 * 60_000 and end >= first_hour + 2 * HOUR_MS
+
+
+def test_raw_events_of_an_hour_page_by_page(graph: Any) -> None:
+    hour = graph.w.busiest_hour
+    expected = sorted(graph.w.in_hour(graph.w.of(cw.ALICE), hour), key=lambda e: (e["eventTime"], e["eventID"]))
+    got = data.raw_events(graph.store, "aws_user", cw.ALICE, ms(hour), ms(hour) + HOUR_MS, 0, 10)
+    assert got["total"] == len(expected) == 15
+    assert [e["eventId"] for e in got["events"]] == [e["eventID"] for e in expected[:10]]
+    rest = data.raw_events(graph.store, "aws_user", cw.ALICE, ms(hour), ms(hour) + HOUR_MS, 10, 10)
+    assert [e["eventId"] for e in rest["events"]] == [e["eventID"] for e in expected[10:]]
+    xss = next(e for e in rest["events"] + got["events"] if e["api"] == "GetCallerIdentity")
+    assert xss["userAgent"] == cw.XSS_AGENT
+    denied = [e for e in got["events"] + rest["events"] if e["errorCode"]]
+    assert [e["errorCode"] for e in denied] == ["AccessDenied", "AccessDenied"]
+
+
+def test_raw_events_of_other_entity_types(graph: Any) -> None:
+    start, end = graph.scope
+    role = data.raw_events(graph.store, "aws_role", cw.ROLE, start, end)
+    assert role["total"] == len(graph.w.of(cw.SESSION)) == 4
+    by_ip = data.raw_events(graph.store, "ip_address", cw.IP_AWAY, start, end)
+    assert by_ip["total"] == sum(1 for e in graph.events if e["sourceIPAddress"] == cw.IP_AWAY)
+    agent = data.raw_events(graph.store, "user_agent", cw.XSS_AGENT, start, end)
+    assert agent["total"] == 1
+    assert data.raw_events(graph.store, "finding", "x", start, end) == {"events": [], "total": 0}
+    flows = data.raw_flows(graph.store, "ec2_instance", cw.INSTANCE, start, end)
+    assert flows["total"] == 10 and {f["action"] for f in flows["flows"]} == {"ACCEPT", "REJECT"}
+
+
+def test_hourly_series_are_zero_filled_over_the_scope(graph: Any) -> None:
+    start, end = graph.scope
+    profile = queries.profile(graph.store, cw.ALICE, start, end)
+    assert profile is not None
+    series = data.hourly_series(profile["hourlyApiVolume"], start, end, "success", "failure")
+    assert len(series["hours"]) == 8 and series["hours"][0] == start
+    per_hour = Counter(e["eventTime"][:13] for e in graph.w.of(cw.ALICE))
+    for h, ok, failed in zip(series["hours"], series["success"], series["failure"], strict=True):
+        stamp = dt.datetime.fromtimestamp(h / 1000, dt.UTC).strftime("%Y-%m-%dT%H")
+        assert ok + failed == per_hour.get(stamp, 0)
+    flows = data.flow_volume(graph.store, "ec2_instance", cw.INSTANCE, start, end)
+    assert [(f["accepted"], f["rejected"]) for f in flows] == [(5, 5)]
+    assert data.flow_volume(graph.store, "aws_user", cw.ALICE, start, end) == []
+
+
+def test_entity_completion_search_and_types(graph: Any) -> None:
+    found = data.entity(graph.store, cw.ALICE)
+    assert found is not None and found["type"] == "aws_user" and found["accountId"] == cw.ADMIN
+    assert found["events"] == len(graph.w.of(cw.ALICE))
+    assert data.entity(graph.store, "arn:aws:iam::111111111111:user/nobody") is None
+    completions = data.complete(graph.store, None, "arn:aws:iam::111111111111:")
+    assert {(c["type"], c["id"]) for c in completions} == {("aws_user", cw.ALICE), ("aws_role", cw.ROLE)}
+    assert data.complete(graph.store, "aws_role", "arn:aws:iam::") == [{"type": "aws_role", "id": cw.ROLE}]
+    assert data.complete(graph.store, None, "") == []
+    results = data.search(graph.store, None, "ALICE")
+    assert results[0]["id"] == cw.ALICE  # the most active first
+    assert {r["id"] for r in results} >= {cw.ALICE, cw.SESSION} and all("alice" in r["id"].lower() for r in results)
+    exact = data.search(graph.store, None, cw.ALICE)
+    assert exact[0]["id"] == cw.ALICE and exact[0]["exact"]
+    assert data.types_of(graph.store, [cw.ALICE, cw.IP_HOME, "not-an-entity"]) == {
+        cw.ALICE: "aws_user", cw.IP_HOME: "ip_address"}
+
+
+def test_finding_details(graph: Any) -> None:
+    [finding] = data.summary(graph.store, *graph.scope)["findings"]
+    details = data.finding(graph.store, finding["id"])
+    assert details is not None and details["title"] == cw.XSS_TITLE and details["instanceId"] == cw.INSTANCE
+    assert data.finding_arn(graph.store, details["id"]) == finding["id"]  # by its id, as Detective links name it
+    assert data.finding(graph.store, "nope") is None
+
+
+def test_no_data_at_all(tmp_path: Path) -> None:
+    stores = GraphStores(tmp_path)
+    try:
+        store = stores.get("arn:aws:detective:us-east-1:111111111111:graph:" + "0" * 32)
+        assert data.graph_extent(store) is None
+        assert not any(data.summary(store, 0, HOUR_MS).values())
+        assert data.raw_events(store, "aws_user", cw.ALICE, 0, HOUR_MS) == {"events": [], "total": 0}
+    finally:
+        stores.close()
+
+
+def test_the_calls_of_an_hour_by_address_api_and_key(graph: Any) -> None:
+    hour = graph.w.busiest_hour
+    rows = data.call_breakdown(graph.store, "aws_user", cw.ALICE, ms(hour), ms(hour) + HOUR_MS)
+    events = graph.w.in_hour(graph.w.of(cw.ALICE), hour)
+    expected = Counter((e["sourceIPAddress"], f"{e['eventSource']}:{e['eventName']}", bool(e.get("errorCode")))
+                       for e in events)
+    got = Counter()
+    for r in rows:
+        got[(r["sourceIp"], r["api"], False)] += r["success"]
+        got[(r["sourceIp"], r["api"], True)] += r["failure"]
+    assert +got == expected
+    assert rows[0]["api"] == "s3.amazonaws.com:GetObject" and rows[0]["bucket"] == cw.BUCKET  # the most calls first
+    assert all(r["accessKeyId"].startswith("AKIA") for r in rows)
+    assert data.call_breakdown(graph.store, "finding", "x", 0, HOUR_MS) == []
+
+
+def test_places_of_addresses_once_investigations_located_them(graph: Any) -> None:
+    from gumshoe.investigate.engine import IP_GEO
+
+    assert data.new_geolocations(graph.store, *graph.scope) is None  # never located: no GeoIP database
+    assert data.places(graph.store, [cw.IP_HOME]) == {}
+    with graph.store.cursor() as conn:
+        conn.execute(IP_GEO)
+        conn.execute("INSERT INTO ip_geo VALUES (?, 'Paris, France', 'AS64500 Example', 'sig'), "
+                     "(?, 'Lagos, Nigeria', '', 'sig')", [cw.IP_HOME, cw.IP_AWAY])
+    try:
+        found = data.new_geolocations(graph.store, *graph.scope)
+        assert found is not None
+        by_place = {g["location"]: g for g in found}
+        assert list(by_place) == ["Lagos, Nigeria", "Paris, France"]  # the latest first
+        away = [e for e in graph.events if e["sourceIPAddress"] == cw.IP_AWAY]
+        first = min(away, key=lambda e: e["eventTime"])
+        assert by_place["Lagos, Nigeria"]["ip"] == cw.IP_AWAY and by_place["Lagos, Nigeria"]["calls"] == len(away)
+        assert by_place["Lagos, Nigeria"]["firstSeen"] == ms(dt.datetime.fromisoformat(first["eventTime"]))
+        assert (by_place["Lagos, Nigeria"]["principalType"], by_place["Lagos, Nigeria"]["principalId"]) == (
+            "aws_user", cw.ALICE)
+        # After the first calls from there, nothing is new.
+        late = ms(graph.start) + 5 * HOUR_MS
+        assert data.new_geolocations(graph.store, late, late + HOUR_MS) == []
+        assert data.places(graph.store, [cw.IP_HOME, cw.IP_AWAY, "192.0.2.1"]) == {
+            cw.IP_HOME: {"location": "Paris, France", "aso": "AS64500 Example"},
+            cw.IP_AWAY: {"location": "Lagos, Nigeria", "aso": ""}}
+    finally:
+        with graph.store.cursor() as conn:
+            conn.execute("DROP TABLE ip_geo")
