@@ -230,6 +230,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print(f"  {count:,} events into {escape(arn)}")
     for refusal in summary.get("refused", []):
         out.print(f"[yellow]  refused: {escape(refusal['reason'])}[/]")
+    if summary.get("refused"):
+        out.print("  To load them, run gumshoe ingest as that account (AWS_ACCESS_KEY_ID), or as the administrator "
+                  "of a graph it is a member of; an operator can add the folder to the server's sources.")
     for failure in summary.get("failed", []):
         out.print(f"[red]  not ingested (read again when it changes, or after gumshoe reload): {escape(failure)}[/]")
     for failure in summary.get("failedBefore", []):
