@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from gumshoe.console.page import Route
+from gumshoe.console.pages import accounts, home, investigations, profile, search, signin, summary
 
 
-def routes() -> list[Any]:
-    # Imported here: the page modules use the console's app module, which imports this one.
-    from gumshoe.console.app import Route
-    from gumshoe.console.pages import (
-        accounts,
-        home,
-        investigations,
-        profile,
-        search,
-        signin,
-        summary,
-    )
+def routes() -> list[Route]:
 
     G = "*"  # a graph id
     return [

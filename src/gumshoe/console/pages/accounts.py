@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gumshoe.console.app import Page
+from gumshoe.console.page import Page
 from gumshoe.console.web import Response, redirect, url
 from gumshoe.errors import DetectiveError
 

@@ -9,7 +9,7 @@ here with a redirect to the same profile in the caller's graph of that Region.
 from __future__ import annotations
 
 from gumshoe.console import data, names
-from gumshoe.console.app import NotFound, Page
+from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import DEFAULT_PRESET, TimeScope, detective_time, preset
 from gumshoe.console.web import Response, redirect, url

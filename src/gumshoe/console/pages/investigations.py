@@ -10,7 +10,7 @@ from typing import Any
 
 from gumshoe.api.investigations import investigation_report
 from gumshoe.console import report as report_view
-from gumshoe.console.app import NotFound, Page
+from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import ScopeError, TimeScope, parse_time
 from gumshoe.console.web import Response, json_response, redirect, url

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.console import data, names
-from gumshoe.console.app import NotFound, Page
+from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
 from gumshoe.console.web import Response, redirect

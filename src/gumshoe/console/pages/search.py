@@ -5,7 +5,7 @@ datalist (identifiers that start with what was typed), as JSON."""
 from __future__ import annotations
 
 from gumshoe.console import data, names
-from gumshoe.console.app import Page
+from gumshoe.console.page import Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import parse_scope
 from gumshoe.console.web import Response, json_response, redirect

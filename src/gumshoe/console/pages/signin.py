@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import re
 
-from gumshoe.console.app import Page
+from gumshoe.console.page import Page
 from gumshoe.console.session import (
     COOKIE,
     SESSION_SECONDS,

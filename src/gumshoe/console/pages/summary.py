@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from gumshoe.console import data
-from gumshoe.console.app import Page
+from gumshoe.console.page import Page
 from gumshoe.console.report import SEVERITIES
 from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
 from gumshoe.console.web import Response, redirect
