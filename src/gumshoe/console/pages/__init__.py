@@ -10,6 +10,7 @@ def routes() -> list[Any]:
     from gumshoe.console.app import Route
     from gumshoe.console.pages import (
         accounts,
+        events,
         home,
         investigations,
         profile,
@@ -41,6 +42,9 @@ def routes() -> list[Any]:
         Route("GET", ("graphs", G, "search"), search.page),
         Route("GET", ("graphs", G, "complete"), search.complete),
         Route("GET", ("graphs", G, "entities", "*", "*"), profile.page),
+        Route("GET", ("graphs", G, "events"), events.page),
+        Route("GET", ("graphs", G, "events.csv"), events.export_csv),
+        Route("GET", ("graphs", G, "events.parquet"), events.export_parquet),
         Route("GET", ("graphs", G, "investigations"), investigations.index),
         Route("POST", ("graphs", G, "investigations"), investigations.start),
         Route("GET", ("graphs", G, "investigations", "*"), investigations.report),
