@@ -60,7 +60,8 @@ class World:
         g = f"/console/graphs/{self.graph_id}"
         return [g, f"{g}/summary", f"{g}/summary?scope=7d", f"{g}/search?q=alice", f"{g}/complete?q=arn",
                 self.profile_path("aws_user", cw.ALICE), self.profile_path("aws_user", cw.ALICE, hour="0"),
-                f"{g}/investigations", f"{g}/investigations/{investigation_id}",
+                f"{g}/events", f"{g}/events?source=flows&f0=src_addr&o0=private", f"{g}/events.csv",
+                f"{g}/events.parquet", f"{g}/investigations", f"{g}/investigations/{investigation_id}",
                 f"{g}/investigations/{investigation_id}/report.json"]
 
 
@@ -167,6 +168,56 @@ def test_a_bar_of_the_chart_opens_the_raw_events_of_its_hour(world: World, brows
     assert any(row.startswith(f"{cw.IP_AWAY} s3.amazonaws.com:GetObject") and f" {away_reads} 0 " in row
                for row in breakdown), breakdown
     browser.screenshot("drilldown")
+
+
+def test_an_hours_link_opens_its_raw_events_to_filter_and_export(world: World, browser: Browser,
+                                                                   no_console_errors: Any) -> None:
+    no_console_errors(browser)
+    signed_in(browser, cw.ADMIN)
+    hour = world.activity.busiest_hour
+    browser.get(world.profile_path("aws_user", cw.ALICE, hour=str(ms(hour))))
+    browser.link("CloudTrail events").click()
+    path = browser.wait_for_path(rf"^/console/graphs/{world.graph_id}/events\?")
+    assert "from=" + quote(hour.strftime("%Y-%m-%dT%H:%M:%SZ"), safe="") in path
+    expected = sorted(world.activity.in_hour(world.activity.of(cw.ALICE), hour), key=lambda e: e["eventTime"],
+                      reverse=True)
+    header = [th.text for th in browser.all("#results table.raw thead th")]
+    event_id = header.index("event_id")
+
+    def shown() -> list[str]:
+        return [row.find_elements("css selector", "td")[event_id].text
+                for row in browser.all("#results table.raw tbody tr")]
+
+    assert shown() == [e["eventID"] for e in expected]
+    assert browser.css("#f0 option:checked").text == "principal_id" and browser.css("#v0").get_attribute("value") == cw.ALICE
+    # The HTML payload of a user agent is a cell's text.
+    assert cw.XSS_AGENT in browser.css("#results table.raw").text and browser.all("img[src='x']") == []
+    # A second filter, with AND: the calls from the other address.
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.css("#f1")).select_by_value("source_ip")
+    Select(browser.css("#o1")).select_by_value("cidr")
+    browser.css("#v1").send_keys("203.0.113.0/24")
+    browser.css("#ev-search").click()
+    browser.wait_for_path(r"f1=source_ip")
+    away = [e["eventID"] for e in expected if e["sourceIPAddress"] == cw.IP_AWAY]
+    assert shown() == away and f"{len(away)} records of CloudTrail events" in browser.text()
+    browser.screenshot("raw-events")
+    # The CSV export of the same query, fetched with the browser's own session.
+    href = browser.css("#export-csv").get_attribute("href")
+    cookie = browser.driver.get_cookie("gumshoe_console")["value"]
+    answer = httpx.get(href, cookies={"gumshoe_console": cookie})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert answer.headers["content-disposition"].startswith('attachment; filename="gumshoe-api_events-')
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [r["event_id"] for r in rows] == away and {r["source_ip"] for r in rows} == {cw.IP_AWAY}
+    parquet = httpx.get(browser.css("#export-parquet").get_attribute("href"), cookies={"gumshoe_console": cookie})
+    assert parquet.status_code == 200 and parquet.content[:4] == b"PAR1"
+    # Without the session, nothing.
+    assert httpx.get(href).status_code == 303
 
 
 def test_the_html_user_agent_is_shown_as_text(world: World, browser: Browser, no_console_errors: Any) -> None:
@@ -417,6 +468,9 @@ def test_errors_are_pages_not_tracebacks(world: World, admin: ConsoleClient) -> 
     nobody = admin.get(world.profile_path("aws_user", "arn:aws:iam::111111111111:user/nobody"), follow_redirects=True)
     assert nobody.status_code == 404 and "no such entity" in nobody.text
     assert admin.get("/console/no/such/page").status_code == 404
+    not_a_field = admin.get(f"{g}/events", params={"f0": "object_ref", "o0": "equals", "v0": "x"})
+    assert not_a_field.status_code == 400 and "&#39;object_ref&#39; is not a field of CloudTrail events" in not_a_field.text
+    assert admin.get(f"{g}/events.csv", params={"source": "nope"}).status_code == 400
     assert admin.get("/console/graphs/not-an-id/summary").status_code == 404
     wrong = admin.post(f"{g}/investigations", {"entity_arn": "arn:aws:s3:::bucket", "from": "2026-01-01T00:00Z",
                                                "to": "2026-01-02T00:00Z"}, csrf=admin.token)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gumshoe.console.page import Route
-from gumshoe.console.pages import accounts, home, investigations, profile, search, signin, summary
+from gumshoe.console.pages import accounts, events, home, investigations, profile, search, signin, summary
 
 
 def routes() -> list[Route]:
@@ -31,6 +31,9 @@ def routes() -> list[Route]:
         Route("GET", ("graphs", G, "search"), search.page),
         Route("GET", ("graphs", G, "complete"), search.complete),
         Route("GET", ("graphs", G, "entities", "*", "*"), profile.page),
+        Route("GET", ("graphs", G, "events"), events.page),
+        Route("GET", ("graphs", G, "events.csv"), events.export_csv),
+        Route("GET", ("graphs", G, "events.parquet"), events.export_parquet),
         Route("GET", ("graphs", G, "investigations"), investigations.index),
         Route("POST", ("graphs", G, "investigations"), investigations.start),
         Route("GET", ("graphs", G, "investigations", "*"), investigations.report),

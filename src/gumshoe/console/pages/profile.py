@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.console import data, names
+from gumshoe.console.events import entity_queries
 from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
-from gumshoe.console.web import Response, redirect
+from gumshoe.console.web import Response, redirect, url
 from gumshoe.graph import queries
 
 PAGE_SIZE = 50
@@ -103,6 +104,9 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
                 "next": link(page_number + 1) if page_number < pages else None}
 
     drill = profile_url(graph.id, entity_type, entity_id, scope)
+    hour_links = [] if hour is None else [
+        (label, url(f"/console/graphs/{graph.id}/events", **params, **window.range_query()))
+        for label, params in entity_queries(entity_type, entity_id)]
     chart = {"hours": volume["hours"], "series": [volume["success"], volume["failure"]],
              "labels": ["Successful calls", "Failed calls"], "drill": drill, "selected": hour}
     flow_chart = None
@@ -118,5 +122,5 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         page_number=page_number, page_size=PAGE_SIZE, details=details, active=active, drill=drill,
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
         breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
-        wide=lifetime(found).range_query(),
+        wide=lifetime(found).range_query(), hour_links=hour_links,
     )
