@@ -10,6 +10,7 @@ def routes() -> list[Any]:
     from gumshoe.console.app import Route
     from gumshoe.console.pages import (
         accounts,
+        groups,
         home,
         investigations,
         profile,
@@ -41,6 +42,8 @@ def routes() -> list[Any]:
         Route("GET", ("graphs", G, "search"), search.page),
         Route("GET", ("graphs", G, "complete"), search.complete),
         Route("GET", ("graphs", G, "entities", "*", "*"), profile.page),
+        Route("GET", ("graphs", G, "finding-groups"), groups.index),
+        Route("GET", ("graphs", G, "finding-groups", "*"), groups.show),
         Route("GET", ("graphs", G, "investigations"), investigations.index),
         Route("POST", ("graphs", G, "investigations"), investigations.start),
         Route("GET", ("graphs", G, "investigations", "*"), investigations.report),
