@@ -198,6 +198,15 @@ def test_the_finding_group_graph_is_drawn_and_its_node_table_opens_profiles(worl
     assert cw.XSS_TITLE in browser.text() and not browser.alert_open()
     assert browser.all(f'#fgraph-nodes input[name="entity_arn"][value="{cw.ALICE}"]')
     browser.screenshot("finding-group")
+    # Choosing alice's node shows her profile link and the Investigate form (a user: not a jump).
+    browser.driver.execute_script("window.gumshoeFindingGraph.getElementById(arguments[0]).emit('tap')",
+                                  f"aws_user:{cw.ALICE}")
+    panel = browser.css("#fgraph-selected")
+    assert panel.is_displayed() and browser.css("#fgraph-selected-label").text == "alice"
+    assert browser.css("#fgraph-selected-profile").get_attribute("href").startswith(
+        world.url + world.profile_path("aws_user", cw.ALICE) + "?from=")
+    [shown] = [f for f in panel.find_elements("css selector", "[data-node]") if f.is_displayed()]
+    assert shown.find_element("css selector", 'input[name="entity_arn"]').get_attribute("value") == cw.ALICE
     browser.css("#fgraph-nodes").find_element("link text", cw.INSTANCE).click()
     path = browser.wait_for_path(r"/entities/ec2_instance/")
     assert path.startswith(world.profile_path("ec2_instance", cw.INSTANCE) + "?from=")
