@@ -25,9 +25,12 @@ from urllib.parse import quote
 
 import console_world as cw
 import httpx
+import ingest_fixtures as fx
 import pytest
 from console_browser import Browser, ConsoleClient
 from e2e_helpers import module_server, status_of, wait_for
+
+from gumshoe.investigate.engine import GROUP_NAMESPACE
 
 GREEN, RED = (46, 125, 50), (198, 40, 40)  # charts.js's colours of successful and failed calls
 
@@ -42,6 +45,8 @@ class World:
         self.url = server.url
         self.activity = cw.activity()
         cw.write_logs(base / "logs", self.activity)
+        fx.write_guardduty(base / "logs", cw.ADMIN, cw.REGION, group_findings(self.activity.start), self.activity.start,
+                           n=5)
         self.arn = server.client(cw.ADMIN).create_graph()["GraphArn"]
         self.graph_id = self.arn.rsplit(":", 1)[-1]
         self.outsider_arn = server.client(cw.OUTSIDER).create_graph()["GraphArn"]
@@ -62,7 +67,27 @@ class World:
                 self.profile_path("aws_user", cw.ALICE), self.profile_path("aws_user", cw.ALICE, hour="0"),
                 f"{g}/events", f"{g}/events?source=flows&f0=src_addr&o0=private", f"{g}/events.csv",
                 f"{g}/events.parquet", f"{g}/investigations", f"{g}/investigations/{investigation_id}",
-                f"{g}/investigations/{investigation_id}/report.json"]
+                f"{g}/investigations/{investigation_id}/report.json", f"{g}/finding-groups?scope=7d",
+                self.group_path()]
+
+    def group_path(self) -> str:
+        """The finding group of console_world's finding (the earliest) and group_findings'."""
+        first = uuid.UUID(int=int(cw.ADMIN) * 1000).hex  # ingest_fixtures.gd_finding's, n = 0
+        group = uuid.uuid5(GROUP_NAMESPACE, f"{self.arn}|{first}")
+        return f"/console/graphs/{self.graph_id}/finding-groups/{group}"
+
+
+def group_findings(start: dt.datetime) -> list[dict[str, Any]]:
+    """Two more findings of console_world's instance: a port probe like its own (one node of two
+    in the group's graph) and an SSH brute force with alice's access key (her node investigable)."""
+    probe = fx.gd_finding(cw.ADMIN, cw.REGION, start + cw.HOUR + dt.timedelta(minutes=10), 1,
+                          remote_ip="198.51.100.251", instance=cw.INSTANCE)
+    brute = fx.gd_finding(cw.ADMIN, cw.REGION, start + cw.HOUR + dt.timedelta(minutes=20), 2,
+                          remote_ip="198.51.100.252", instance=cw.INSTANCE)
+    brute["type"], brute["severity"], brute["title"] = "UnauthorizedAccess:EC2/SSHBruteForce", 5, cw.XSS_TITLE + " 2"
+    brute["resource"]["accessKeyDetails"] = {"accessKeyId": fx.iam_user(cw.ADMIN, "alice")["accessKeyId"],
+                                             "userName": "alice", "userType": "IAMUser"}
+    return [probe, brute]
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +167,50 @@ def test_the_profile_charts_api_calls_with_data(world: World, browser: Browser, 
     href = browser.link(cw.IP_AWAY).get_attribute("href")
     assert href == world.url + world.profile_path("ip_address", cw.IP_AWAY) + browser.path[browser.path.index("?"):]
     browser.screenshot("profile")
+
+
+def test_the_finding_group_graph_is_drawn_and_its_node_table_opens_profiles(world: World, browser: Browser,
+                                                                          no_console_errors: Any) -> None:
+    no_console_errors(browser)
+    signed_in(browser, cw.ADMIN)
+    browser.get(f"/console/graphs/{world.graph_id}/summary")
+    browser.css("#finding-groups-link").click()
+    browser.wait_for_path(r"/finding-groups\\?")
+    [row] = browser.all("#finding-groups tbody tr")
+    assert "Medium" in row.text and " 3 " in f" {row.text} " and "Reconnaissance" in row.text
+    row.find_element("css selector", "a").click()
+    browser.wait_for_path(r"/finding-groups/[0-9a-f-]{36}$")
+    assert browser.path == world.group_path()
+    browser.wait(lambda d: browser.css("#fgraph").get_attribute("data-drawn"), "the graph drawn")
+    drawn = browser.driver.execute_script(
+        """let n = 0;
+           for (const canvas of document.querySelectorAll('#fgraph canvas')) {
+             const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+             for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+           }
+           return n;""")
+    assert drawn > 500, drawn  # nodes and edges, not a blank canvas
+    cy = browser.driver.execute_script(
+        "const cy = window.gumshoeFindingGraph; return cy.nodes().map((n) => [n.id(), n.data('text')]);")
+    texts = dict(cy)
+    assert texts["finding_type:Recon:EC2/PortProbeUnprotectedPort"].endswith("×2")
+    assert f"aws_user:{cw.ALICE}" in texts and f"ec2_instance:{cw.INSTANCE}" in texts
+    # The finding titles are text, and alice's node has its Investigate form.
+    assert cw.XSS_TITLE in browser.text() and not browser.alert_open()
+    assert browser.all(f'#fgraph-nodes input[name="entity_arn"][value="{cw.ALICE}"]')
+    browser.screenshot("finding-group")
+    # Choosing alice's node shows her profile link and the Investigate form (a user: not a jump).
+    browser.driver.execute_script("window.gumshoeFindingGraph.getElementById(arguments[0]).emit('tap')",
+                                  f"aws_user:{cw.ALICE}")
+    panel = browser.css("#fgraph-selected")
+    assert panel.is_displayed() and browser.css("#fgraph-selected-label").text == "alice"
+    assert browser.css("#fgraph-selected-profile").get_attribute("href").startswith(
+        world.url + world.profile_path("aws_user", cw.ALICE) + "?from=")
+    [shown] = [f for f in panel.find_elements("css selector", "[data-node]") if f.is_displayed()]
+    assert shown.find_element("css selector", 'input[name="entity_arn"]').get_attribute("value") == cw.ALICE
+    browser.css("#fgraph-nodes").find_element("link text", cw.INSTANCE).click()
+    path = browser.wait_for_path(r"/entities/ec2_instance/")
+    assert path.startswith(world.profile_path("ec2_instance", cw.INSTANCE) + "?from=")
 
 
 def test_a_bar_of_the_chart_opens_the_raw_events_of_its_hour(world: World, browser: Browser,

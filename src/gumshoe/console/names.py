@@ -82,6 +82,8 @@ RELATIONSHIP_LABELS = {
     ("involves", "in"): "is involved in",
     ("called", "out"): "called",
     ("called", "in"): "was called by",
+    ("used_by", "out"): "was used by",
+    ("used_by", "in"): "used",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gumshoe.console.page import Route
-from gumshoe.console.pages import accounts, events, home, investigations, profile, search, signin, summary
+from gumshoe.console.pages import accounts, events, groups, home, investigations, profile, search, signin, summary
 
 
 def routes() -> list[Route]:
@@ -34,6 +34,8 @@ def routes() -> list[Route]:
         Route("GET", ("graphs", G, "events"), events.page),
         Route("GET", ("graphs", G, "events.csv"), events.export_csv),
         Route("GET", ("graphs", G, "events.parquet"), events.export_parquet),
+        Route("GET", ("graphs", G, "finding-groups"), groups.index),
+        Route("GET", ("graphs", G, "finding-groups", "*"), groups.show),
         Route("GET", ("graphs", G, "investigations"), investigations.index),
         Route("POST", ("graphs", G, "investigations"), investigations.start),
         Route("GET", ("graphs", G, "investigations", "*"), investigations.report),
