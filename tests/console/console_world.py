@@ -11,8 +11,10 @@ last hours before now, so the console's default scope (the last 24 hours) shows 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,36 @@ def calls(events: list[dict[str, Any]]) -> tuple[int, int]:
     """(successful, failed) calls among events."""
     failed = sum(1 for e in events if e.get("errorCode"))
     return len(events) - failed, failed
+
+
+@dataclass
+class IngestedGraph:
+    """A small world's logs run through the real pipeline into a real graph store."""
+
+    store: Any
+    arn: str
+    w: World
+    scope: tuple[int, int]  # the world's hours, with room around them (ms)
+
+
+@contextlib.contextmanager
+def ingested_graph(base: Path, world: World, write: Any = None) -> Iterator[IngestedGraph]:
+    """``write(folder, world)`` puts the logs in the folder (default: ``write_logs``)."""
+    from api_harness import Env
+
+    from gumshoe.graph.stores import GraphStores
+    from gumshoe.ingest.pipeline import Ingestor
+
+    (base / "env").mkdir()
+    env = Env(base / "env", job_delay=0)
+    arn = env.graph(ADMIN)
+    (write or write_logs)(base / "logs", world)
+    stores = GraphStores(env.tmp_path / "data")
+    try:
+        summary = Ingestor(env.store, stores, env.tmp_path / "data").run([str(base / "logs")])
+        assert not summary.failed, summary.failed
+        start = int(world.start.timestamp() * 1000)
+        yield IngestedGraph(stores.get(arn), arn, world, (start - 2 * 3_600_000, start + 6 * 3_600_000))
+    finally:
+        stores.close()
+        env.close()

@@ -12,12 +12,10 @@ from typing import Any
 
 import console_world as cw
 import pytest
-from api_harness import Env
 
 from gumshoe.console import data
 from gumshoe.graph import queries
 from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest.pipeline import Ingestor
 
 HOUR_MS = 3_600_000
 
@@ -28,26 +26,9 @@ def ms(moment: dt.datetime) -> int:
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    base = tmp_path_factory.mktemp("console-data")
-    (base / "env").mkdir()
-    env = Env(base / "env", job_delay=0)
-    arn = env.graph(cw.ADMIN)
-    world = cw.activity()
-    cw.write_logs(base / "logs", world)
-    stores = GraphStores(env.tmp_path / "data")
-    summary = Ingestor(env.store, stores, env.tmp_path / "data").run([str(base / "logs")])
-    assert not summary.failed
-
-    class Graph:
-        store = stores.get(arn)
-        events = world.events
-        start = world.start
-        w = world
-        scope = (ms(world.start) - 2 * HOUR_MS, ms(world.start) + 6 * HOUR_MS)
-
-    yield Graph
-    stores.close()
-    env.close()
+    with cw.ingested_graph(tmp_path_factory.mktemp("console-data"), cw.activity()) as graph:
+        graph.events, graph.start = graph.w.events, graph.w.start
+        yield graph
 
 
 def test_summary_ranks_users_and_roles_by_api_calls(graph: Any) -> None:

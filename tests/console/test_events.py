@@ -14,11 +14,8 @@ from typing import Any
 import console_world as cw
 import pyarrow.parquet as pq
 import pytest
-from api_harness import Env
 
 from gumshoe.console import events
-from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest.pipeline import Ingestor
 
 HOUR_MS = 3_600_000
 
@@ -29,25 +26,9 @@ def ms(moment: dt.datetime) -> int:
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    base = tmp_path_factory.mktemp("console-events")
-    (base / "env").mkdir()
-    env = Env(base / "env", job_delay=0)
-    arn = env.graph(cw.ADMIN)
-    world = cw.activity()
-    cw.write_logs(base / "logs", world)
-    stores = GraphStores(env.tmp_path / "data")
-    summary = Ingestor(env.store, stores, env.tmp_path / "data").run([str(base / "logs")])
-    assert not summary.failed
-
-    class Graph:
-        store = stores.get(arn)
-        w = world
-        scope = (ms(world.start) - 2 * HOUR_MS, ms(world.start) + 6 * HOUR_MS)
-        flows = [line.split() for line in cw.flow_log(world).splitlines()[1:]]
-
-    yield Graph
-    stores.close()
-    env.close()
+    with cw.ingested_graph(tmp_path_factory.mktemp("console-events"), cw.activity()) as graph:
+        graph.flows = [line.split() for line in cw.flow_log(graph.w).splitlines()[1:]]
+        yield graph
 
 
 def run(graph: Any, source: str = "api_events", join: str = "and", *filters: tuple[str, str, str],

@@ -16,11 +16,8 @@ from typing import Any
 import console_world as cw
 import ingest_fixtures as fx
 import pytest
-from api_harness import Env
 
 from gumshoe.console import groups
-from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest.pipeline import Ingestor
 
 HOUR_MS = 3_600_000
 I1, I2, I3 = "i-0a0000000000000a1", "i-0b0000000000000b2", "i-0c0000000000000c3"
@@ -53,27 +50,16 @@ def group_findings(start: dt.datetime) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    base = tmp_path_factory.mktemp("console-groups")
-    (base / "env").mkdir()
-    env = Env(base / "env", job_delay=0)
-    arn = env.graph(cw.ADMIN)
     world = cw.activity()
-    fx.write_cloudtrail(base / "logs", cw.ADMIN, cw.REGION, world.events, world.start)
     findings = group_findings(world.start)
-    fx.write_guardduty(base / "logs", cw.ADMIN, cw.REGION, findings, world.start, n=7)
-    stores = GraphStores(env.tmp_path / "data")
-    summary = Ingestor(env.store, stores, env.tmp_path / "data").run([str(base / "logs")])
-    assert not summary.failed
 
-    class Graph:
-        store = stores.get(arn)
-        graph_arn = arn
-        found = findings
-        scope = (ms(world.start) - 2 * HOUR_MS, ms(world.start) + 6 * HOUR_MS)
+    def write(folder: Any, world: cw.World) -> None:
+        fx.write_cloudtrail(folder, cw.ADMIN, cw.REGION, world.events, world.start)
+        fx.write_guardduty(folder, cw.ADMIN, cw.REGION, findings, world.start, n=7)
 
-    yield Graph
-    stores.close()
-    env.close()
+    with cw.ingested_graph(tmp_path_factory.mktemp("console-groups"), world, write) as graph:
+        graph.graph_arn, graph.found = graph.arn, findings
+        yield graph
 
 
 def test_two_groups_the_most_severe_first_and_the_lone_finding_in_none(graph: Any) -> None:

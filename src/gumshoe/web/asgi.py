@@ -10,7 +10,7 @@ AWS's shape with their type in ``x-amzn-ErrorType``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -81,42 +81,36 @@ def identify_request(settings: Settings, directory: AccountDirectory, request: R
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, refused past ``limit`` bytes (declared or sent)."""
-    _check_declared(headers, limit)
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLargeException(f"The request body exceeds {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+    return b"".join([chunk async for chunk in _chunks(receive, headers, limit)])
 
 
 async def stream_body(receive: Receive, headers: dict[str, str], out: BinaryIO, limit: int) -> tuple[int, str]:
     """Write the body to ``out`` as it arrives (never all of it in memory), refused past
     ``limit`` bytes; its size and SHA-256 (hex)."""
-    _check_declared(headers, limit)
     digest = hashlib.sha256()
+    size = 0
+    async for chunk in _chunks(receive, headers, limit):
+        size += len(chunk)
+        digest.update(chunk)
+        out.write(chunk)
+    return size, digest.hexdigest()
+
+
+async def _chunks(receive: Receive, headers: dict[str, str], limit: int) -> AsyncIterator[bytes]:
+    """The body's pieces as they arrive; past ``limit`` bytes (declared or sent), refused."""
+    _check_declared(headers, limit)
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise RequestEntityTooLargeException(f"The request body exceeds {limit} bytes.")
-        digest.update(chunk)
-        out.write(chunk)
+        yield chunk
         if not message.get("more_body"):
-            break
-    return size, digest.hexdigest()
+            return
 
 
 def _check_declared(headers: dict[str, str], limit: int) -> None:
