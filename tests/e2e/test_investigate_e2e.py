@@ -109,6 +109,15 @@ def test_gumshoe_investigate_prints_a_report(world: Any) -> None:
     assert data["notes"] == []  # GeoIP and threat intel were configured: nothing skipped
 
 
+def test_a_mistyped_arn_is_no_clean_verdict(world: Any) -> None:
+    tampering = next(o for o in world.outcomes if "cloudtrail:StopLogging" in o.expected.indicators.get("TTP_OBSERVED", ()))
+    window = ["--from", str(tampering.expected.scope_start_ms), "--to", str(tampering.expected.scope_end_ms)]
+    typo = tampering.expected.entity_arn + "x"
+    result = _investigate(world, typo, *window)
+    assert result.returncode == 1, result.stdout
+    assert "has no events in this behavior graph" in result.stdout and "check the ARN" in result.stdout
+
+
 def test_gumshoe_investigate_explains_bad_input(world: Any) -> None:
     result = _investigate(world, "arn:aws:iam::111111111111:group/admins")
     assert result.returncode == 1 and "IAM user or role" in result.stderr

@@ -372,3 +372,22 @@ def test_an_unreadable_threat_list_is_said(graph: Graph, geo: GeoIP, tmp_path: P
     result = run(graph, geo, intel=intel)
     assert of(result, "FLAGGED_IP_ADDRESS") == [{"IpAddress": "203.0.113.5", "Reason": "AWS_THREAT_INTELLIGENCE"}]
     assert not any("could not be read" in note for note in result.notes)
+
+
+# --- a quiet scope is not a clean verdict -------------------------------------------------
+
+
+def test_an_unknown_principal_is_said_to_be_unknown_not_clean(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS)  # alice is there; her name mistyped is not
+    result = run(graph, geo, who=f"arn:aws:iam::{ACCOUNT}:user/alicee")
+    assert result.indicators == []
+    assert any("user/alicee has no events in this behavior graph" in n and "check the ARN" in n for n in result.notes)
+    assert not any("no events in this behavior graph" in n for n in run(graph, geo).notes)
+
+
+def test_a_principal_quiet_in_the_scope_says_when_it_was_active(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START - 100 * DAY_MS)  # months before the scope
+    graph.call(START - 90 * DAY_MS)
+    result = run(graph, geo)
+    note = next(n for n in result.notes if "made no API call in the scope" in n)
+    assert "2 of its events" in note and "widen the scope" in note

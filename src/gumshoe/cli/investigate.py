@@ -24,6 +24,9 @@ from gumshoe.clock import now_ms, parse_time
 from gumshoe.errors import ValidationException
 
 DEFAULT_SCOPE_MS = 7 * 24 * 3_600_000
+# The engine's words for an entity the graph has no event of (investigate/engine.py NEVER_SEEN):
+# the report then is no clean verdict, and the command fails.
+NEVER_SEEN = "has no events in this behavior graph"
 SEVERITY_STYLE = {
     "CRITICAL": "bold white on red", "HIGH": "bold red", "MEDIUM": "bold yellow", "LOW": "bold cyan",
     "INFORMATIONAL": "bold green",
@@ -125,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         out.print_json(json.dumps(report))
     else:
         print_report(report)
+    if any(NEVER_SEEN in note for note in report.get("notes", [])):
+        return 1  # not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?)
     return 0 if report["status"] == "SUCCESSFUL" else 1
 
 

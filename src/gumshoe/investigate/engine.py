@@ -9,6 +9,7 @@ the scope starts (Detective's documented window): [start - 45 days, start).
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import itertools
 import logging
@@ -168,6 +169,8 @@ class Investigator:
         indicators: list[Indicator] = []
         with store.cursor() as main, main.cursor() as conn:
             activity = _Activity.read(conn, subject, start_ms, end_ms)
+            if not activity.scope_calls:
+                notes.append(_why_quiet(conn, subject))
             if self.geo is not None and is_located(conn, self.geo):
                 activity.read_baseline_geo(conn, self.geo, start_ms)
             findings = _read_findings(conn)
@@ -328,6 +331,26 @@ class Investigator:
 
 
 # --- what the graph says about the principal ---------------------------------------------
+
+# How a report says that the principal was not seen: the CLI recognises the first (exit 1).
+NEVER_SEEN = "has no events in this behavior graph"
+
+
+def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
+    """A scope without a single call of the principal is not a clean verdict: say whether the
+    graph knows the principal at all, and when it was active."""
+    first, last, events = conn.execute(
+        f"SELECT min(time_ms), max(time_ms), count(*) FROM api_events WHERE {_principal_filter(subject)}",
+        {"arn": subject.arn}).fetchone() or (None, None, 0)
+    if not events:
+        return (f"{subject.arn} {NEVER_SEEN}: check the ARN (the account, the user or role name and its path), "
+                "or load that account's CloudTrail logs. Nothing was there to investigate.")
+
+    def day(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"{subject.arn} made no API call in the scope. The graph holds {events:,} of its events, from "
+            f"{day(first)} to {day(last)}: widen the scope to cover them.")
+
 
 def _principal_filter(subject: Subject) -> str:
     if subject.entity_type == "IAM_ROLE":
