@@ -391,3 +391,34 @@ def test_a_principal_quiet_in_the_scope_says_when_it_was_active(graph: Graph, ge
     result = run(graph, geo)
     note = next(n for n in result.notes if "made no API call in the scope" in n)
     assert "2 of its events" in note and "widen the scope" in note
+
+
+# --- what happened: done, denied, failed ------------------------------------------------------
+
+
+def ttp_rows(result: Any, api: str) -> list[dict[str, Any]]:
+    return [d for d in of(result, "TTP_OBSERVED") if d["APIName"] == api]
+
+
+def test_procedures_say_whether_the_calls_succeeded_were_denied_or_failed(graph: Graph, geo: GeoIP) -> None:
+    for n in range(3):
+        graph.call(START + HOUR_MS + n, source="cloudtrail.amazonaws.com", name="StopLogging",
+                   error="TrailNotFoundException", ip=FRANKFURT)
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="GetPasswordData",
+               error="Client.UnauthorizedOperation", ip=FRANKFURT)
+    result = run(graph, geo)
+    [stop] = ttp_rows(result, "cloudtrail:StopLogging")
+    assert (stop["APISuccessCount"], stop["APIFailureCount"]) == (0, 3)
+    assert stop["Procedure"].startswith("Attempted, and failed (TrailNotFoundException): stopped or deleted")
+    [password] = ttp_rows(result, "ec2:GetPasswordData")
+    assert password["Procedure"].startswith("Attempted, and denied (Client.UnauthorizedOperation): fetched")
+
+
+def test_a_technique_that_only_failed_scores_less_than_one_that_succeeded(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", error="AccessDenied", ip=FRANKFURT)
+    failed = run(graph, geo)
+    graph.call(START + 2 * HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", ip=SEATTLE)
+    done = run(graph, geo)
+    assert failed.score < done.score
+    rows = ttp_rows(done, "cloudtrail:StopLogging")  # one row an address; the success counts, once
+    assert len(rows) == 2 and {r["Procedure"].startswith("Attempted") for r in rows} == {True, False}

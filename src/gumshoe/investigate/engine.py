@@ -210,15 +210,19 @@ class Investigator:
                     # What the principal also did in the baseline, from where it usually works,
                     # is its routine, not evidence. Stopping a trail never is.
                     continue
+                errors = activity.scope_errors.get((source, name, ip), frozenset())
                 detail: dict[str, Any] = {
-                    "Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": ttp.procedure,
+                    "Tactic": ttp.tactic, "Technique": ttp.technique,
+                    "Procedure": outcome_procedure(ttp.procedure, success, failure, errors),
                     "APIName": api_label(source, name), "APISuccessCount": success, "APIFailureCount": failure,
                 }
                 if ip:
                     detail = {**detail, "IpAddress": ip}
                 first, last = activity.scope_call_times.get((source, name, ip), (None, None))
-                out.append(Indicator("TTP_OBSERVED", detail, evidence={"firstSeen": first, "lastSeen": last}, facts={
-                    "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}"}))
+                out.append(Indicator("TTP_OBSERVED", detail, evidence={
+                    "firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors)}, facts={
+                    "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}",
+                    "succeeded": success > 0}))
         # A timeline: what the principal did, in the order it did it.
         out.sort(key=lambda i: (i.evidence.get("firstSeen") or 0, i.detail["APIName"], i.detail.get("IpAddress", "")))
         return out
@@ -332,6 +336,23 @@ class Investigator:
 
 # --- what the graph says about the principal ---------------------------------------------
 
+# Error codes that mean "not allowed" (the call reached AWS, which refused it); any other code
+# means the call failed for another reason (a missing trail, a wrong id).
+_DENIED = re.compile(r"AccessDenied|UnauthorizedOperation|Unauthorized|Forbidden|NotAuthorized|AuthFailure")
+
+
+def outcome_procedure(procedure: str, success: int, failure: int, errors: frozenset[str]) -> str:
+    """The procedure as it happened: done, tried and denied, or tried and failed (its codes)."""
+    codes = ", ".join(sorted(errors)) or "an error"
+    if success and not failure:
+        return procedure
+    if success:
+        return f"{procedure} ({failure:,} other attempts failed: {codes})"
+    if errors and all(_DENIED.search(code) for code in errors):
+        return f"Attempted, and denied ({codes}): {procedure[:1].lower()}{procedure[1:]}"
+    return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"
+
+
 # How a report says that the principal was not seen: the CLI recognises the first (exit 1).
 NEVER_SEEN = "has no events in this behavior graph"
 
@@ -375,6 +396,8 @@ class _Activity:
     baseline_networks: set[str] = field(default_factory=set)
     # (event source, event name, source IP) -> first and last time in the scope
     scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    # (event source, event name, source IP) -> the error codes of its failed calls in the scope
+    scope_errors: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
     # The places and ASOs of the baseline addresses, from ip_geo when the graph is geolocated
     baseline_geo: tuple[set[str], set[str]] | None = None
 
@@ -398,7 +421,7 @@ class _Activity:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE principal_events AS
                 SELECT time_ms, event_source, event_name, source_ip, user_agent,
-                       error_code <> '' OR login_result = 'Failure' AS failed, access_key_id, request_flags,
+                       error_code <> '' OR login_result = 'Failure' AS failed, error_code, access_key_id, request_flags,
                        CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
                 FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
             {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
@@ -408,10 +431,11 @@ class _Activity:
         at = {"start": start_ms}
         activity = cls()
         calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
-        for source, name, ip, success, failure, first, last, request_flags in conn.execute(
+        for source, name, ip, success, failure, first, last, request_flags, errors in conn.execute(
             """SELECT event_source, event_name, source_ip, count(*) FILTER (WHERE NOT failed),
                       count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
-                      string_agg(DISTINCT NULLIF(request_flags, ''), ',')
+                      string_agg(DISTINCT NULLIF(request_flags, ''), ','),
+                      string_agg(DISTINCT NULLIF(error_code, ''), ',')
                FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
         ).fetchall():
             address = ip if ip and is_ip(ip) else ""
@@ -424,6 +448,8 @@ class _Activity:
                 first, last = min(first, seen[0]), max(last, seen[1])
             calls[key] = (success, failure, flags)
             activity.scope_call_times[key] = (first, last)
+            if errors:
+                activity.scope_errors[key] = activity.scope_errors.get(key, frozenset()) | frozenset(errors.split(","))
         activity.scope_calls = calls
         for source, name, failed in conn.execute(
             "SELECT DISTINCT event_source, event_name, failed FROM principal_events WHERE time_ms < $start", at,

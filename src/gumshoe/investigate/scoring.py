@@ -35,6 +35,8 @@ CAPS = {
     "RELATED_FINDING": 60,
     "RELATED_FINDING_GROUP": 20,
 }
+# A TTP whose calls all failed earns a third of its points.
+FAILED_TTP_DIVISOR = 3
 CORROBORATION_BONUS = 20
 UNUSUAL_ACCESS = frozenset({"IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO"})
 THRESHOLDS = ((90, "CRITICAL"), (55, "HIGH"), (30, "MEDIUM"), (10, "LOW"))
@@ -57,7 +59,11 @@ def points(indicator: _Scored) -> tuple[str, int]:
     if kind == "TTP_OBSERVED":
         weight = facts.get("weight", "normal")
         table = ROUTINE_TTP_POINTS if facts.get("routine") else TTP_POINTS
-        return f"{kind}:{weight}", table.get(weight, 20)
+        value = table.get(weight, 20)
+        if facts.get("succeeded") is False:
+            # Only denied or failed attempts: reconnaissance of permissions, not the act.
+            value //= FAILED_TTP_DIVISOR
+        return f"{kind}:{weight}", value
     if kind == "IMPOSSIBLE_TRAVEL":
         return kind, 30
     if kind == "FLAGGED_IP_ADDRESS":
@@ -77,15 +83,17 @@ def points(indicator: _Scored) -> tuple[str, int]:
 
 def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
     buckets: dict[str, int] = defaultdict(int)
-    counted: set[str] = set()
+    # One technique through one API counts once, from however many addresses: its best points
+    # (a success from one address outweighs denied attempts from another).
+    best: dict[str, tuple[str, int]] = {}
     for indicator in indicators:
-        # One technique through one API counts once, from however many addresses.
-        key = indicator.facts.get("key")
-        if key is not None:
-            if key in counted:
-                continue
-            counted.add(key)
         bucket, value = points(indicator)
+        key = indicator.facts.get("key")
+        if key is None:
+            buckets[bucket] += value
+        elif key not in best or value > best[key][1]:
+            best[key] = (bucket, value)
+    for bucket, value in best.values():
         buckets[bucket] += value
     score = sum(min(total, CAPS.get(bucket, total)) for bucket, total in buckets.items())
     kinds = {i.type for i in indicators}
