@@ -152,3 +152,16 @@ def test_the_report_endpoint_is_the_administrators_alone(world: Any) -> None:
     unknown = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=world.sc.admin_account,
                   params={"graph": world.graph, "id": "1" * 21})
     assert unknown.status_code == 404
+
+
+def test_gumshoe_investigate_says_in_one_line_that_no_server_answers() -> None:
+    from e2e_helpers import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="111111111111", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
+               COLUMNS="400")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run([str(GUMSHOE), "investigate", "--endpoint-url", url, "arn:aws:iam::111111111111:user/a"],
+                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 1
+    assert f"cannot reach the server at {url}" in result.stderr and "Traceback" not in result.stderr, result.stderr

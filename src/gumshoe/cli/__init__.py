@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "data_dir", None) and args.command == "ingest":
             console.print(f"[red]gumshoe: {escape(str(exc))}[/]")
         else:
-            console.print(f"[red]gumshoe: {escape(cannot_reach(args.endpoint_url, exc))}[/]")
+            console.print(f"[red]gumshoe: {escape(cannot_reach(args.endpoint_url, exc, args.command))}[/]")
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -36,9 +36,9 @@ def region_of(args: argparse.Namespace | None = None) -> str:
     return given or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def cannot_reach(endpoint: str, exc: BaseException) -> str:
-    return (f"cannot reach the server at {endpoint}: {exc}. Is `gumshoe serve` running? "
-            "(Or use --data-dir to work on a data directory.)")
+def cannot_reach(endpoint: str, exc: BaseException, command: str = "") -> str:
+    hint = " (Or use --data-dir to work on a data directory.)" if command == "ingest" else ""
+    return f"cannot reach the server at {endpoint}: {exc}. Is `gumshoe serve` running?{hint}"
 
 
 def signed_headers(method: str, url: str, body: bytes | BinaryIO, region: str,

@@ -57,10 +57,12 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _aws(call: Callable[..., Any], **params: Any) -> Any:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, EndpointConnectionError
 
     try:
         return call(**params)
+    except EndpointConnectionError as exc:
+        raise ConnectionError(str(exc)) from None  # the one "cannot reach the server" message
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")

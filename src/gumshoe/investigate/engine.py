@@ -199,7 +199,9 @@ class Investigator:
             for failed, count in ((False, success), (True, failure)):
                 if count:
                     for ttp in self.ttps.for_api(source, name, failed, flags):
-                        ttps.setdefault(ttp.technique_id + "|" + ttp.procedure, ttp)
+                        # One indicator per technique and tactic (a successful call's procedure
+                        # first): several mapping rows of one technique are one indicator.
+                        ttps.setdefault(ttp.technique_id + "|" + ttp.tactic, ttp)
             if not ttps:
                 continue
             routine = (source, name) in activity.baseline_apis
