@@ -107,6 +107,11 @@ def test_gumshoe_investigate_prints_a_report(world: Any) -> None:
     scope = tampering.expected
     assert scope.scope_start_ms <= stop["evidence"]["firstSeen"] <= stop["evidence"]["lastSeen"] < scope.scope_end_ms
     assert data["notes"] == []  # GeoIP and threat intel were configured: nothing skipped
+    # Why this severity: the scoring's contributions add up to the score, which gives the severity.
+    why = data["scoring"]
+    assert why["severity"] == data["severity"]
+    assert why["score"] == sum(c["counted"] for c in why["contributions"]) + why["corroborationBonus"]
+    assert f"why: score {why['score']} = " in report and "TTP_OBSERVED:high" in report
 
 
 def test_a_mistyped_arn_is_no_clean_verdict(world: Any) -> None:

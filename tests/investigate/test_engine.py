@@ -422,3 +422,14 @@ def test_a_technique_that_only_failed_scores_less_than_one_that_succeeded(graph:
     assert failed.score < done.score
     rows = ttp_rows(done, "cloudtrail:StopLogging")  # one row an address; the success counts, once
     assert len(rows) == 2 and {r["Procedure"].startswith("Attempted") for r in rows} == {True, False}
+
+
+def test_the_result_says_why_its_severity(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", ip=FRANKFURT)
+    result = run(graph, geo)
+    why = result.why
+    assert (why["severity"], why["score"]) == (result.severity, result.score)
+    assert why["score"] == sum(c["counted"] for c in why["contributions"]) + why["corroborationBonus"]
+    high = next(c for c in why["contributions"] if c["bucket"] == "TTP_OBSERVED:high")
+    assert (high["indicators"], high["points"], high["cap"], high["counted"]) == (1, 45, 90, 45)
+    assert why["corroborationBonus"] == 20  # a new place (Frankfurt) with the tactic

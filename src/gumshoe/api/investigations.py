@@ -249,6 +249,7 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
         "state": row.state,
         "reason": row.reason,
         "notes": orjson.loads(row.notes or "[]"),
+        "scoring": orjson.loads(row.scoring or "{}"),
         "indicators": [
             {"type": t, "detail": next(iter(orjson.loads(detail).values())), "evidence": orjson.loads(evidence or "{}")}
             for t, detail, evidence in indicators

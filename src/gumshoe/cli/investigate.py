@@ -146,6 +146,9 @@ def print_report(report: dict[str, Any]) -> None:
         return
     out.print(f"  severity [{SEVERITY_STYLE.get(severity, 'bold')}] {severity} [/]   "
               f"{len(report['indicators'])} indicators")
+    why = report.get("scoring") or {}
+    if why.get("contributions") is not None:
+        out.print(f"  why: {escape(why_line(why))}")
     for note in report.get("notes", []):
         out.print(f"  [yellow]note:[/] {escape(note)}")
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -155,6 +158,19 @@ def print_report(report: dict[str, Any]) -> None:
         out.print("  No indicator of compromise in the scope.")
     for kind, items in groups.items():
         out.print(_table(kind, items))
+
+
+def why_line(why: dict[str, Any]) -> str:
+    """The scoring in one line: each bucket's points (its indicators, its cap), the bonus, the total."""
+    parts = []
+    for c in why["contributions"]:
+        capped = f", capped at {c['cap']}" if c["cap"] is not None and c["points"] > c["cap"] else ""
+        parts.append(f"{c['bucket']} {c['counted']} ({c['indicators']} indicators{capped})")
+    if why.get("corroborationBonus"):
+        parts.append(f"unusual access with a tactic +{why['corroborationBonus']}")
+    threshold = why.get("thresholds", {}).get(why["severity"])
+    reached = f" (≥ {threshold})" if threshold is not None else ""
+    return f"score {why['score']} = " + (" + ".join(parts) or "nothing") + f" → {why['severity']}{reached}"
 
 
 def _yes(value: Any) -> str:

@@ -27,7 +27,7 @@ from gumshoe.graph.store import GraphStore
 from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.located import IP_GEO, is_located, locate_addresses
-from gumshoe.investigate.scoring import severity_of
+from gumshoe.investigate.scoring import explain
 from gumshoe.investigate.ttp import Ttp, TtpMap, api_label
 
 log = logging.getLogger("gumshoe.investigate")
@@ -91,6 +91,7 @@ class Result:
     severity: str
     score: int
     notes: list[str]
+    why: dict[str, Any] = field(default_factory=dict)  # scoring.explain: how the severity was reached
 
 
 @dataclass(slots=True)
@@ -187,8 +188,8 @@ class Investigator:
         indicators += _related_groups(findings, related, graph_arn)
         rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
         indicators.sort(key=lambda ind: rank[ind.type])
-        severity, score = severity_of(indicators)
-        return Result(indicators, severity, score, notes)
+        why = explain(indicators)
+        return Result(indicators, why["severity"], why["score"], notes, why)
 
     # --- indicators ------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ class InvestigationRunner:
                 ])
             conn.execute(update(investigations).where(investigations.c.investigation_id == investigation_id).values(
                 status="SUCCESSFUL", severity=result.severity, finished_ms=now_ms(),
-                notes=orjson.dumps(result.notes).decode(), reason=None,
+                notes=orjson.dumps(result.notes).decode(), scoring=orjson.dumps(result.why).decode(), reason=None,
             ))
         log.info("investigation %s of %s: %s (score %d), %d indicators, %.0f ms", investigation_id, row.entity_arn,
                  result.severity, result.score, len(result.indicators), (time.perf_counter() - started) * 1000)

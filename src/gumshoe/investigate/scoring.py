@@ -82,7 +82,15 @@ def points(indicator: _Scored) -> tuple[str, int]:
 
 
 def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
+    why = explain(indicators)
+    return why["severity"], why["score"]
+
+
+def explain(indicators: Sequence[_Scored]) -> dict[str, Any]:
+    """The severity, the score and how it was reached: each bucket's indicators, points and cap,
+    and the corroboration bonus (what the report shows as "why this severity")."""
     buckets: dict[str, int] = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     # One technique through one API counts once, from however many addresses: its best points
     # (a success from one address outweighs denied attempts from another).
     best: dict[str, tuple[str, int]] = {}
@@ -91,16 +99,23 @@ def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
         key = indicator.facts.get("key")
         if key is None:
             buckets[bucket] += value
+            counts[bucket] += 1
         elif key not in best or value > best[key][1]:
             best[key] = (bucket, value)
     for bucket, value in best.values():
         buckets[bucket] += value
-    score = sum(min(total, CAPS.get(bucket, total)) for bucket, total in buckets.items())
+        counts[bucket] += 1
+    contributions: list[dict[str, Any]] = [
+        {"bucket": bucket, "indicators": counts[bucket], "points": total, "cap": CAPS.get(bucket),
+         "counted": min(total, CAPS.get(bucket, total))}
+        for bucket, total in sorted(buckets.items(), key=lambda item: -min(item[1], CAPS.get(item[0], item[1])))
+        if total
+    ]
+    score: int = sum(c["counted"] for c in contributions)
     kinds = {i.type for i in indicators}
     tactic_seen = any(buckets.get(f"TTP_OBSERVED:{w}", 0) > 0 for w in ("high", "normal"))
-    if kinds & UNUSUAL_ACCESS and tactic_seen:
-        score += CORROBORATION_BONUS
-    for threshold, name in THRESHOLDS:
-        if score >= threshold:
-            return name, score
-    return "INFORMATIONAL", score
+    bonus = CORROBORATION_BONUS if kinds & UNUSUAL_ACCESS and tactic_seen else 0
+    score += bonus
+    severity = next((name for threshold, name in THRESHOLDS if score >= threshold), "INFORMATIONAL")
+    return {"severity": severity, "score": score, "contributions": contributions, "corroborationBonus": bonus,
+            "thresholds": {name: threshold for threshold, name in THRESHOLDS}}

@@ -9,6 +9,16 @@ from sqlalchemy import Engine, inspect
 
 def migrate(engine: Engine) -> None:
     add_ledger_columns(engine)
+    add_scoring_column(engine)
+
+
+def add_scoring_column(engine: Engine) -> None:
+    """Investigations made before the report said why their severity gain the column, empty."""
+    with engine.connect() as conn:
+        have = {column["name"] for column in inspect(conn).get_columns("investigations")}
+    if "scoring" not in have:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE investigations ADD COLUMN scoring TEXT DEFAULT '{}' NOT NULL")
 
 
 def add_ledger_columns(engine: Engine) -> None:

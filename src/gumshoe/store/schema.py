@@ -196,6 +196,8 @@ investigations = Table(
     # Why a run FAILED; and what it could not look at (no GeoIP database ...), as a JSON list.
     Column("reason", Text),
     Column("notes", Text, nullable=False, default="[]"),
+    # How the severity was reached (investigate/scoring.py explain), for the report.
+    Column("scoring", Text, nullable=False, default="{}", server_default="{}"),
 )
 Index("investigations_by_graph", investigations.c.graph_arn, investigations.c.created_ms)
 Index("investigations_by_status", investigations.c.status)
