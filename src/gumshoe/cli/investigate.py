@@ -22,6 +22,7 @@ from rich.table import Table
 from gumshoe.cli.client import DEFAULT_ENDPOINT, ServerError, add_endpoint, console, get_json, out, region_of, when
 from gumshoe.clock import now_ms, parse_time
 from gumshoe.errors import ValidationException
+from gumshoe.indicators import TITLES
 
 DEFAULT_SCOPE_MS = 7 * 24 * 3_600_000
 # The engine's words for an entity the graph has no event of (investigate/engine.py NEVER_SEEN):
@@ -30,16 +31,6 @@ NEVER_SEEN = "has no events in this behavior graph"
 SEVERITY_STYLE = {
     "CRITICAL": "bold white on red", "HIGH": "bold red", "MEDIUM": "bold yellow", "LOW": "bold cyan",
     "INFORMATIONAL": "bold green",
-}
-TITLES = {
-    "TTP_OBSERVED": "Tactics, techniques and procedures observed",
-    "IMPOSSIBLE_TRAVEL": "Impossible travel",
-    "FLAGGED_IP_ADDRESS": "Flagged IP addresses",
-    "NEW_GEOLOCATION": "New geolocations",
-    "NEW_ASO": "New autonomous system organizations",
-    "NEW_USER_AGENT": "New user agents",
-    "RELATED_FINDING": "Related findings",
-    "RELATED_FINDING_GROUP": "Related finding groups",
 }
 
 

@@ -7,16 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TITLES = {
-    "TTP_OBSERVED": "Tactics, techniques and procedures observed",
-    "IMPOSSIBLE_TRAVEL": "Impossible travel",
-    "FLAGGED_IP_ADDRESS": "Flagged IP addresses",
-    "NEW_GEOLOCATION": "New geolocations",
-    "NEW_ASO": "New autonomous system organizations",
-    "NEW_USER_AGENT": "New user agents",
-    "RELATED_FINDING": "Related findings",
-    "RELATED_FINDING_GROUP": "Related finding groups",
-}
+from gumshoe.indicators import TITLES
+
 ORDER = list(TITLES)
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
 
