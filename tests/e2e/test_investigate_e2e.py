@@ -128,6 +128,15 @@ def test_gumshoe_investigate_explains_bad_input(world: Any) -> None:
     assert result.returncode == 1 and "IAM user or role" in result.stderr
 
 
+def test_the_commands_own_errors_are_not_the_servers(world: Any) -> None:
+    bad = _investigate(world, "arn:aws:iam::111111111111:user/a", "--from", "2023-07-11", "--to", "2023-07-10")
+    assert bad.returncode == 2 and "--from must be earlier than --to" in bad.stderr
+    assert "the server answered" not in bad.stderr
+    nowhere = _investigate(world, "arn:aws:iam::111111111111:user/a", "--region", "eu-north-1")
+    assert nowhere.returncode == 2, nowhere.stderr
+    assert f"account {world.sc.admin_account} has no behavior graph in eu-north-1" in nowhere.stderr.replace("\n", " ")
+
+
 def test_a_killed_server_finishes_the_investigation_after_restart(world: Any) -> None:
     srv = world.server
     client = srv.client(world.sc.admin_account)

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from gumshoe import __version__
 from gumshoe.cli import graph, ingest, investigate, serve
-from gumshoe.cli.client import ServerError, cannot_reach, console
+from gumshoe.cli.client import ServerError, UsageError, cannot_reach, console
 from gumshoe.config import ConfigError
 
 COMMANDS = {"serve": serve, "reload": serve, "health": serve, "ingest": ingest, "graph": graph,
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as exc:
         console.print(f"[red]gumshoe: the server answered {escape(str(exc))}[/]")
         return 1
+    except UsageError as exc:
+        console.print(f"[red]gumshoe: {escape(str(exc))}[/]")
+        return 2
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         if getattr(args, "data_dir", None) and args.command == "ingest":
             console.print(f"[red]gumshoe: {escape(str(exc))}[/]")

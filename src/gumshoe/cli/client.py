@@ -21,8 +21,11 @@ out = Console()
 
 
 class ServerError(Exception):
-    """The server answered with an error (its message says what to do), or the command cannot
-    go on (a bad --from, no graph to pick)."""
+    """The server answered with an error (its message says what to do)."""
+
+
+class UsageError(Exception):
+    """The command cannot go on as asked (a bad --from, no graph to pick): the message says why."""
 
 
 def add_endpoint(parser: argparse.ArgumentParser, region: bool = True) -> None:

@@ -19,7 +19,17 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from gumshoe.cli.client import DEFAULT_ENDPOINT, ServerError, add_endpoint, console, get_json, out, region_of, when
+from gumshoe.cli.client import (
+    DEFAULT_ENDPOINT,
+    ServerError,
+    UsageError,
+    add_endpoint,
+    console,
+    get_json,
+    out,
+    region_of,
+    when,
+)
 from gumshoe.clock import now_ms, parse_time
 from gumshoe.errors import ValidationException
 from gumshoe.indicators import TITLES
@@ -65,9 +75,9 @@ def _scope(args: argparse.Namespace) -> tuple[int, int]:
         end = parse_time(args.end, "--to") if args.end else now_ms()
         start = parse_time(args.start, "--from") if args.start else end - DEFAULT_SCOPE_MS
     except ValidationException as exc:
-        raise ServerError(exc.message) from None
+        raise UsageError(exc.message) from None
     if start >= end:
-        raise ServerError("--from must be earlier than --to.")
+        raise UsageError("--from must be earlier than --to.")
     return start, end
 
 
@@ -78,8 +88,18 @@ def _graph(args: argparse.Namespace, client: Any) -> str:
     if len(graphs) == 1:
         return str(graphs[0]["Arn"])
     if not graphs:
-        raise ServerError("this account has no behavior graph in the Region: create one (aws detective create-graph).")
-    raise ServerError("this account has several behavior graphs: name one with --graph.")
+        raise UsageError(f"{_who(client)} has no behavior graph in {region_of(args)}: create one "
+                         "(aws detective create-graph), or name the Region with --region.")
+    raise UsageError(f"{_who(client)} has several behavior graphs in {region_of(args)}: name one with --graph.")
+
+
+def _who(client: Any) -> str:
+    """The account the command calls as, when its access key id is an account id."""
+    import boto3
+
+    credentials = boto3.session.Session().get_credentials()
+    key = credentials.access_key if credentials is not None else ""
+    return f"account {key}" if key.isdigit() and len(key) == 12 else "this account"
 
 
 def add_parser(commands: Any) -> None:
