@@ -511,28 +511,27 @@ def _open_wrapper(position: str, obj: _Object, where: _Where, out: _Collector, d
 
 
 def _take_message(position: str, message: str, where: _Where, out: _Collector, depth: int) -> None:
+    """A CloudWatch log event's message: an audit event as text."""
     size = len(message) if message.isascii() else len(message.encode())
-    try:
-        obj = _decode_object(message)
-    except msgspec.DecodeError as exc:
-        out.reject(position, f"the message is not an audit event: {exc}", message)
-        return
-    except Exception as exc:  # whatever it is, one message's
-        out.reject(position, base.unreadable(exc), message)
-        return
-    _take(position, obj, size, message, where, out, depth + 1)
+    _take_text(position, message, size, "the message is not an audit event", where, out, depth)
 
 
 def _take_raw(position: str, data: bytes, where: _Where, out: _Collector, depth: int) -> None:
+    _take_text(position, data, len(data), "not an audit event", where, out, depth)
+
+
+def _take_text(position: str, text: str | bytes, size: int, not_an_event: str, where: _Where, out: _Collector,
+               depth: int) -> None:
+    """Decode one event (or wrapper) and take it; whatever fails is that one text's reject."""
     try:
-        obj = _decode_object(data)
+        obj = _decode_object(text)
     except msgspec.DecodeError as exc:
-        out.reject(position, f"not an audit event: {exc}", data)
+        out.reject(position, f"{not_an_event}: {exc}", text)
         return
     except Exception as exc:  # whatever it is, one event's
-        out.reject(position, base.unreadable(exc), data)
+        out.reject(position, base.unreadable(exc), text)
         return
-    _take(position, obj, len(data), data, where, out, depth + 1)
+    _take(position, obj, size, text, where, out, depth + 1)
 
 
 def _event(obj: _Object, size: int, where: _Where) -> AuditEvent | None:
