@@ -227,26 +227,29 @@ def raw_events(store: GraphStore, entity_type: str, entity_id: str, start_ms: in
     where = _EVENT_FILTER.get(entity_type)
     if where is None:
         return {"events": [], "total": 0}
-    params = {"id": entity_id, "start": start_ms, "end": end_ms}
-    with store.cursor() as conn:
-        total = conn.execute(
-            f"SELECT count(*) FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}", params
-        ).fetchone()
-        rows = conn.execute(
-            f"""SELECT event_id, time_ms, event_source, event_name, source_ip, user_agent, error_code,
-                       principal_type, principal_id, access_key_id, account_id
-                FROM api_events WHERE time_ms >= $start AND time_ms < $end AND {where}
-                ORDER BY time_ms, event_id LIMIT $limit OFFSET $offset""",
-            {**params, "limit": limit, "offset": offset},
-        ).fetchall()
+    total, rows = _page(store, "api_events", "event_id, time_ms, event_source, event_name, source_ip, user_agent, "
+                        "error_code, principal_type, principal_id, access_key_id, account_id", where, "time_ms, event_id",
+                        {"id": entity_id, "start": start_ms, "end": end_ms}, offset, limit)
     return {
-        "total": int(total[0]) if total else 0,
+        "total": total,
         "events": [
             {"eventId": e, "time": t, "service": s, "api": n, "sourceIp": ip, "userAgent": ua, "errorCode": err,
              "principalType": pt, "principalId": pid, "accessKeyId": key, "accountId": acct}
             for e, t, s, n, ip, ua, err, pt, pid, key, acct in rows
         ],
     }
+
+
+def _page(store: GraphStore, table: str, columns: str, where: str, order: str, params: dict[str, Any],
+          offset: int, limit: int) -> tuple[int, list[Any]]:
+    """One page of a raw table's rows in a window (``$start``, ``$end``) that match ``where``
+    (the console's own SQL, never user text), and how many match in all."""
+    window = f"FROM {table} WHERE time_ms >= $start AND time_ms < $end AND {where}"
+    with store.cursor() as conn:
+        total = conn.execute(f"SELECT count(*) {window}", params).fetchone()
+        rows = conn.execute(f"SELECT {columns} {window} ORDER BY {order} LIMIT $limit OFFSET $offset",
+                            {**params, "limit": limit, "offset": offset}).fetchall()
+    return (int(total[0]) if total else 0), rows
 
 
 def call_breakdown(store: GraphStore, entity_type: str, entity_id: str, start_ms: int, end_ms: int,
@@ -276,21 +279,12 @@ def raw_flows(store: GraphStore, entity_type: str, entity_id: str, start_ms: int
     where = _FLOW_FILTER.get(entity_type)
     if where is None:
         return {"flows": [], "total": 0}
-    params = {"id": entity_id, "start": start_ms, "end": end_ms}
-    with store.cursor() as conn:
-        total = conn.execute(
-            f"SELECT count(*) FROM flows WHERE time_ms >= $start AND time_ms < $end AND {where}", params
-        ).fetchone()
-        rows = conn.execute(
-            f"""SELECT time_ms, interface_id, instance_id, src_addr, src_port, dst_addr, dst_port, protocol,
-                       packets, bytes, action, flow_direction
-                FROM flows WHERE time_ms >= $start AND time_ms < $end AND {where}
-                ORDER BY time_ms, src_addr, dst_addr LIMIT $limit OFFSET $offset""",
-            {**params, "limit": limit, "offset": offset},
-        ).fetchall()
+    total, rows = _page(store, "flows", "time_ms, interface_id, instance_id, src_addr, src_port, dst_addr, dst_port, "
+                        "protocol, packets, bytes, action, flow_direction", where, "time_ms, src_addr, dst_addr",
+                        {"id": entity_id, "start": start_ms, "end": end_ms}, offset, limit)
     names = ("time", "interfaceId", "instanceId", "srcAddr", "srcPort", "dstAddr", "dstPort", "protocol",
              "packets", "bytes", "action", "direction")
-    return {"total": int(total[0]) if total else 0, "flows": [dict(zip(names, row, strict=True)) for row in rows]}
+    return {"total": total, "flows": [dict(zip(names, row, strict=True)) for row in rows]}
 
 
 def finding(store: GraphStore, finding_id: str) -> dict[str, Any] | None:
