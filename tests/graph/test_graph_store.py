@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,40 @@ def test_a_load_holds_the_store_until_it_ends(store):
     batch.rollback()
     batch.rollback()  # a second rollback is a no-op, not a second release
     assert idle_elsewhere()
+
+
+def test_reads_during_a_load_answer_at_once_with_what_was_committed(store):
+    load(store, "a", api_events([ct_line(0)]))
+    batch = store.begin(T0)
+    batch.add("b", "cloudtrail", cloudtrail.PACKAGE, api_events([ct_line(1), ct_line(2, user="bob")]))
+    batch.flush()  # the load's rows are in its open transaction
+
+    def read_elsewhere() -> tuple[int, list[str]]:
+        pool = ThreadPoolExecutor(1)  # another thread, as a request's would be
+        answer = pool.submit(lambda: (count(store, "api_events"), sorted(e["id"] for e in queries.list_entities(store))))
+        try:
+            return answer.result(timeout=30)
+        except TimeoutError:
+            batch.rollback()  # lets the waiting read (and the fixture's close) go on
+            raise AssertionError("a read waited for the load") from None
+        finally:
+            pool.shutdown(wait=False)
+
+    events, ids = read_elsewhere()
+    assert events == 1 and BOB not in ids and ALICE in ids
+    batch.commit()
+    events, ids = read_elsewhere()
+    assert events == 3 and BOB in ids
+
+
+def test_a_read_block_sees_one_snapshot_even_when_a_load_commits_meanwhile(store):
+    load(store, "a", api_events([ct_line(0)]))
+    with store.cursor() as conn:
+        before = conn.execute("SELECT count(*) FROM api_events").fetchone()
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(load, store, "b", api_events([ct_line(1)])).result(timeout=30)
+        assert conn.execute("SELECT count(*) FROM api_events").fetchone() == before
+    assert count(store, "api_events") == 2
 
 
 # --- partial aggregates and compaction ------------------------------------------------

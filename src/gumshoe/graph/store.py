@@ -136,29 +136,58 @@ def to_arrow(kind: str, chunks: Sequence[tuple[str, Sequence[Any]]]) -> pa.Table
     return pa.table(data)
 
 
-class GraphStore:
-    """One behavior graph's DuckDB file. Thread-safe: one connection, calls serialized."""
+class StoreClosed(Exception):
+    """The graph's store was closed (its graph deleted) while a reader asked for it."""
 
-    def __init__(self, path: Path) -> None:
+
+class _Reader(threading.local):
+    """A thread's own connection to a store, and how deep its ``cursor()`` blocks nest."""
+
+    conn: duckdb.DuckDBPyConnection | None = None
+    depth: int = 0
+
+
+class GraphStore:
+    """One behavior graph's DuckDB file.
+
+    Loads (and the few writes of other parts, ``writing()``) go through one connection, one at
+    a time. Reads (``cursor()``) run on a connection of each thread's own, in a read
+    transaction: DuckDB's MVCC shows them the last committed state, so they never wait for a
+    load, and a load's uncommitted rows never show.
+    """
+
+    def __init__(self, path: Path, memory_limit: str = MEMORY_LIMIT) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDB would take 80% of the machine's memory for its sorts and aggregates; a graph
         # store shares the process with the API and other graphs, and spills to disk instead.
         self._conn = duckdb.connect(str(path), config={
-            "memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False,
+            "memory_limit": memory_limit, "preserve_insertion_order": False,
             "temp_directory": str(path.with_suffix(".tmp")),
         })
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gumshoe-graph-writer")
         self._conn.execute(SCHEMA)
+        self._reader = _Reader()
+        self._readers: list[duckdb.DuckDBPyConnection] = []
+        self._reads = threading.Condition()
+        self._active_reads = 0
+        self._closed = False
 
     def close(self) -> None:
+        with self._reads:
+            self._closed = True
+            self._reads.wait_for(lambda: self._active_reads == 0)
+            readers, self._readers = self._readers, []
         with self._lock:
             self._writer.shutdown(wait=True)
+            for reader in readers:
+                with contextlib.suppress(duckdb.Error):
+                    reader.close()
             self._conn.close()
 
     def idle(self) -> bool:
-        """Whether no load or query holds the store right now."""
+        """Whether no load or write holds the store right now."""
         if self._lock.acquire(blocking=False):
             self._lock.release()
             return True
@@ -166,6 +195,39 @@ class GraphStore:
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's connection, in one read transaction for the whole block (nested
+        blocks share it): a consistent snapshot of what loads have committed."""
+        reader = self._reader
+        with self._reads:
+            if self._closed:
+                raise StoreClosed(str(self.path))
+            if reader.conn is None:
+                reader.conn = self._conn.cursor()
+                self._readers.append(reader.conn)
+            self._active_reads += 1
+        conn = reader.conn
+        try:
+            if reader.depth == 0:
+                conn.execute("BEGIN TRANSACTION")
+            reader.depth += 1
+            try:
+                yield conn
+            except BaseException:
+                reader.depth -= 1
+                if reader.depth == 0:
+                    conn.execute("ROLLBACK")
+                raise
+            reader.depth -= 1
+            if reader.depth == 0:
+                conn.execute("COMMIT")  # reads commit nothing; a test's rows put in by hand do
+        finally:
+            with self._reads:
+                self._active_reads -= 1
+                self._reads.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The store's write connection, between loads (geolocations kept beside the graph)."""
         with self._lock:
             yield self._conn
 

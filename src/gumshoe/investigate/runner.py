@@ -97,12 +97,12 @@ class InvestigationRunner:
             for start in range(0, len(missing), LOCATE_CHUNK):
                 chunk = missing[start:start + LOCATE_CHUNK]
                 found = geo.locate_many(chunk)
-                with store.cursor() as main, main.cursor() as cursor:
+                with store.writing() as main, main.cursor() as cursor:
                     add_located(cursor, geo, chunk, found)
                 if self._stop.is_set():
                     return False
             if len(missing) < LOCATE_BATCH:
-                with store.cursor() as main, main.cursor() as cursor:
+                with store.writing() as main, main.cursor() as cursor:
                     mark_located(cursor, geo, rows)
             if missing:
                 log.info("geolocated %d addresses of %s", len(missing), arn)
