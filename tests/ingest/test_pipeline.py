@@ -141,7 +141,7 @@ def test_a_failure_inside_a_graph_load_leaves_nothing_of_the_object(world, monke
     def broken(*args, **kwargs):
         raise duckdb.IOException("cannot write")
 
-    monkeypatch.setattr(store_module, "to_arrow", broken)
+    monkeypatch.setattr(store_module, "_fresh", broken)
     assert len(ingestor(env, stores).run([str(logs)]).failed) == 1
     monkeypatch.undo()
     assert api_events(stores, arn) == []
@@ -235,7 +235,8 @@ def test_entities_and_a_role_profile_sum_its_sessions(world):
 def test_compaction_keeps_every_answer(world):
     env, arn, stores, logs = world
     for part in range(3):
-        events = [ct_event(ADMIN, i, role="Deploy" if i % 3 else None, ip=f"198.51.100.{i % 5}")
+        # The same calls in the same hours, each part its own events (copies would be skipped).
+        events = [{**ct_event(ADMIN, i, role="Deploy" if i % 3 else None, ip=f"198.51.100.{i % 5}"), "eventID": f"{part}-{i}"}
                   for i in range(40)]
         write_trail(logs, ADMIN, events, name=f"part{part}")
         ingestor(env, stores).run([str(logs)])  # three loads: partial rows to sum
@@ -455,7 +456,8 @@ def test_gzip_files_and_json_documents_are_read_whole(world):
     document.write_bytes(json.dumps({"Records": [ct_event(ADMIN, i) for i in (10, 11, 12)]}).encode() + b"\n")
     summary = ingestor(env, stores).run([str(logs)])
     assert summary.objects == 2 and summary.tallies[(ADMIN, "cloudtrail")].events == 8
-    assert len(api_events(stores, arn)) == 13
+    # The events both versions hold are in the graph once (CloudTrail's eventID).
+    assert len(api_events(stores, arn)) == 8 and summary.duplicates == {arn: 5} and summary.graphs == {arn: 3}
     assert {r.stream for r in ledger_rows(env)} == {""}
 
 
@@ -576,3 +578,47 @@ def test_a_line_file_larger_than_the_object_limit_is_read_in_parts_within_it(wor
         sizes = [end for (end,) in conn.execute(select(ingest_objects.c.size).order_by(ingest_objects.c.size))]
     assert len(sizes) == summary.objects and sizes[-1] == path.stat().st_size
     assert all(b - a <= limit for a, b in zip([0, *sizes], sizes, strict=False))
+
+
+# --- duplicates (CloudTrail's eventID) --------------------------------------------------
+
+
+def test_a_trail_copied_into_two_folders_counts_once_in_events_panels_and_volume(world):
+    env, arn, stores, logs = world
+    events = [ct_event(ADMIN, i, ip=f"198.51.100.{i % 2}") for i in range(6)]
+    write_trail(logs / "trail", ADMIN, events)
+    ingestor(env, stores).run([str(logs / "trail")])
+    once = env.member(arn, ADMIN, ADMIN)["VolumeUsageInBytes"]
+    profile_once = queries.profile(stores.get(arn), f"arn:aws:iam::{ADMIN}:user/alice", T0 - 3_600_000, T0 + 86_400_000)
+
+    write_trail(logs / "copy", ADMIN, events)  # the same trail in another folder
+    write_trail(logs / "copy", ADMIN, events[:2], name="again")  # and delivered twice there
+    summary = ingestor(env, stores).run([str(logs / "copy")])
+
+    assert summary.objects == 2 and summary.tallies[(ADMIN, "cloudtrail")].events == 8  # all read
+    assert summary.duplicates == {arn: 8} and summary.graphs.get(arn, 0) == 0
+    assert summary.to_json()["duplicates"] == {arn: 8}
+    assert len(api_events(stores, arn)) == 6
+    assert env.member(arn, ADMIN, ADMIN)["VolumeUsageInBytes"] == once
+    store = stores.get(arn)
+    store.compact(force=True)  # the sums, compacted, are those of one copy
+    assert queries.profile(store, f"arn:aws:iam::{ADMIN}:user/alice", T0 - 3_600_000, T0 + 86_400_000) == profile_once
+
+
+def test_copies_inside_one_load_are_kept_once_and_events_without_an_id_all_kept(world):
+    env, arn, stores, logs = world
+    no_id = [{k: v for k, v in ct_event(ADMIN, i).items() if k != "eventID"} for i in (7, 8)]
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 1), ct_event(ADMIN, 1), *no_id, *no_id], name="a")
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 1), ct_event(ADMIN, 2)], name="b")
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.duplicates == {arn: 2} and summary.graphs == {arn: 6}
+    assert sorted(e for _, e in api_events(stores, arn)) == ["", "", "", "", f"{ADMIN}-{REGION}-1", f"{ADMIN}-{REGION}-2"]
+
+
+def test_the_same_event_id_in_another_account_is_another_event(world):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, 1)])
+    write_trail(logs, MEMBER, [{**ct_event(MEMBER, 1), "eventID": f"{ADMIN}-{REGION}-1"}])
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.duplicates == {} and summary.graphs == {arn: 2}
+    assert api_events(stores, arn) == [(ADMIN, f"{ADMIN}-{REGION}-1"), (MEMBER, f"{ADMIN}-{REGION}-1")]

@@ -593,6 +593,10 @@ RAW_COLUMNS = ("time_ms", "account_id", "region", "event_id", "event_source", "e
         "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
         "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
 )
+# CloudTrail may deliver an event more than once, and trails are often copied to a second
+# folder: an event whose eventID is already in the graph for its account and Region (or
+# twice in one load) is kept once; events without an eventID are all kept.
+DEDUP_KEY = ("account_id", "region", "event_id")
 # The entities, links and hourly panel rows of one batch of these records (the view
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
 DERIVED = [

@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import re
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
-import msgspec
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from gumshoe.formats import READERS
+from gumshoe.formats import READERS, columns
 
 MEMORY_LIMIT = "512MB"  # per graph store
 
@@ -62,11 +62,9 @@ CREATE TABLE IF NOT EXISTS loaded_objects (
 SCHEMA = "".join(reader.RAW_DDL for reader in READERS) + DERIVED_SCHEMA
 # Which raw table each reader's records go to, and the columns taken from the record.
 RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {r.KIND: (r.RAW_TABLE, r.RAW_COLUMNS) for r in READERS}
-
-
-
-
-
+# The columns that name a record once (CloudTrail's eventID in its account and Region), by kind.
+DEDUP_KEYS: dict[str, tuple[str, ...]] = {r.KIND: r.DEDUP_KEY for r in READERS if hasattr(r, "DEDUP_KEY")}
+DAY_MS = 86_400_000
 
 # Derived tables carry integer keys (DuckDB's hash of the ids): compacted tables are sorted by
 # them, so a lookup by key skips every row group but the entity's own (string statistics keep
@@ -96,44 +94,6 @@ DERIVED: dict[str, list[str]] = {r.KIND: [_keyed(statement) for statement in r.D
 # Compaction: derived rows appended since the last one, past this many (or a quarter of the
 # table), are summed and the tables rewritten in key order.
 COMPACT_MIN_ROWS = 200_000
-
-
-def _column(records: Sequence[Any], name: str) -> list[Any]:
-    if name == "raw":
-        return [r.raw.decode("utf-8", "replace") if isinstance(r.raw, bytes) else r.raw for r in records]
-    return [getattr(r, name) for r in records]
-
-
-_SCALARS = {str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64()}
-_FLAT_TYPES: dict[type, pa.StructType | None] = {}
-
-
-def _flat_type(record_type: type) -> pa.StructType | None:
-    """An Arrow struct type for a record type whose fields are all scalars, else None."""
-    if record_type not in _FLAT_TYPES:
-        fields = msgspec.structs.fields(record_type)
-        flat = all(f.type in _SCALARS for f in fields)
-        _FLAT_TYPES[record_type] = pa.struct([(f.name, _SCALARS[f.type]) for f in fields]) if flat else None
-    return _FLAT_TYPES[record_type]
-
-
-def to_arrow(kind: str, chunks: Sequence[tuple[str, Sequence[Any]]]) -> pa.Table:
-    """Columns of the raw table from (object_ref, records) chunks."""
-    _, columns = RAW_TABLES[kind]
-    records = [r for _, part in chunks for r in part] if len(chunks) > 1 else list(chunks[0][1])
-    refs = pa.array([ref for ref, part in chunks for _ in range(len(part))], pa.string())
-    flat = _flat_type(type(records[0]))
-    if flat is not None:
-        # Records of scalars go to Arrow as tuples in one C++ pass: half the cost of a
-        # Python list per column.
-        astuple = msgspec.structs.astuple
-        batch = pa.RecordBatch.from_struct_array(pa.array([astuple(r) for r in records], type=flat))
-        table = pa.Table.from_batches([batch]).select(list(columns))
-        return table.add_column(0, "object_ref", refs)
-    data: dict[str, Any] = {"object_ref": refs}
-    for name in columns:
-        data[name] = _column(records, name)
-    return pa.table(data)
 
 
 class StoreClosed(Exception):
@@ -310,8 +270,27 @@ class GraphStore:
         return Load(self, now_ms)
 
 
+class Written(NamedTuple):
+    """What one write kept of an object's records of one account and day."""
+
+    object_ref: str
+    account_id: str
+    day: int  # days since the epoch
+    package: str
+    kept: int
+    duplicates: int  # already in the graph, or twice in the write
+    bytes: int  # of the records kept
+
+
 class Load:
-    """Records entering one graph inside one transaction, buffered into large inserts."""
+    """Records entering one graph inside one transaction, buffered into large inserts.
+
+    Each buffer is written in three steps, in the store's writer thread:
+
+        incoming (Arrow)  ->  batch (temp table): the records not already in the graph
+        batch  ->  the raw table, the derived tables (GROUP BY over the batch)
+        batch  ->  records and volume per object, account and day (what the load counts)
+    """
 
     FLUSH_RECORDS = 125_000  # past a row group (122,880): DuckDB writes it to the file, not the WAL
 
@@ -319,55 +298,77 @@ class Load:
         self._store = store
         self._conn = store._conn
         self.now_ms = now_ms
-        self.objects: dict[str, dict[str, Any]] = {}  # object_ref -> {"records": n, "volume": {key: bytes}}
-        self._buffers: dict[str, list[tuple[str, Sequence[Any]]]] = {}
+        # object_ref -> {"records": n, "duplicates": n, "volume": {key: bytes}}, as written
+        self.objects: dict[str, dict[str, Any]] = {}
+        self._buffers: dict[str, list[pa.Table]] = {}
+        self._packages: dict[str, str] = {}
         self._buffered = 0
         self._open = True
         # DuckDB works without the GIL: the inserts of one buffer run in the store's writer
         # thread while the caller decodes the next one. One write in flight at a time.
-        self._writing: Future[None] | None = None
+        self._writing: Future[list[Written]] | None = None
 
-    def add(self, object_ref: str, kind: str, package: str, records: Sequence[Any]) -> None:
-        entry = self.objects.setdefault(object_ref, {"records": 0, "volume": {}})
-        if not records:
+    def add(self, object_ref: str, kind: str, package: str, records: pa.Table | Sequence[Any]) -> None:
+        """Add an object's records (a table of ``columns.COLUMNS[kind]``, or the reader's
+        records); ``commit`` makes it loaded, even with none."""
+        self.objects.setdefault(object_ref, {"records": 0, "duplicates": 0, "volume": {}})
+        rows = records if isinstance(records, pa.Table) else (columns.to_table(kind, records) if records else None)
+        if rows is None or not rows.num_rows:
             return
-        self._buffers.setdefault(kind, []).append((object_ref, records))
-        self._buffered += len(records)
-        entry["records"] += len(records)
-        # Volume counts on the day the event happened (docs/INGESTION.md).
-        days: dict[tuple[str, int], int] = defaultdict(int)
-        for r in records:
-            days[(r.account_id, r.time_ms // 86_400_000)] += r.size
-        volume = entry["volume"]
-        for (account, day), nbytes in days.items():
-            key = volume_key(account, day_of(day * 86_400_000), package)
-            volume[key] = volume.get(key, 0) + nbytes
+        refs = pa.array(itertools.repeat(object_ref, rows.num_rows), pa.string())
+        self._buffers.setdefault(kind, []).append(rows.append_column("object_ref", refs))
+        self._packages[kind] = package
+        self._buffered += rows.num_rows
         if self._buffered >= self.FLUSH_RECORDS:
             self.flush()
 
     def flush(self) -> None:
-        tables = [(kind, to_arrow(kind, chunks)) for kind, chunks in self._buffers.items()]
+        tables = [(kind, columns.concat(chunks)) for kind, chunks in self._buffers.items()]
         self._buffers = {}
         self._buffered = 0
         self._wait()
         if tables:
             self._writing = self._store._writer.submit(self._write, tables)
 
-    def _write(self, tables: list[tuple[str, pa.Table]]) -> None:
-        for kind, batch in tables:
+    def _write(self, tables: list[tuple[str, pa.Table]]) -> list[Written]:
+        """Write the buffers (in the writer thread); what was kept and skipped, per object,
+        account and day."""
+        written: list[Written] = []
+        for kind, incoming in tables:
             table, _ = RAW_TABLES[kind]
-            self._conn.register("batch", batch)
+            package = self._packages[kind]
+            self._conn.register("incoming", incoming)
             try:
-                self._conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
+                self._conn.execute(f"CREATE OR REPLACE TEMP TABLE batch AS {_fresh(kind, incoming)}")
+                self._conn.execute(f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (size) FROM batch")
                 for statement in DERIVED[kind]:
                     self._conn.execute(statement)
+                rows = self._conn.execute(
+                    f"""SELECT object_ref, account_id, day, sum(kept), sum(read) - sum(kept), sum(bytes) FROM (
+                            SELECT object_ref, account_id, time_ms // {DAY_MS} AS day, count(*) AS kept, 0 AS read,
+                                   sum(size) AS bytes FROM batch GROUP BY ALL
+                            UNION ALL SELECT object_ref, account_id, time_ms // {DAY_MS}, 0, count(*), 0
+                                FROM incoming GROUP BY ALL
+                        ) GROUP BY ALL""").fetchall()
             finally:
-                self._conn.unregister("batch")
+                self._conn.execute("DROP TABLE IF EXISTS batch")
+                self._conn.unregister("incoming")
+            written.extend(Written(ref, account, int(day), package, int(kept), int(dups), int(nbytes))
+                           for ref, account, day, kept, dups, nbytes in rows)
+        return written
 
     def _wait(self) -> None:
         writing, self._writing = self._writing, None
-        if writing is not None:
-            writing.result()
+        if writing is None:
+            return
+        for w in writing.result():
+            entry = self.objects[w.object_ref]
+            entry["records"] += w.kept
+            entry["duplicates"] += w.duplicates
+            if w.kept:
+                volume = entry["volume"]
+                key = volume_key(w.account_id, day_of(w.day * DAY_MS), w.package)
+                volume[key] = volume.get(key, 0) + w.bytes
 
     def commit(self) -> None:
         try:
@@ -399,11 +400,29 @@ class Load:
             self._store._lock.release()
 
 
+def _fresh(kind: str, incoming: pa.Table) -> str:
+    """The SELECT of the incoming records not already in the graph (``DEDUP_KEY`` of the
+    reader), each once; all of them for a reader without one."""
+    key = DEDUP_KEYS.get(kind)
+    if key is None:
+        return "SELECT * FROM incoming"
+    table, _ = RAW_TABLES[kind]
+    low, high = pc.min_max(incoming.column("time_ms")).values()
+    # A copy has the same time: only the graph's rows of the batch's time range are looked at
+    # (zone maps skip the rest, and loads come mostly in time order).
+    same = " AND ".join(f"g.{c} = i.{c}" for c in key)
+    has_id = f"i.{key[-1]} <> ''"
+    return f"""SELECT * FROM incoming i
+        WHERE NOT ({has_id} AND EXISTS (SELECT 1 FROM {table} g
+                   WHERE g.time_ms BETWEEN {int(low.as_py())} AND {int(high.as_py())} AND g.time_ms = i.time_ms AND {same}))
+        QUALIFY NOT {has_id} OR row_number() OVER (PARTITION BY {', '.join(f'i.{c}' for c in key)}, {has_id}) = 1"""
+
+
 _DAYS: dict[int, str] = {}
 
 
 def day_of(time_ms: int) -> str:
-    day = time_ms // 86_400_000
+    day = time_ms // DAY_MS
     text = _DAYS.get(day)
     if text is None:
         text = dt.datetime.fromtimestamp(day * 86_400, dt.UTC).strftime("%Y-%m-%d")

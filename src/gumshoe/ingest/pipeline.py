@@ -42,11 +42,13 @@ from types import ModuleType
 from typing import Any, BinaryIO, Literal, NamedTuple
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.clock import now_ms
 from gumshoe.config import Settings
-from gumshoe.formats import READERS, READERS_BY_KIND
+from gumshoe.formats import READERS, READERS_BY_KIND, columns
 from gumshoe.formats.base import (
     MAX_OBJECT_BYTES,
     MAX_RECORD_BYTES,
@@ -139,6 +141,7 @@ class ObjectResult:
     rejects: int = 0
     bytes: int = 0
     graphs: dict[str, int] = field(default_factory=dict)  # graph -> records loaded
+    duplicates: dict[str, int] = field(default_factory=dict)  # graph -> records it held already
     accounts: set[str] = field(default_factory=set)  # accounts its records belong to
     refused: dict[str, int] = field(default_factory=dict)  # account -> records refused (Permit)
     tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
@@ -175,6 +178,7 @@ class Summary:
     # (account, kind) -> tally; account "" for rejects and objects of unknown format
     tallies: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
     graphs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # graph -> records it held already
 
     def merge(self, other: Summary) -> Summary:
         """Add another run's figures to these (one answer for a request of several runs)."""
@@ -187,6 +191,8 @@ class Summary:
             _add_tally(self.tallies[key], tally)
         for arn, count in other.graphs.items():
             self.graphs[arn] += count
+        for arn, count in other.duplicates.items():
+            self.duplicates[arn] += count
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -199,6 +205,7 @@ class Summary:
                 {"account": account, "kind": kind, **vars(t)} for (account, kind), t in sorted(self.tallies.items())
             ],
             "graphs": dict(self.graphs),
+            "duplicates": dict(self.duplicates),
             "refused": [{"account": a, "reason": r} for a, r in sorted(self.refused.items())],
         }
 
@@ -512,6 +519,8 @@ class Ingestor:
                 _add_tally(summary.tallies[key], tally)
             for arn, count in result.graphs.items():
                 summary.graphs[arn] += count
+            for arn, count in result.duplicates.items():
+                summary.duplicates[arn] += count
             if progress is not None:
                 progress(result, summary)
 
@@ -537,9 +546,13 @@ class Ingestor:
                 load.rollback()
             raise
         volumes: dict[tuple[str, str], dict[str, int]] = dict(earlier)
+        by_ref = {obj.ref: result for obj, result in zip(objects, results, strict=True)}
         for arn, load in loads.items():
             for ref, entry in load.objects.items():
                 volumes[(ref, arn)] = entry["volume"]
+                if entry["duplicates"]:  # already in the graph: read, not loaded
+                    by_ref[ref].graphs[arn] -= entry["duplicates"]
+                    by_ref[ref].duplicates[arn] = entry["duplicates"]
         for obj, result in zip(objects, results, strict=True):
             # Before the ledger: a crash in between sets them aside twice rather than never.
             refusals = [Reject(f"records of account {account}", f"{count} records refused: {self._permit.reason(account)}")
@@ -568,7 +581,8 @@ class Ingestor:
                 rest = Rejoined(head, Failing(error) if error is not None else stream)
                 for batch in reader.read(rest, obj.key, self.limits):
                     result.reject_list.extend(batch.rejects)
-                    self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
+                    self._route(obj, reader, columns.to_table(reader.KIND, batch.records) if batch.records else None,
+                            targets, loads, earlier, result, stamp, skip)
         finally:
             stream.close()
         return _counted(obj, result)
@@ -586,49 +600,47 @@ class Ingestor:
                 result.reject_list.extend(growing.placed(r, part, lines, len(preamble)) for r in batch.rejects)
             else:
                 result.reject_list.extend(batch.rejects)
-            self._route(obj, reader, batch.records, targets, loads, earlier, result, stamp, skip)
+            self._route(obj, reader, columns.to_table(reader.KIND, batch.records) if batch.records else None,
+                            targets, loads, earlier, result, stamp, skip)
         return _counted(obj, result)
 
-    def _route(self, obj: SourceObject, reader: ModuleType, records: list[Any], targets: dict[str, list[Target]],
+    def _route(self, obj: SourceObject, reader: ModuleType, rows: pa.Table | None, targets: dict[str, list[Target]],
                loads: dict[str, Load], earlier: dict[tuple[str, str], dict[str, int]], result: ObjectResult,
                stamp: int, skip: set[str]) -> None:
-        hint_account, hint_region = obj.hint
+        """Send a table of an object's records to the graphs their accounts contribute to."""
+        if rows is None or not rows.num_rows:
+            return
+        rows = _with_hints(rows, *obj.hint)
         package = reader.PACKAGE
         kind = reader.KIND
-        by_account: dict[str, list[Any]] = defaultdict(list)
-        for record in records:
-            if not record.account_id:
-                record.account_id = hint_account
-            if not record.region:
-                record.region = hint_region
-            by_account[record.account_id].append(record)
-        per_graph: dict[str, list[Any]] = defaultdict(list)
+        per_graph: dict[str, list[pa.Table]] = defaultdict(list)
         after_enabled = self.after_enabled
         permit = self._permit
-        for account, rows in by_account.items():
+        account_ids = rows.column("account_id")
+        for account, of_account in _by_value(rows, account_ids):
+            count = of_account.num_rows
             tally = result.tallies[(account, kind)]
             if permit is not None and permit.refuses(account):
-                tally.refused += len(rows)
-                result.refused[account] = result.refused.get(account, 0) + len(rows)
+                tally.refused += count
+                result.refused[account] = result.refused.get(account, 0) + count
                 continue
             result.accounts.add(account)
-            size = sum(r.size for r in rows)
-            tally.events += len(rows)
+            size = pc.sum(of_account.column("size")).as_py() or 0
+            tally.events += count
             tally.bytes += size
-            result.records += len(rows)
+            result.records += count
             result.bytes += size
-            taken: set[int] = set()
+            taken: pa.ChunkedArray | None = None
             for target in targets.get(account, ()):
                 if package not in target.packages or target.graph_arn in skip:
                     continue
                 if permit is not None and not permit.allows(account, target.graph_arn):
                     continue
-                region, since = target.region, target.enabled_ms if after_enabled else None
-                chosen = [r for r in rows if (not r.region or r.region == region) and (since is None or r.time_ms >= since)]
-                per_graph[target.graph_arn].extend(chosen)
-                taken.update(map(id, chosen))
-            tally.unrouted += len(rows) - len(taken)
-        for arn, rows in per_graph.items():
+                chosen = _in_graph(of_account, target.region, target.enabled_ms if after_enabled else None)
+                per_graph[target.graph_arn].append(of_account.filter(chosen))
+                taken = chosen if taken is None else pc.or_(taken, chosen)
+            tally.unrouted += count - (pc.sum(taken).as_py() or 0 if taken is not None else 0)
+        for arn, tables in per_graph.items():
             if (obj.ref, arn) in earlier:
                 continue
             load = loads.get(arn)
@@ -640,8 +652,9 @@ class Ingestor:
                     continue
             if load is None:
                 load = loads[arn] = store.begin(stamp)
-            load.add(obj.ref, kind, package, rows)
-            result.graphs[arn] = result.graphs.get(arn, 0) + len(rows)
+            for table in tables:
+                load.add(obj.ref, kind, package, table)
+                result.graphs[arn] = result.graphs.get(arn, 0) + table.num_rows
 
     def _finish(self, objects: list[SourceObject], results: list[ObjectResult],
                 volumes: dict[tuple[str, str], dict[str, int]], targets: dict[str, list[Target]]) -> None:
@@ -790,3 +803,33 @@ def _add_volume(conn: Connection, arn: str, account: str, day: str, package: str
     if not changed:
         conn.execute(insert(volume_usage).values(graph_arn=arn, account_id=account, package=package, day=day,
                                                  bytes=nbytes, updated_ms=stamp))
+
+
+def _with_hints(rows: pa.Table, account: str, region: str) -> pa.Table:
+    """Records without an account or Region take the delivery layout's (``obj.hint``)."""
+    for name, hint in (("account_id", account), ("region", region)):
+        column = rows.column(name)
+        if hint and pc.any(pc.equal(column, "")).as_py():
+            filled = pc.if_else(pc.equal(column, ""), pa.scalar(hint), column)
+            rows = rows.set_column(rows.schema.get_field_index(name), name, filled)
+    return rows
+
+
+def _by_value(rows: pa.Table, column: pa.ChunkedArray) -> Iterator[tuple[str, pa.Table]]:
+    """The rows of each value of a column (one account's records, mostly all of them)."""
+    values = pc.unique(column).to_pylist()
+    if len(values) == 1:
+        yield values[0], rows
+        return
+    for value in values:
+        yield value, rows.filter(pc.equal(column, value))
+
+
+def _in_graph(rows: pa.Table, region: str, since_ms: int | None) -> pa.ChunkedArray:
+    """Which of an account's records a graph takes: of its Region (or of none), and with
+    ``ingest_after_enabled``, not before the account joined."""
+    regions = rows.column("region")
+    chosen = pc.or_(pc.equal(regions, ""), pc.equal(regions, region))
+    if since_ms is not None:
+        chosen = pc.and_(chosen, pc.greater_equal(rows.column("time_ms"), since_ms))
+    return chosen
