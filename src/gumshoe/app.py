@@ -82,7 +82,7 @@ class Gumshoe:
         self.jobs.register(members_api.ENABLE_ORGANIZATION_MEMBER, self._bind(members_api.job_enable_organization_member))
         self.jobs.register(members_api.CHECK_VOLUME, self._bind(members_api.job_check_volume))
         self.audit = AuditTrail(settings.data_dir, flush_interval=settings.audit_flush_interval)
-        self.graph_stores = GraphStores(settings.data_dir)
+        self.graph_stores = GraphStores(settings.data_dir, settings.memory_limit)
         self.services.on_graph_deleted.append(self.graph_stores.drop)
         self.ingestor = Ingestor.for_settings(self.store, self.graph_stores, settings)
         self.investigations = InvestigationRunner(self.store, self.graph_stores, build_investigator(settings))

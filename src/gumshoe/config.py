@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_object_bytes", int, 256 << 20, "Largest unpacked size of one log object (or part of a line file); past it the rest is one reject."),
     Setting("max_record_bytes", int, 8 << 20, "Largest log record (a line, an array element); a larger one is one reject."),
     Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
+    Setting("ingest_workers", int, -1, "Processes that decode a large ingestion's objects: -1 every core but one, 0 none (all in the server's process)."),
+    Setting("memory_limit", str, "256MB", "Memory each behavior graph's DuckDB may use for loads and queries before it spills to disk (DuckDB's memory_limit: 256MB, 2GB ...)."),
     Setting("geoip_city", str, "", "MaxMind DB file of IP locations (GeoLite2-City or DB-IP City Lite); empty: no geolocation indicators."),
     Setting("geoip_asn", str, "", "MaxMind DB file of IP autonomous systems (GeoLite2-ASN or DB-IP ASN Lite); empty: no ASO indicators."),
     Setting("threat_intel", tuple, (), "Files of flagged IP addresses and CIDRs, one a line (repeat --threat-intel; comma-separated in the environment)."),
@@ -144,6 +147,8 @@ class Settings:
     max_object_bytes: int = 256 << 20
     max_record_bytes: int = 8 << 20
     ingest_unit_bytes: int = 32 << 20
+    ingest_workers: int = -1
+    memory_limit: str = "256MB"
     geoip_city: str = ""
     geoip_asn: str = ""
     threat_intel: tuple[str, ...] = ()
@@ -341,6 +346,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"log_level must be debug, info, warning or error, not {settings.log_level!r}")
     if not 0 < settings.smtp_port < 65536:
         raise ConfigError(f"smtp_port {settings.smtp_port} is out of range")
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", settings.memory_limit.strip(), re.IGNORECASE):
+        raise ConfigError(f"memory_limit must be an amount such as 256MB or 2GB, not {settings.memory_limit!r}")
     for name, fits, rule in _NUMBER_RULES:
         if not fits(getattr(settings, name)):
             raise ConfigError(f"{name} {rule}")
@@ -356,6 +363,7 @@ _NUMBER_RULES: tuple[tuple[str, Any, str], ...] = (
     ("max_record_bytes", lambda v: v >= 1, "must be at least 1"),
     ("upload_max_bytes", lambda v: v >= 1, "must be at least 1"),
     ("ingest_unit_bytes", lambda v: v >= 1, "must be at least 1"),
+    ("ingest_workers", lambda v: v >= -1, "must be -1 (every core but one), 0 or more"),
     ("source_poll_interval", lambda v: v > 0, "must be more than 0 seconds"),
     ("travel_speed_kmh", lambda v: v > 0, "must be more than 0"),
 )

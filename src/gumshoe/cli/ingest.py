@@ -189,7 +189,7 @@ def _events_local(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 
     settings = load_settings({"data_dir": args.data_dir})
     store = ControlStore(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    stores = GraphStores(settings.data_dir)
+    stores = GraphStores(settings.data_dir, settings.memory_limit)
     ingestor = Ingestor.for_settings(store, stores, settings)
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
 

@@ -371,5 +371,5 @@ RAW_COLUMNS = ("time_ms", "account_id", "region", "id", "product_arn", "types", 
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
 DERIVED = [
     """INSERT INTO entities
-    SELECT 'finding', id, any_value(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
+    SELECT 'finding', id, min(account_id), min(time_ms), max(time_ms), count(*) FROM batch GROUP BY id""",
 ]

@@ -602,7 +602,7 @@ DEDUP_KEY = ("account_id", "region", "event_id")
 DERIVED = [
     # entities
     f"""INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+    SELECT t, i, min(a), min(time_ms), max(time_ms), count(*) FROM (
         SELECT principal_type AS t, principal_id AS i, COALESCE(NULLIF(principal_account, ''), account_id) AS a, time_ms
             FROM batch WHERE principal_type <> '' AND principal_id <> ''
         UNION ALL SELECT 'aws_account', account_id, account_id, time_ms FROM batch

@@ -693,7 +693,7 @@ RAW_COLUMNS = ("time_ms", "account_id", "region", "cluster", "audit_id", "verb",
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
 DERIVED = [
     """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+    SELECT t, i, min(a), min(time_ms), max(time_ms), count(*) FROM (
         SELECT 'eks_cluster' AS t, cluster AS i, account_id AS a, time_ms FROM batch WHERE cluster <> ''
         UNION ALL SELECT 'kubernetes_user', username, account_id, time_ms FROM batch WHERE username <> ''
         UNION ALL SELECT 'ip_address', unnest(source_ips), account_id, time_ms FROM batch

@@ -691,7 +691,7 @@ RAW_COLUMNS = ("time_ms", "account_id", "region", "id", "arn", "type", "title", 
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
 DERIVED = [
     """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+    SELECT t, i, min(a), min(time_ms), max(time_ms), count(*) FROM (
         SELECT 'finding' AS t, COALESCE(NULLIF(arn, ''), id) AS i, account_id AS a, time_ms FROM batch
         UNION ALL SELECT 'ip_address', unnest(remote_ips), account_id, time_ms FROM batch
         UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''

@@ -438,7 +438,7 @@ RAW_COLUMNS = ("time_ms", "end_ms", "account_id", "region", "interface_id", "ins
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.
 DERIVED = [
     """INSERT INTO entities
-    SELECT t, i, any_value(a), min(time_ms), max(time_ms), count(*) FROM (
+    SELECT t, i, min(a), min(time_ms), max(time_ms), count(*) FROM (
         SELECT 'ip_address' AS t, src_addr AS i, account_id AS a, time_ms FROM batch
         UNION ALL SELECT 'ip_address', dst_addr, account_id, time_ms FROM batch
         UNION ALL SELECT 'ec2_instance', instance_id, account_id, time_ms FROM batch WHERE instance_id <> ''

@@ -28,7 +28,7 @@ ENTITY_TYPES = (
 
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     sql = (
-        "SELECT type, id, any_value(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
+        "SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
         + ("WHERE type = ? " if entity_type else "")
         + "GROUP BY type, id ORDER BY type, id LIMIT ?"
     )

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from gumshoe.formats import READERS, columns
 
-MEMORY_LIMIT = "512MB"  # per graph store
+MEMORY_LIMIT = "256MB"  # per graph store, unless the memory_limit setting says otherwise
 
 # The derived tables and the store's own; each format's raw table comes with its reader.
 DERIVED_SCHEMA = """
@@ -237,7 +237,7 @@ class GraphStore:
                     keys = "ekey" if table != "links" else "skey, dkey"
                     sums = {"events": "sum(events)", "count": "sum(count)", "bytes": "sum(bytes)",
                             "success": "sum(success)", "failure": "sum(failure)",
-                            "first_ms": "min(first_ms)", "last_ms": "max(last_ms)", "account_id": "any_value(account_id)"}
+                            "first_ms": "min(first_ms)", "last_ms": "max(last_ms)", "account_id": "min(account_id)"}
                     select = ", ".join(f"CAST({sums[c]} AS BIGINT) AS {c}" if c in sums and c != "account_id"
                                        else (f"{sums[c]} AS {c}" if c in sums else c) for c in columns)
                     group = ", ".join(c for c in columns if c not in sums)
@@ -338,8 +338,13 @@ class Load:
             table, _ = RAW_TABLES[kind]
             package = self._packages[kind]
             self._conn.register("incoming", incoming)
+            fresh = None
             try:
-                self._conn.execute(f"CREATE OR REPLACE TEMP TABLE batch AS {_fresh(kind, incoming)}")
+                fresh = _fresh(self._conn, kind, incoming)
+                if fresh is None:  # nothing to skip: the batch is what came in
+                    self._conn.register("batch", incoming)
+                else:
+                    self._conn.execute(f"CREATE TEMP TABLE batch AS {fresh}")
                 self._conn.execute(f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (size) FROM batch")
                 for statement in DERIVED[kind]:
                     self._conn.execute(statement)
@@ -351,7 +356,10 @@ class Load:
                                 FROM incoming GROUP BY ALL
                         ) GROUP BY ALL""").fetchall()
             finally:
-                self._conn.execute("DROP TABLE IF EXISTS batch")
+                if fresh is None:
+                    self._conn.unregister("batch")
+                else:
+                    self._conn.execute("DROP TABLE IF EXISTS batch")
                 self._conn.unregister("incoming")
             written.extend(Written(ref, account, int(day), package, int(kept), int(dups), int(nbytes))
                            for ref, account, day, kept, dups, nbytes in rows)
@@ -400,22 +408,40 @@ class Load:
             self._store._lock.release()
 
 
-def _fresh(kind: str, incoming: pa.Table) -> str:
-    """The SELECT of the incoming records not already in the graph (``DEDUP_KEY`` of the
-    reader), each once; all of them for a reader without one."""
+def _fresh(conn: duckdb.DuckDBPyConnection, kind: str, incoming: pa.Table) -> str | None:
+    """The SELECT of the incoming records (the view ``incoming``) not already in the graph,
+    by the reader's ``DEDUP_KEY``, each once; None when that is all of them."""
     key = DEDUP_KEYS.get(kind)
     if key is None:
-        return "SELECT * FROM incoming"
+        return None
     table, _ = RAW_TABLES[kind]
+    ident = key[-1]
     low, high = pc.min_max(incoming.column("time_ms")).values()
     # A copy has the same time: only the graph's rows of the batch's time range are looked at
     # (zone maps skip the rest, and loads come mostly in time order).
     same = " AND ".join(f"g.{c} = i.{c}" for c in key)
-    has_id = f"i.{key[-1]} <> ''"
-    return f"""SELECT * FROM incoming i
-        WHERE NOT ({has_id} AND EXISTS (SELECT 1 FROM {table} g
-                   WHERE g.time_ms BETWEEN {int(low.as_py())} AND {int(high.as_py())} AND g.time_ms = i.time_ms AND {same}))
-        QUALIFY NOT {has_id} OR row_number() OVER (PARTITION BY {', '.join(f'i.{c}' for c in key)}, {has_id}) = 1"""
+    held = f"""i.{ident} <> '' AND EXISTS (SELECT 1 FROM {table} g WHERE g.time_ms BETWEEN {int(low.as_py())}
+               AND {int(high.as_py())} AND g.time_ms = i.time_ms AND {same})"""
+    twice = _repeats(incoming, key)
+    if not twice and not conn.execute(f"SELECT count(*) FROM incoming i WHERE {held}").fetchall()[0][0]:
+        return None  # the usual case
+    select = f"SELECT * FROM incoming i WHERE NOT ({held})"
+    if twice:
+        select += (f" QUALIFY i.{ident} = '' OR row_number() OVER "
+                   f"(PARTITION BY {', '.join(f'i.{c}' for c in key)}, i.{ident} = '' ORDER BY i.object_ref) = 1")
+    return select
+
+
+def _repeats(incoming: pa.Table, key: tuple[str, ...]) -> bool:
+    """Whether a record (with an id) comes twice in the batch; counted by Arrow on the id
+    alone first, as ids are unique across accounts and Regions but for copies."""
+    ids = incoming.column(key[-1])
+    with_id = incoming.num_rows - pc.sum(pc.equal(ids, "")).as_py()
+    distinct = pc.count_distinct(ids, mode="only_valid").as_py() - (1 if with_id < incoming.num_rows else 0)
+    if distinct == with_id:
+        return False
+    keys = incoming.select(list(key)).filter(pc.not_equal(ids, ""))
+    return bool(keys.group_by(list(key)).aggregate([]).num_rows < with_id)
 
 
 _DAYS: dict[int, str] = {}

@@ -6,14 +6,15 @@ import shutil
 import threading
 from pathlib import Path
 
-from gumshoe.graph.store import GraphStore
+from gumshoe.graph.store import MEMORY_LIMIT, GraphStore
 
 
 class GraphStores:
     """The open behavior-graph stores of a data directory, one DuckDB file per graph."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, memory_limit: str = MEMORY_LIMIT) -> None:
         self.folder = data_dir / "graphs"
+        self.memory_limit = memory_limit
         self._open: dict[str, GraphStore] = {}
         self._lock = threading.Lock()
 
@@ -24,7 +25,7 @@ class GraphStores:
         with self._lock:
             store = self._open.get(graph_arn)
             if store is None:
-                store = GraphStore(self.path(graph_arn))
+                store = GraphStore(self.path(graph_arn), self.memory_limit)
                 self._open[graph_arn] = store
             return store
 

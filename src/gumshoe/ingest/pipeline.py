@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import itertools
 import logging
 import threading
 import time
@@ -48,20 +49,19 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from gumshoe.clock import now_ms
 from gumshoe.config import Settings
-from gumshoe.formats import READERS, READERS_BY_KIND, columns
+from gumshoe.formats import READERS_BY_KIND
 from gumshoe.formats.base import (
     MAX_OBJECT_BYTES,
     MAX_RECORD_BYTES,
-    Failing,
     Limits,
     Reject,
     Rejoined,
-    read_head,
 )
 from gumshoe.graph.store import Load, split_volume_key
 from gumshoe.graph.stores import GraphStores
-from gumshoe.ingest import growing
+from gumshoe.ingest import decoding, growing
 from gumshoe.ingest.access import Permit
+from gumshoe.ingest.decoding import Decoded, Decoders
 from gumshoe.ingest.growing import Part
 from gumshoe.ingest.sources import GZIP_MAGIC, SourceObject, list_objects
 from gumshoe.store.db import ControlStore
@@ -213,8 +213,11 @@ class Summary:
 class Ingestor:
     def __init__(self, store: ControlStore, graph_stores: GraphStores, data_dir: Path, *,
                  after_enabled: bool = False, s3_endpoint_url: str = "", unit_bytes: int = 32 << 20,
-                 max_object_bytes: int = MAX_OBJECT_BYTES, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+                 max_object_bytes: int = MAX_OBJECT_BYTES, max_record_bytes: int = MAX_RECORD_BYTES,
+                 workers: int | None = None) -> None:
         self.unit_bytes = unit_bytes
+        # Processes decoding a large run's objects (0: in this one); None: every core but one.
+        self.workers = decoding.default_workers() if workers is None or workers < 0 else workers
         self.max_object_bytes = max_object_bytes  # unpacked, one object (or one part of a line file)
         self.limits = Limits(max_record_bytes=max_record_bytes)
         self.store = store
@@ -233,7 +236,8 @@ class Ingestor:
     def for_settings(cls, store: ControlStore, graph_stores: GraphStores, settings: Settings) -> Ingestor:
         return cls(store, graph_stores, settings.data_dir, after_enabled=settings.ingest_after_enabled,
                    s3_endpoint_url=settings.s3_endpoint_url, unit_bytes=settings.ingest_unit_bytes,
-                   max_object_bytes=settings.max_object_bytes, max_record_bytes=settings.max_record_bytes)
+                   max_object_bytes=settings.max_object_bytes, max_record_bytes=settings.max_record_bytes,
+                   workers=settings.ingest_workers)
 
     def objects(self, locations: Iterable[str]) -> Iterator[SourceObject]:
         for location in locations:
@@ -417,7 +421,7 @@ class Ingestor:
             head = file.read(SNIFF_BYTES)
         reader = None
         if head[:2] != GZIP_MAGIC and head.strip():
-            reader = next((r for r in READERS if r.sniff(head, obj.key)), None)
+            reader = decoding.sniff(head, obj.key)
         if reader is None or not growing.reads_lines(head):
             return LineStep("whole" if obj.modified_ns <= settled_ns else "wait")
         return _Start(obj, latest.reading + 1 if latest is not None else 0, 0, reader.KIND, False)
@@ -484,15 +488,15 @@ class Ingestor:
 
     def _run_unit(self, objects: list[SourceObject], summary: Summary,
                   progress: Callable[[ObjectResult, Summary], None] | None,
-                  considered: dict[str, set[str]]) -> None:
+                  considered: dict[str, set[str]], decoders: Decoders | None = None) -> None:
         try:
-            results = self._load_unit(objects, considered)
+            results = self._load_unit(objects, considered, decoders)
         except Exception as exc:
             if len(objects) > 1:
                 # Nothing of the unit stayed: load its objects one by one to set the bad one apart.
                 log.warning("a load of %d objects failed (%s); loading them one by one", len(objects), exc)
                 for obj in objects:
-                    self._run_unit([obj], summary, progress, considered)
+                    self._run_unit([obj], summary, progress, considered)  # read here, this time
                 return
             obj = objects[0]
             if isinstance(exc, Unreadable):
@@ -524,7 +528,8 @@ class Ingestor:
             if progress is not None:
                 progress(result, summary)
 
-    def _load_unit(self, objects: list[SourceObject], considered: dict[str, set[str]]) -> list[ObjectResult]:
+    def _load_unit(self, objects: list[SourceObject], considered: dict[str, set[str]],
+                   decoders: Decoders | None) -> list[ObjectResult]:
         """Load the objects into their graphs (one transaction per graph), then record them
         in the control store; all or nothing until the graphs commit."""
         with self.store.read() as conn:
@@ -536,7 +541,9 @@ class Ingestor:
         try:
             for obj in objects:
                 try:
-                    results.append(self._read_object(obj, targets, loads, earlier, stamp, considered.get(obj.ref, set())))
+                    decoded = decoders.take(obj) if decoders is not None else None
+                    results.append(self._read_object(obj, targets, loads, earlier, stamp, considered.get(obj.ref, set()),
+                                                     decoded))
                 except Exception as exc:
                     raise Unreadable(exc) from exc
             for load in loads.values():
@@ -563,28 +570,33 @@ class Ingestor:
         return results
 
     def _read_object(self, obj: SourceObject, targets: dict[str, list[Target]], loads: dict[str, Load],
-                     earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str]) -> ObjectResult:
+                     earlier: dict[tuple[str, str], dict[str, int]], stamp: int, skip: set[str],
+                     decoded: list[Decoded] | None) -> ObjectResult:
+        """Route an object's records, decoded by the pool (``decoded``) or read here."""
+        if decoded is not None:
+            return self._route_pieces(obj, iter(decoded), targets, loads, earlier, stamp, skip)
         stream = obj.open(limit=self.max_object_bytes)
         try:
             if obj.part is not None:
                 return self._read_part(obj, stream, targets, loads, earlier, stamp, skip)
-            head, error = read_head(stream, SNIFF_BYTES)
-            reader = next((r for r in READERS if r.sniff(head, obj.key)), None) if head.strip() else None
-            result = ObjectResult(obj.source, obj.key, reader.KIND if reader else "unknown", obj.size)
-            if reader is None:
-                if error is not None:
-                    result.reject_list.append(Reject("byte 0", f"the object cannot be read: {error}"))
-                elif head.strip():
-                    log.info("%s/%s is not a log Gumshoe reads (CloudTrail, VPC Flow Logs, GuardDuty, EKS audit, "
-                             "Security Hub findings); skipped", obj.source, obj.key)
-            else:
-                rest = Rejoined(head, Failing(error) if error is not None else stream)
-                for batch in reader.read(rest, obj.key, self.limits):
-                    result.reject_list.extend(batch.rejects)
-                    self._route(obj, reader, columns.to_table(reader.KIND, batch.records) if batch.records else None,
-                            targets, loads, earlier, result, stamp, skip)
+            return self._route_pieces(obj, decoding.decode(stream, obj.key, self.limits), targets, loads, earlier,
+                                      stamp, skip)
         finally:
             stream.close()
+
+    def _route_pieces(self, obj: SourceObject, pieces: Iterator[Decoded], targets: dict[str, list[Target]],
+                      loads: dict[str, Load], earlier: dict[tuple[str, str], dict[str, int]], stamp: int,
+                      skip: set[str]) -> ObjectResult:
+        first = next(pieces)
+        result = ObjectResult(obj.source, obj.key, first.kind, obj.size)
+        if first.not_a_log:
+            log.info("%s/%s is not a log Gumshoe reads (CloudTrail, VPC Flow Logs, GuardDuty, EKS audit, "
+                     "Security Hub findings); skipped", obj.source, obj.key)
+        reader = READERS_BY_KIND.get(first.kind)
+        for piece in itertools.chain([first], pieces):
+            result.reject_list.extend(piece.rejects)
+            if reader is not None:
+                self._route(obj, reader, piece.table, targets, loads, earlier, result, stamp, skip)
         return _counted(obj, result)
 
     def _read_part(self, obj: SourceObject, stream: Any, targets: dict[str, list[Target]], loads: dict[str, Load],
@@ -595,13 +607,12 @@ class Ingestor:
         result = ObjectResult(obj.source, obj.key, reader.KIND, obj.size)
         preamble = _preamble(obj, reader) if part.start else b""
         lines = preamble.count(b"\n")
-        for batch in reader.read(Rejoined(preamble, stream), obj.key, self.limits):
+        for piece in decoding.decode_with(reader, Rejoined(preamble, stream), obj.key, self.limits):
             if part.start:
-                result.reject_list.extend(growing.placed(r, part, lines, len(preamble)) for r in batch.rejects)
+                result.reject_list.extend(growing.placed(r, part, lines, len(preamble)) for r in piece.rejects)
             else:
-                result.reject_list.extend(batch.rejects)
-            self._route(obj, reader, columns.to_table(reader.KIND, batch.records) if batch.records else None,
-                            targets, loads, earlier, result, stamp, skip)
+                result.reject_list.extend(piece.rejects)
+            self._route(obj, reader, piece.table, targets, loads, earlier, result, stamp, skip)
         return _counted(obj, result)
 
     def _route(self, obj: SourceObject, reader: ModuleType, rows: pa.Table | None, targets: dict[str, list[Target]],
@@ -729,8 +740,8 @@ class Ingestor:
 
 
 class _Run:
-    """One run's objects gathered into units (up to ``unit_bytes`` or UNIT_OBJECTS of them),
-    each loaded when full, and the run's summary."""
+    """One run's objects, loaded in units (up to ``unit_bytes`` or UNIT_OBJECTS of them) once
+    all are known (so that the pool decodes ahead across units), and the run's summary."""
 
     def __init__(self, ingestor: Ingestor, progress: Callable[[ObjectResult, Summary], None] | None) -> None:
         self.ingestor = ingestor
@@ -738,19 +749,29 @@ class _Run:
         self.summary = Summary()
         self.considered: dict[str, set[str]] = {}
         self.failed_before: dict[str, str] = {}
-        self.unit: list[SourceObject] = []
-        self.unit_bytes = 0
+        self.todo: list[SourceObject] = []
 
     def add(self, obj: SourceObject) -> None:
-        self.unit.append(obj)
-        self.unit_bytes += obj.size
-        if self.unit_bytes >= self.ingestor.unit_bytes or len(self.unit) >= UNIT_OBJECTS:
-            self.flush()
+        self.todo.append(obj)
 
     def flush(self) -> None:
-        if self.unit:
-            self.ingestor._run_unit(self.unit, self.summary, self.progress, self.considered)
-            self.unit, self.unit_bytes = [], 0
+        todo, self.todo = self.todo, []
+        ingestor = self.ingestor
+        decoders = Decoders.for_run(todo, ingestor.workers, ingestor.max_object_bytes, ingestor.limits)
+        try:
+            unit: list[SourceObject] = []
+            size = 0
+            for obj in todo:
+                unit.append(obj)
+                size += obj.size
+                if size >= ingestor.unit_bytes or len(unit) >= UNIT_OBJECTS:
+                    ingestor._run_unit(unit, self.summary, self.progress, self.considered, decoders)
+                    unit, size = [], 0
+            if unit:
+                ingestor._run_unit(unit, self.summary, self.progress, self.considered, decoders)
+        finally:
+            if decoders is not None:
+                decoders.close()
 
     def skip(self, obj: SourceObject) -> None:
         self.summary.skipped += 1

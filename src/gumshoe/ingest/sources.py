@@ -80,11 +80,17 @@ class SourceObject:
         if self.part is not None:  # a plain file, never gzip
             raw.seek(self.part.start)
             return Bounded(raw, self.part.end - self.part.start)  # type: ignore[return-value]
-        head = raw.read(2)
-        rest = Rejoined(head, raw)
-        if head == GZIP_MAGIC:
-            return cast(BinaryIO, Limited(gzip.GzipFile(fileobj=cast(BinaryIO, rest), mode="rb"), limit))
-        return cast(BinaryIO, Limited(rest, limit))
+        return unpacked(raw, limit)
+
+
+def unpacked(raw: BinaryIO, limit: int) -> BinaryIO:
+    """An object's bytes as stored, decompressed when gzip (by its magic number), read up to
+    ``limit`` (past it: base.ObjectTooLarge)."""
+    head = raw.read(2)
+    rest = Rejoined(head, raw)
+    if head == GZIP_MAGIC:
+        return cast(BinaryIO, Limited(gzip.GzipFile(fileobj=cast(BinaryIO, rest), mode="rb"), limit))
+    return cast(BinaryIO, Limited(rest, limit))
 
 
 def layout_name(path: str, key: str) -> str:
