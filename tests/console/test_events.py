@@ -278,7 +278,7 @@ def test_pages_and_totals(graph: Any) -> None:
     ({"f0": "source_ip", "o0": "cidr", "v0": "gggg::/16"}, "is not a CIDR range"),
     ({"f0": "source_ip", "o0": "cidr", "v0": ""}, "is not a CIDR range"),
     ({"join": "xor"}, "AND or OR"),
-    ({"f7": "event_name"}, "at most 5 filters"),
+    ({"f7": "event_name"}, "at most 6 filters"),
 ])
 def test_what_is_not_allowed_is_refused_with_a_reason(params: dict[str, str], message: str) -> None:
     with pytest.raises(events.QueryError) as refused:

@@ -40,7 +40,7 @@ from gumshoe.formats.sql import is_ip
 from gumshoe.graph.store import GraphStore
 
 PAGE_SIZE = 100
-MAX_FILTERS = 5
+MAX_FILTERS = 6  # an instance's flow conversation: the instance, both addresses and ports, the protocol
 MAX_VALUE = 2048
 EXPORT_LIMIT = 100_000
 
