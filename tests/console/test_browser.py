@@ -65,6 +65,7 @@ class World:
         g = f"/console/graphs/{self.graph_id}"
         return [g, f"{g}/summary", f"{g}/summary?scope=7d", f"{g}/search?q=alice", f"{g}/complete?q=arn",
                 self.profile_path("aws_user", cw.ALICE), self.profile_path("aws_user", cw.ALICE, hour="0"),
+                self.profile_path("ec2_instance", cw.INSTANCE) + "/flows",
                 f"{g}/events", f"{g}/events?source=flows&f0=src_addr&o0=private", f"{g}/events.csv",
                 f"{g}/events.parquet", f"{g}/investigations", f"{g}/investigations/{investigation_id}",
                 f"{g}/investigations/{investigation_id}/report.json", f"{g}/finding-groups?scope=7d",
