@@ -331,7 +331,7 @@ def test_the_flow_drilldown_plots_the_rows_ticked(world: World, browser: Browser
     local, remote = expected[0][0].split(":"), expected[0][1].split(":")
     assert https == [local[0], local[1], remote[0], remote[1], "6 TCP", "outbound", "0", f"{expected[0][3]:,}", "1", "0"]
     assert [c.text for c in cells[-1][5:11]] == ["6 TCP", "inbound", "180", "0", "0", "1"]
-    # Tick two rows: the chart draws them at once, and the address keeps them.
+    # Tick two rows: the chart draws them at once, and the URL keeps them.
     labels = {"https": f"{expected[0][0]} → {expected[0][1]} 6 TCP", "ssh": f"{expected[-1][0]} ← {expected[-1][1]} 6 TCP"}
     cells[0][0].find_element("css selector", "input").click()
     cells[-1][0].find_element("css selector", "input").click()
@@ -346,7 +346,7 @@ def test_the_flow_drilldown_plots_the_rows_ticked(world: World, browser: Browser
     tokens = [r.get_attribute("data-row") for r in (rows[0], rows[-1])]
     browser.wait(lambda d: parse_qs(urlsplit(browser.path).query).get("plot") == tokens, "the selection in the URL")
     assert not browser.css("#plot-empty").is_displayed()
-    # The address opened again draws the same rows, ticked (the server's drawing, for browsers
+    # The URL opened again draws the same rows, ticked (the server's drawing, for browsers
     # without JavaScript, gives way to the chart).
     browser.driver.refresh()
     browser.wait_css("#static-plot")
@@ -753,7 +753,7 @@ def test_the_flow_drilldown_without_javascript(world: World, admin: ConsoleClien
     assert plotted.text.count(" checked>") == 2
     # Rows it cannot read, or more than it plots, are left out and said so; never a fault.
     odd = admin.get(str(page.url) + "&" + urlencode([("plot", "<script>alert(3)</script>"), *[("plot", t) for t in tokens]]))
-    assert odd.status_code == 200 and "3 rows named in the address are not plotted" in odd.text
+    assert odd.status_code == 200 and "3 rows named in the URL are not plotted" in odd.text
     assert "<script>alert(3)" not in odd.text and odd.text.count('<polyline class="series"') == 8
     # An address's tab sees the conversation from its side; other entities have no such tab.
     peer = admin.get(world.profile_path("ip_address", "198.51.100.77") + "/flows", follow_redirects=True)

@@ -3,7 +3,7 @@
 //   {"first": ms, "count": hours, "selected": ms|null, "colors": [...], "max": n, "plotted": [token...],
 //    "rows": {token: {"label": text, "points": [[hour index, bytes], ...]}}}
 // A tick (an <input name="plot"> of the page's form) redraws the chart and puts the selection in
-// the address, so it can be shared; without JavaScript the form's button does the same on the server.
+// the URL, so it can be shared; without JavaScript the form's button does the same on the server.
 "use strict";
 
 (function flowPlot() {
@@ -86,7 +86,7 @@
       window.gumshoeFlowPlot = plot;
     }
 
-    // The selection goes into the address, and into the page's links that stay on this page.
+    // The selection goes into the URL, and into the page's links that stay on this page.
     function remember() {
       const rewrite = (href) => {
         const target = new URL(href, window.location.origin);
