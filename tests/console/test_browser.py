@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import console_world as cw
 import httpx
@@ -65,6 +65,7 @@ class World:
         g = f"/console/graphs/{self.graph_id}"
         return [g, f"{g}/summary", f"{g}/summary?scope=7d", f"{g}/search?q=alice", f"{g}/complete?q=arn",
                 self.profile_path("aws_user", cw.ALICE), self.profile_path("aws_user", cw.ALICE, hour="0"),
+                self.profile_path("ec2_instance", cw.INSTANCE) + "/flows",
                 f"{g}/events", f"{g}/events?source=flows&f0=src_addr&o0=private", f"{g}/events.csv",
                 f"{g}/events.parquet", f"{g}/investigations", f"{g}/investigations/{investigation_id}",
                 f"{g}/investigations/{investigation_id}/report.json", f"{g}/finding-groups?scope=7d",
@@ -303,6 +304,58 @@ def test_the_html_user_agent_is_shown_as_text(world: World, browser: Browser, no
     assert browser.css("h1.entity-id").text == cw.XSS_AGENT and not browser.alert_open()
 
 
+def flow_rows(world: World) -> list[tuple[str, str, int, int]]:
+    """console_world's flow log as the instance's drill-down rows: (local, remote, bytes in, bytes out),
+    the most bytes first."""
+    rows = []
+    for line in cw.flow_log(world.activity).splitlines()[1:]:
+        f = line.split()
+        if f[-1] == "egress":
+            rows.append((f"{f[3]}:{f[5]}", f"{f[4]}:{f[6]}", 0, int(f[9])))
+        else:
+            rows.append((f"{f[4]}:{f[6]}", f"{f[3]}:{f[5]}", int(f[9]), 0))
+    return sorted(rows, key=lambda r: (-(r[2] + r[3]), r[0], r[1]))
+
+
+def test_the_flow_drilldown_plots_the_rows_ticked(world: World, browser: Browser, no_console_errors: Any) -> None:
+    no_console_errors(browser)
+    signed_in(browser, cw.ADMIN)
+    browser.get(world.profile_path("ec2_instance", cw.INSTANCE))
+    browser.css("#flows-tab").click()
+    browser.wait_for_path(r"/entities/ec2_instance/[^/?]+/flows\?")
+    expected = flow_rows(world)
+    rows = browser.all("table.flows tbody tr")
+    assert len(rows) == len(expected) == 10
+    cells = [r.find_elements("css selector", "td") for r in rows]
+    https = [c.text for c in cells[0][1:11]]
+    local, remote = expected[0][0].split(":"), expected[0][1].split(":")
+    assert https == [local[0], local[1], remote[0], remote[1], "6 TCP", "outbound", "0", f"{expected[0][3]:,}", "1", "0"]
+    assert [c.text for c in cells[-1][5:11]] == ["6 TCP", "inbound", "180", "0", "0", "1"]
+    # Tick two rows: the chart draws them at once, and the URL keeps them.
+    labels = {"https": f"{expected[0][0]} → {expected[0][1]} 6 TCP", "ssh": f"{expected[-1][0]} ← {expected[-1][1]} 6 TCP"}
+    cells[0][0].find_element("css selector", "input").click()
+    cells[-1][0].find_element("css selector", "input").click()
+    browser.wait(lambda d: browser.css("#flow-plot").get_attribute("data-plotted") == "2", "two rows plotted")
+    drawn = browser.driver.execute_script(
+        "const u = window.gumshoeFlowPlot;"
+        "return [u.series.slice(1).map((s) => s.label), u.data.slice(1).map((a) => a.reduce((x, y) => x + y, 0))];")
+    assert drawn == [[labels["https"], labels["ssh"]], [expected[0][3], 180]]
+    colours = [(0, 114, 178), (213, 94, 0)]  # console/flows.py's first two COLORS
+    blue, orange = browser.canvas_pixels("#flow-plot", colours)
+    assert blue > 20 and orange > 20, (blue, orange)
+    tokens = [r.get_attribute("data-row") for r in (rows[0], rows[-1])]
+    browser.wait(lambda d: parse_qs(urlsplit(browser.path).query).get("plot") == tokens, "the selection in the URL")
+    assert not browser.css("#plot-empty").is_displayed()
+    # The URL opened again draws the same rows, ticked (the server's drawing, for browsers
+    # without JavaScript, gives way to the chart).
+    browser.driver.refresh()
+    browser.wait_css("#static-plot")
+    browser.wait(lambda d: browser.css("#flow-plot").get_attribute("data-plotted") == "2", "the rows plotted again")
+    assert [b.get_attribute("value") for b in browser.all("table.flows input[name=plot]:checked")] == tokens
+    assert not browser.css("#static-plot").is_displayed()
+    browser.screenshot("flows")
+
+
 def test_investigate_starts_an_investigation_and_shows_its_report(world: World, browser: Browser, admin: ConsoleClient,
                                                                    no_console_errors: Any) -> None:
     no_console_errors(browser)
@@ -537,6 +590,11 @@ def test_errors_are_pages_not_tracebacks(world: World, admin: ConsoleClient) -> 
     nobody = admin.get(world.profile_path("aws_user", "arn:aws:iam::111111111111:user/nobody"), follow_redirects=True)
     assert nobody.status_code == 404 and "no such entity" in nobody.text
     assert admin.get("/console/no/such/page").status_code == 404
+    for bad in ("2001:db8::/129", "fe80::1%eth0/64", "10.0.0.0/33"):
+        refused = admin.get(f"{g}/events", params={"f0": "source_ip", "o0": "cidr", "v0": bad})
+        assert refused.status_code == 400 and "is not a CIDR range such as" in refused.text, bad
+    v6 = admin.get(f"{g}/events", params={"f0": "source_ip", "o0": "cidr", "v0": "2001:db8::/32"})
+    assert v6.status_code == 200 and "0 records of CloudTrail events" in v6.text
     not_a_field = admin.get(f"{g}/events", params={"f0": "object_ref", "o0": "equals", "v0": "x"})
     assert not_a_field.status_code == 400 and "&#39;object_ref&#39; is not a field of CloudTrail events" in not_a_field.text
     assert admin.get(f"{g}/events.csv", params={"source": "nope"}).status_code == 400
@@ -669,3 +727,35 @@ def test_investigations_are_filtered_by_entity_and_creation_time(world: World, a
     assert investigation_id not in admin.get(g, params={"created_to": "2020-01-01T00:00"}).text
     wrong = admin.get(g, params={"created_from": "soon"})
     assert wrong.status_code == 200 and "created from must be a time" in wrong.text
+
+
+def test_the_flow_drilldown_without_javascript(world: World, admin: ConsoleClient) -> None:
+    """The tab's table, its links to the raw records, and the "Plot ticked rows" form drawn on the server."""
+    import re
+    from html import unescape
+
+    page = admin.get(world.profile_path("ec2_instance", cw.INSTANCE) + "/flows", follow_redirects=True)
+    assert page.status_code == 200 and "/flows?from=" in str(page.url)
+    tokens = [unescape(t) for t in re.findall(r'<tr data-row="([^"]+)"', page.text)]
+    expected = flow_rows(world)
+    assert len(tokens) == 10 and tokens[0].startswith(expected[0][0].replace(":", ",") + ",")
+    assert page.text.count(">6 TCP<") == 10 and 'id="static-plot"' not in page.text
+    # A row's raw records: the search filled in, one record.
+    out_link = unescape(re.search(r'<a class="records-out" href="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+    assert "source=flows" in out_link and "f0=instance_id" in out_link
+    records = admin.get(out_link)
+    assert records.status_code == 200 and "1 record of VPC flow records" in records.text
+    # The form's GET: the ticked rows drawn as an SVG, with their bytes, and kept ticked.
+    base = str(page.url).split("?", 1)[1]
+    plotted = admin.get(str(page.url).split("?", 1)[0] + "?" + base + "&" + urlencode([("plot", t) for t in tokens[:2]]))
+    lines = re.findall(r'<polyline class="series" data-row="([^"]+)" data-bytes="(\d+)"', plotted.text)
+    assert [(unescape(t), int(b)) for t, b in lines] == [(tokens[0], expected[0][3]), (tokens[1], expected[1][3])]
+    assert plotted.text.count(" checked>") == 2
+    # Rows it cannot read, or more than it plots, are left out and said so; never a fault.
+    odd = admin.get(str(page.url) + "&" + urlencode([("plot", "<script>alert(3)</script>"), *[("plot", t) for t in tokens]]))
+    assert odd.status_code == 200 and "3 rows named in the URL are not plotted" in odd.text
+    assert "<script>alert(3)" not in odd.text and odd.text.count('<polyline class="series"') == 8
+    # An address's tab sees the conversation from its side; other entities have no such tab.
+    peer = admin.get(world.profile_path("ip_address", "198.51.100.77") + "/flows", follow_redirects=True)
+    assert peer.status_code == 200 and "<td>inbound</td>" in peer.text and "<td>outbound</td>" not in peer.text
+    assert admin.get(world.profile_path("aws_user", cw.ALICE) + "/flows", follow_redirects=True).status_code == 404

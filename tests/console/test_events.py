@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import console_world as cw
+import ingest_fixtures as fx
 import pyarrow.parquet as pq
 import pytest
 
 from gumshoe.console import events
 
 HOUR_MS = 3_600_000
+# IPv6 sources of CloudTrail calls as a log may write them (CloudTrail keeps the text as it
+# came): compressed, uppercase, every group written out, an IPv4 tail; and what is no IPv6.
+V6_SOURCES = (
+    "2001:db8::1", "2001:DB8:0:0:0:0:0:2", "2001:0db8:0000:0000:0000:0000:0000:0003", "2001:db8:0:1::7",
+    "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::1", "2001:db7:ffff::1", "fe80::1", "FE80::abcd:1",
+    "febf:ffff::1", "fec0::1", "fd00:1234::9", "fc00::", "fbff::1", "::1", "0:0:0:0:0:0:0:1", "::2",
+    "::ffff:192.0.2.9", "::", "2600:1f18:abcd::42", "203.0.113.5", "10.1.2.3", "ec2.amazonaws.com", "AWS Internal",
+)
 
 
 def ms(moment: dt.datetime) -> int:
@@ -150,6 +161,101 @@ def test_the_private_test_knows_the_ranges() -> None:
         assert not matches(value, "private") and not matches(value, "public"), value
 
 
+@pytest.fixture(scope="module")
+def v6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One call from each of V6_SOURCES, and IPv6 flows (which the reader writes compressed)."""
+    world = cw.World(dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - 3 * cw.HOUR)
+    alice = fx.iam_user(cw.ADMIN, "alice")
+    for n, ip in enumerate(V6_SOURCES):
+        world.events.append(fx.ct_event(cw.ADMIN, cw.REGION, world.start + dt.timedelta(minutes=n), alice,
+                                        "sts.amazonaws.com", "GetCallerIdentity", ip=ip, agent=fx.UA_CLI,
+                                        event_id=f"00000000-0000-4000-8000-{n:012d}"))
+    t0 = int(world.start.timestamp())
+    flows = [("2001:DB8::10", "2600:1f18::1"), ("2001:db8:0:0:0:0:0:11", "fd00::5"), ("fe80::9", "10.0.0.1"),
+             ("198.51.100.1", "2001:db8::12")]
+    rows = [f"2 {cw.ADMIN} eni-0a1b2c3d4e5f60000 {src} {dst} 443 50000 6 1 100 {t0 + i} {t0 + i + 5} ACCEPT OK"
+            for i, (src, dst) in enumerate(flows)]
+
+    def write(folder: Path, w: cw.World) -> None:
+        fx.write_cloudtrail(folder, cw.ADMIN, cw.REGION, w.events, w.start)
+        fx.put(folder, fx.flow_key(cw.ADMIN, cw.REGION, w.start), gzip.compress(("\n".join(rows) + "\n").encode()))
+
+    with cw.ingested_graph(tmp_path_factory.mktemp("console-v6"), world, write) as graph:
+        yield graph
+
+
+def address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("cidr", ["2001:db8::/32", "2001:0db8:0000::/48", "2001:db8::1/128", "2001:db8::/126",
+                                  "2001:db8:0:1::/64", "::1/128", "::/127", "fe80::/10", "fc00::/7", "::/0",
+                                  "::ffff:0:0/96", "2001:db8::5/31", "0.0.0.0/0", "10.0.0.0/8"])
+def test_ipv6_ranges_match_the_addresses_however_written(v6: Any, cidr: str) -> None:
+    network = ipaddress.ip_network(cidr, strict=False)
+    expected = sorted(e["eventID"] for e in v6.w.events
+                      if (a := address(e["sourceIPAddress"])) is not None and a.version == network.version
+                      and a in network)
+    assert sorted(ids(run(v6, "api_events", "and", ("source_ip", "cidr", cidr)))) == expected, cidr
+
+
+def test_a_compressed_address_is_in_a_range_written_out(v6: Any) -> None:
+    found = run(v6, "api_events", "and", ("source_ip", "cidr", "2001:0db8:0000::/48"))
+    assert set(column(found, "source_ip")) == {"2001:db8::1", "2001:DB8:0:0:0:0:0:2",
+                                               "2001:0db8:0000:0000:0000:0000:0000:0003", "2001:db8:0:1::7"}
+    # IPv4 ranges hold no IPv6 address (nor an IPv4-mapped one), and IPv6 ranges no IPv4 address.
+    assert set(column(run(v6, "api_events", "and", ("source_ip", "cidr", "0.0.0.0/0")), "source_ip")) == {
+        "203.0.113.5", "10.1.2.3"}
+    assert "203.0.113.5" not in column(run(v6, "api_events", "and", ("source_ip", "cidr", "::/0")), "source_ip")
+    # Flows (whose addresses the reader writes compressed) and OR across both address fields.
+    flows = run(v6, "flows", "or", ("src_addr", "cidr", "2001:db8::/32"), ("dst_addr", "cidr", "2001:db8::/32"))
+    assert sorted(column(flows, "src_addr")) == ["198.51.100.1", "2001:db8::10", "2001:db8::11"]
+
+
+def test_ipv6_private_and_public_addresses(v6: Any) -> None:
+    private_ranges = [ipaddress.ip_network(n) for n in ("::1/128", "fc00::/7", "fe80::/10", "10.0.0.0/8")]
+    valid = [e["sourceIPAddress"] for e in v6.w.events if address(e["sourceIPAddress"]) is not None]
+    private = {ip for ip in valid
+               if any((a := address(ip)) is not None and a.version == n.version and a in n for n in private_ranges)}
+    assert private == {"fe80::1", "FE80::abcd:1", "febf:ffff::1", "fd00:1234::9", "fc00::", "::1", "0:0:0:0:0:0:0:1",
+                       "10.1.2.3"}
+    assert set(column(run(v6, "api_events", "and", ("source_ip", "private", "")), "source_ip")) == private
+    assert set(column(run(v6, "api_events", "and", ("source_ip", "public", "")), "source_ip")) == set(valid) - private
+    assert set(column(run(v6, "flows", "and", ("dst_addr", "private", "")), "dst_addr")) == {"fd00::5", "10.0.0.1"}
+
+
+def test_ipv6_ranges_on_single_values_against_the_standard_library() -> None:
+    """Many addresses in each of their written forms, in and around ranges of every length."""
+    import random
+
+    import duckdb
+
+    rng = random.Random(9)
+    conn = duckdb.connect()
+    source = events.SOURCES["api_events"]
+    for _ in range(40):
+        network = ipaddress.IPv6Network((rng.getrandbits(128), rng.randrange(0, 129)), strict=False)
+        inside = int(network.network_address) + rng.randrange(network.num_addresses)
+        just_out = (int(network.broadcast_address) + 1) % 2 ** 128
+        below = (int(network.network_address) - 1) % 2 ** 128
+        values = []
+        for number in (inside, just_out, below, int(network.network_address), int(network.broadcast_address)):
+            a = ipaddress.IPv6Address(number)
+            values += [a.compressed, a.exploded, a.exploded.upper(), ":".join(g.lstrip("0") or "0"
+                                                                              for g in a.exploded.split(":"))]
+            if a.compressed.startswith("::ffff:"):
+                values.append(f"::ffff:{a.ipv4_mapped}")
+        conn.execute("CREATE OR REPLACE TABLE api_events AS "
+                     "SELECT 5::BIGINT AS time_ms, unnest($v::VARCHAR[]) AS source_ip", {"v": values})
+        built = events.build(events.Query(source, (events.Filter("source_ip", "cidr", str(network)),), "and", 0, 10))
+        got = {r[0] for r in conn.execute(f"SELECT source_ip FROM api_events WHERE {built.where}",
+                                          built.params).fetchall()}
+        assert got == {v for v in values if ipaddress.IPv6Address(v) in network}, network
+
+
 def test_pages_and_totals(graph: Any) -> None:
     everything = ids(run(graph))
     pages = [run(graph, offset=o, limit=7) for o in range(0, len(everything) + 7, 7)]
@@ -166,9 +272,13 @@ def test_pages_and_totals(graph: Any) -> None:
     ({"f0": "event_name", "o0": "like"}, "'like' is not an operator"),
     ({"f0": "event_name", "o0": "cidr", "v0": "10.0.0.0/8"}, "applies to address fields only"),
     ({"f0": "source_ip", "o0": "cidr", "v0": "10.0.0.0/33"}, "is not a CIDR range"),
-    ({"f0": "source_ip", "o0": "cidr", "v0": "2001:db8::/32"}, "IPv6 ranges are not supported"),
+    ({"f0": "source_ip", "o0": "cidr", "v0": "2001:db8::/129"}, "is not a CIDR range such as"),
+    ({"f0": "source_ip", "o0": "cidr", "v0": "2001:db8:::/32"}, "is not a CIDR range"),
+    ({"f0": "source_ip", "o0": "cidr", "v0": "fe80::%eth0/64"}, "is not a CIDR range"),
+    ({"f0": "source_ip", "o0": "cidr", "v0": "gggg::/16"}, "is not a CIDR range"),
+    ({"f0": "source_ip", "o0": "cidr", "v0": ""}, "is not a CIDR range"),
     ({"join": "xor"}, "AND or OR"),
-    ({"f7": "event_name"}, "at most 5 filters"),
+    ({"f7": "event_name"}, "at most 6 filters"),
 ])
 def test_what_is_not_allowed_is_refused_with_a_reason(params: dict[str, str], message: str) -> None:
     with pytest.raises(events.QueryError) as refused:

@@ -8,10 +8,17 @@ every value is a bound parameter. An unknown source, field or operator, or a val
 cannot use (a CIDR range that is not one), is a ``QueryError`` with a message for the page.
 
 Operators: ``equals`` (exact text), ``contains`` (part of the text, case-insensitive),
-``starts_with`` (exact prefix), ``cidr`` (an IPv4 range, by integer arithmetic on the address;
-address columns only), ``public`` and ``private`` (address columns only: whether the value is
-an address in the private, loopback, link-local or shared ranges). A list column (the source
-addresses of a Kubernetes call, a finding's remote addresses) matches when any element does.
+``starts_with`` (exact prefix), ``cidr`` (an IPv4 or IPv6 range; address columns only),
+``public`` and ``private`` (address columns only: whether the value is an address in the
+private, loopback, link-local or shared ranges). A list column (the source addresses of a
+Kubernetes call, a finding's remote addresses) matches when any element does.
+
+Ranges are compared in SQL, without DuckDB's inet extension (not there offline): an IPv4
+address as an integer from its four parts, an IPv6 address as its 32 hexadecimal digits
+(``::`` expanded, groups zero-padded, an IPv4 tail turned into two groups, lowercase), which
+sort as the numbers do; the range's bounds are computed in Python (``ipaddress``). So
+``2001:db8::1``, ``2001:DB8:0:0::1`` and ``2001:0db8:0000:0000:0000:0000:0000:0001`` are
+one address, in ``2001:0db8::/48`` however that is written.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from gumshoe.formats.sql import is_ip
 from gumshoe.graph.store import GraphStore
 
 PAGE_SIZE = 100
-MAX_FILTERS = 5
+MAX_FILTERS = 6  # an instance's flow conversation: the instance, both addresses and ports, the protocol
 MAX_VALUE = 2048
 EXPORT_LIMIT = 100_000
 
@@ -82,12 +89,13 @@ OPERATORS: dict[str, str] = {
 ADDRESS_OPERATORS = ("cidr", "public", "private")
 VALUELESS = ("public", "private")
 
-# IPv4 ranges that are not public (RFC 1918, loopback, link-local, shared address space, "this network").
+# Ranges that are not public. IPv4: RFC 1918, loopback, link-local, shared address space,
+# "this network". IPv6: loopback, unique local (RFC 4193), link-local.
 _PRIVATE_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
                "0.0.0.0/8")
-# IPv6: loopback, unique local (fc00::/7), link-local (fe80::/10), tested on the address's text.
-_PRIVATE_V6 = r"(::1|f[cd][0-9a-f]{2}:.*|fe[89ab][0-9a-f]:.*)"
+_PRIVATE_V6 = ("::1/128", "fc00::/7", "fe80::/10")
 _IPV4 = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -160,15 +168,16 @@ def check(source: Source, f: Filter) -> Filter:
     return Filter(f.field, f.operator, "" if f.operator in VALUELESS else f.value)
 
 
-def _network(value: str) -> ipaddress.IPv4Network:
+def _network(value: str) -> Network:
+    """The range a CIDR value names (host bits ignored), or QueryError saying what one looks like."""
     try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
+        # The standard library takes an IPv6 zone (fe80::1%eth0/64); a range has none.
+        if "%" in value:
+            raise ValueError(value)
+        return ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
-        raise QueryError(f"{value[:100]!r} is not a CIDR range such as 10.0.0.0/8 or 203.0.113.7/32.") from None
-    if not isinstance(network, ipaddress.IPv4Network):
-        raise QueryError("CIDR ranges are IPv4 ranges (IPv6 ranges are not supported yet); "
-                         "use “starts with” on an IPv6 prefix.")
-    return network
+        raise QueryError(f"{value[:100]!r} is not a CIDR range such as 10.0.0.0/8, 203.0.113.7/32, 2001:db8::/32 "
+                         "or fe80::/10.") from None
 
 
 def _v4_number(x: str) -> str:
@@ -177,18 +186,59 @@ def _v4_number(x: str) -> str:
     return f"CASE WHEN regexp_full_match({x}, '{_IPV4}') THEN {parts} END"
 
 
-def _in_range(x: str, network: ipaddress.IPv4Network, params: dict[str, Any], key: str) -> str:
-    params[f"{key}_lo"] = int(network.network_address)
-    params[f"{key}_hi"] = int(network.broadcast_address)
-    return f"({_v4_number(x)} BETWEEN ${key}_lo AND ${key}_hi)"
+def _v6_digits(x: str) -> str:
+    """The SQL of an IPv6 address's 32 lowercase hexadecimal digits (NULL unless ``x`` is an
+    IPv6 address): an IPv4 tail (``::ffff:192.0.2.1``) becomes two groups, ``::`` the groups
+    it stands for, and every group four digits."""
+    low = f"lower({x})"
+    tail = rf"regexp_extract({low}, '[0-9]+(\.[0-9]+){{3}}$')"
+    octets = ", ".join(f"CAST(split_part({tail}, '.', {i}) AS INTEGER)" for i in range(1, 5))
+    hexed = (f"(CASE WHEN contains({x}, '.') THEN left({low}, length({low}) - length({tail})) || "
+             f"printf('%02x%02x:%02x%02x', {octets}) ELSE {low} END)")
+    groups = f"len(regexp_extract_all({hexed}, '[0-9a-f]+'))"
+    expanded = f"trim(replace({hexed}, '::', ':' || repeat('0:', 8 - {groups})), ':')"
+    # Three zeros before each group, then its last four digits: "db8" -> "000db8" -> "0db8".
+    padded = rf"regexp_replace(regexp_replace({expanded}, '([0-9a-f]+)', '000\1', 'g'), '0*([0-9a-f]{{4}}):?', '\1', 'g')"
+    return f"CASE WHEN contains({x}, ':') AND {is_ip(x)} THEN {padded} END"
+
+
+def _digits(address: ipaddress.IPv6Address) -> str:
+    return address.exploded.replace(":", "")
+
+
+def _in_range(x: str, network: Network, params: dict[str, Any], key: str) -> str:
+    """The SQL test that ``x`` is an address of ``network`` (its bounds as parameters)."""
+    if isinstance(network, ipaddress.IPv4Network):
+        params[f"{key}_lo"] = int(network.network_address)
+        params[f"{key}_hi"] = int(network.broadcast_address)
+        return f"({_v4_number(x)} BETWEEN ${key}_lo AND ${key}_hi)"
+    params[f"{key}_lo"] = _digits(network.network_address)
+    params[f"{key}_hi"] = _digits(network.broadcast_address)
+    return f"({_v6_digits(x)} BETWEEN ${key}_lo AND ${key}_hi)"
+
+
+def _hex_prefixes(network: ipaddress.IPv6Network) -> list[str]:
+    """The hexadecimal beginnings of the addresses of a range (``fc00::/7``: ``fc``, ``fd``)."""
+    whole, bits = divmod(network.prefixlen, 4)
+    digits = _digits(network.network_address)
+    if not bits:
+        return [digits[:whole]]
+    first = int(digits[whole], 16)
+    return [digits[:whole] + f"{first + i:x}" for i in range(2 ** (4 - bits))]
+
+
+# One pattern of the IPv6 ranges that are not public, on an address's 32 digits.
+_PRIVATE_V6_DIGITS = "|".join(f"{p}.*" for text in _PRIVATE_V6 for p in _hex_prefixes(ipaddress.IPv6Network(text)))
 
 
 def _private(x: str) -> str:
+    v4 = _v4_number(x)
     ranges = []
     for text in _PRIVATE_V4:
         net = ipaddress.IPv4Network(text)
-        ranges.append(f"{_v4_number(x)} BETWEEN {int(net.network_address)} AND {int(net.broadcast_address)}")
-    return f"(COALESCE({' OR '.join(ranges)}, false) OR regexp_full_match(lower({x}), '{_PRIVATE_V6}'))"
+        ranges.append(f"{v4} BETWEEN {int(net.network_address)} AND {int(net.broadcast_address)}")
+    v6 = f"regexp_full_match({_v6_digits(x)}, '{_PRIVATE_V6_DIGITS}')"
+    return f"(COALESCE({' OR '.join(ranges)}, false) OR COALESCE({v6}, false))"
 
 
 def _predicate(f: Filter, x: str, params: dict[str, Any], key: str) -> str:

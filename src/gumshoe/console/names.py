@@ -93,3 +93,18 @@ def entity_label(entity_type: str) -> str:
 
 def relationship_label(kind: str, direction: str) -> str:
     return RELATIONSHIP_LABELS.get((kind, direction), f"{kind} ({direction})")
+
+
+# IANA protocol numbers (www.iana.org/assignments/protocol-numbers), as VPC flow records carry them.
+PROTOCOLS = {
+    1: "ICMP", 2: "IGMP", 4: "IPv4", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP", 51: "AH",
+    58: "ICMPv6", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP",
+}
+
+
+def protocol_label(number: int | None) -> str:
+    """A protocol number with its name: "6 TCP"; "-" when the record had none (-1)."""
+    if number is None or number < 0:
+        return "-"
+    name = PROTOCOLS.get(number)
+    return f"{number} {name}" if name else str(number)

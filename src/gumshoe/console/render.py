@@ -84,6 +84,12 @@ def profile_url(graph_id: str, entity_type: str, entity_id: str, scope: TimeScop
     return url(path, **(scope.range_query() if scope else {}), **extra)
 
 
+def flows_url(graph_id: str, entity_type: str, entity_id: str, scope: TimeScope | None = None, **extra: Any) -> str:
+    """The VPC flow drill-down of an address or instance (its profile's flows tab)."""
+    path = f"/console/graphs/{graph_id}/entities/{quote(entity_type, safe='')}/{quote(entity_id, safe='')}/flows"
+    return url(path, **(scope.range_query() if scope else {}), **extra)
+
+
 class Templates:
     def __init__(self) -> None:
         self.env = jinja2.Environment(
@@ -93,9 +99,9 @@ class Templates:
             lstrip_blocks=True,
         )
         self.env.filters.update(utc=utc, utc_short=utc_short, bytes=human_bytes, number=number, entity_label=names.entity_label,
-                                datetime_local=datetime_local)
+                                datetime_local=datetime_local, protocol=names.protocol_label)
         self.env.globals.update(
-            url=url, profile_url=profile_url, static=self.static, names=names, preset_labels=PRESET_LABELS, presets=list(PRESETS),
+            url=url, profile_url=profile_url, flows_url=flows_url, static=self.static, names=names, preset_labels=PRESET_LABELS, presets=list(PRESETS),
             relationship_label=names.relationship_label,
         )
         self._versions: dict[str, str] = {}

@@ -161,6 +161,7 @@ def json_response(value: Any, status: int = 200, *, download: str | None = None)
 
 
 def url(path: str, **params: Any) -> str:
-    """A console URL with query parameters (those that are None are left out)."""
-    kept = {k: v for k, v in params.items() if v is not None and v != ""}
-    return path + ("?" + urlencode(kept) if kept else "")
+    """A console URL with query parameters (those that are None are left out; a list is the
+    parameter repeated)."""
+    kept = {k: v for k, v in params.items() if v is not None and v != "" and v != []}
+    return path + ("?" + urlencode(kept, doseq=True) if kept else "")

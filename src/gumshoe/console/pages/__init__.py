@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from gumshoe.console.page import Route
-from gumshoe.console.pages import accounts, events, groups, home, investigations, profile, search, signin, summary
+from gumshoe.console.pages import (
+    accounts,
+    events,
+    flows,
+    groups,
+    home,
+    investigations,
+    profile,
+    search,
+    signin,
+    summary,
+)
 
 
 def routes() -> list[Route]:
@@ -31,6 +42,7 @@ def routes() -> list[Route]:
         Route("GET", ("graphs", G, "search"), search.page),
         Route("GET", ("graphs", G, "complete"), search.complete),
         Route("GET", ("graphs", G, "entities", "*", "*"), profile.page),
+        Route("GET", ("graphs", G, "entities", "*", "*", "flows"), flows.page),
         Route("GET", ("graphs", G, "events"), events.page),
         Route("GET", ("graphs", G, "events.csv"), events.export_csv),
         Route("GET", ("graphs", G, "events.parquet"), events.export_parquet),

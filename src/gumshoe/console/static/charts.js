@@ -1,6 +1,7 @@
 // Hourly volume charts (uPlot, vendored in vendor/). Each <div data-chart="ID"> reads its data
 // from the JSON block #ID: {"hours": [ms...], "series": [[...], [...]], "labels": [..], "drill": URL,
-// "selected": ms|null}. Choosing a bar opens that hour (the same link as the table rows under it).
+// "selected": ms|null, "anchor": id (default "events")}. Choosing a bar opens that hour (the same
+// link as the table rows under it), with the page's own "plot" choices (the flow drill-down's).
 "use strict";
 
 (function charts() {
@@ -19,7 +20,11 @@
     const target = new URL(data.drill, window.location.origin);
     target.searchParams.set("hour", String(hourSeconds * 1000));
     target.searchParams.delete("page");
-    target.hash = "events";
+    if (target.pathname === window.location.pathname) {
+      target.searchParams.delete("plot");
+      for (const token of new URLSearchParams(window.location.search).getAll("plot")) target.searchParams.append("plot", token);
+    }
+    target.hash = data.anchor || "events";
     window.location.assign(target.toString());
   }
 
