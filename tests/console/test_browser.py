@@ -676,6 +676,20 @@ def test_keyboard_focus_is_visible(world: World, browser: Browser, no_console_er
     for _ in range(3):
         browser.driver.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.driver.switch_to.active_element.tag_name in ("a", "input", "button")
+    # The map's dots are links the keyboard reaches, with the same visible focus (once the
+    # server has located the addresses: it does so in the background after the upload).
+    def located() -> bool:
+        browser.get(f"/console/graphs/{world.graph_id}/summary")
+        return bool(browser.all("#geo-map a"))
+
+    browser.wait(lambda d: located(), "the places on the map")
+    browser.driver.execute_script("const h = document.getElementById('geo-h'); h.tabIndex = -1; h.focus()")
+    browser.driver.switch_to.active_element.send_keys(Keys.TAB)
+    dot = browser.driver.switch_to.active_element
+    assert dot.tag_name == "a" and "/entities/ip_address/" in dot.get_dom_attribute("href")
+    style = browser.driver.execute_script(
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+    assert style[0] != "none" and style[1] != "0px", style
 
 
 def test_an_instance_profile_charts_its_flows_and_lists_an_hours_records(world: World, admin: ConsoleClient) -> None:
