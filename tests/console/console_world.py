@@ -34,6 +34,15 @@ IP_HOME, IP_AWAY = "198.51.100.10", "203.0.113.77"
 BUCKET, BUCKET2 = "acme-reports", "acme-deploy"
 INSTANCE = "i-0a11c0ffee0000001"
 HOUR = dt.timedelta(hours=1)
+# Where the addresses are, for GeoIP test databases (mmdb_writer.build_geo_dbs): alice's home
+# network in Paris, the other in Lagos, 4,700 km apart, so her calls from both within minutes
+# are impossible travel. The second organization's name is markup, shown as its text.
+PARIS, LAGOS = (48.8566, 2.3522), (6.5244, 3.3792)
+HOME_ASO, AWAY_ASO = "Example Home Networks", "<b>Example</b> Transit & Co"
+PLACES = {
+    "198.51.100.0/24": ("Paris", "France", "FR", *PARIS, 64500, HOME_ASO),
+    "203.0.113.0/24": ("Lagos", "Nigeria", "NG", *LAGOS, 64511, AWAY_ASO),
+}
 
 
 @dataclass
@@ -163,3 +172,26 @@ def ingested_graph(base: Path, world: World, write: Any = None) -> Iterator[Inge
     finally:
         stores.close()
         env.close()
+
+
+@contextlib.contextmanager
+def located_graph(base: Path, world: World) -> Iterator[IngestedGraph]:
+    """``ingested_graph`` of the world's logs, its addresses located (``ip_geo``) as the server's
+    background runner does, with GeoIP test databases of PLACES; the GeoIP is ``graph.geo``."""
+    from mmdb_writer import build_geo_dbs
+
+    from gumshoe.investigate.geo import GeoIP
+    from gumshoe.investigate.located import locate_addresses
+
+    (base / "geo").mkdir(parents=True)
+    (base / "graph").mkdir()
+    geo = GeoIP(*build_geo_dbs(base / "geo", PLACES))
+    try:
+        with ingested_graph(base / "graph", world) as graph:
+            with graph.store.cursor() as conn:
+                locate_addresses(conn, geo)
+            graph.geo = geo  # type: ignore[attr-defined]
+            graph.geo_dir = base / "geo"  # type: ignore[attr-defined]
+            yield graph
+    finally:
+        geo.close()

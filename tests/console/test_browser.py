@@ -1,7 +1,8 @@
-"""The console end to end: a real `gumshoe serve` (open mode), a few hours of CloudTrail with an
-HTML payload for a user agent, a VPC flow log and a GuardDuty finding uploaded by the
+"""The console end to end: a real `gumshoe serve` (open mode, GeoIP test databases), a few hours of
+CloudTrail with an HTML payload for a user agent, a VPC flow log and a GuardDuty finding uploaded by the
 administrator with `gumshoe ingest`, and Debian's Chromium driven by Selenium through what an analyst does:
-sign in, summary, profile, the chart, the hour's raw events, investigate, the report. Around
+sign in, summary, profile, the chart, the hour's raw events, investigate, the report (its TTP timeline and
+impossible travel on the map), the summary's map. Around
 it, over plain HTTP: another account refused on every page of the graph, forms without the
 right CSRF token refused, sessions that end.
 
@@ -29,6 +30,7 @@ import ingest_fixtures as fx
 import pytest
 from console_browser import Browser, ConsoleClient
 from e2e_helpers import module_server, status_of, wait_for
+from mmdb_writer import build_geo_dbs
 
 from gumshoe.investigate.engine import GROUP_NAMESPACE
 
@@ -93,7 +95,9 @@ def group_findings(start: dt.datetime) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with module_server(tmp_path_factory, args=["--job-delay", "0"], name="console") as server:
+    city, asn = build_geo_dbs(tmp_path_factory.mktemp("console-geo"), cw.PLACES)
+    args = ["--job-delay", "0", "--geoip-city", str(city), "--geoip-asn", str(asn)]
+    with module_server(tmp_path_factory, args=args, name="console") as server:
         yield World(server, tmp_path_factory.mktemp("console-logs"))
 
 
@@ -199,6 +203,11 @@ def test_the_finding_group_graph_is_drawn_and_its_node_table_opens_profiles(worl
     # The finding titles are text, and alice's node has its Investigate form.
     assert cw.XSS_TITLE in browser.text() and not browser.alert_open()
     assert browser.all(f'#fgraph-nodes input[name="entity_arn"][value="{cw.ALICE}"]')
+    # The timeline's chart: bars of the group's severities, drawn (not an empty chart).
+    bars = browser.all("#findings-chart rect[class^='sev-fill-']")
+    assert bars and int(browser.css("#findings-chart").get_attribute("data-segments")) == len(bars)
+    assert all(bar.size["height"] > 0 and bar.size["width"] > 0 for bar in bars)
+    assert {bar.get_attribute("class") for bar in bars} == {"sev-fill-low", "sev-fill-medium"}
     browser.screenshot("finding-group")
     # Choosing alice's node shows her profile link and the Investigate form (a user: not a jump).
     browser.driver.execute_script("window.gumshoeFindingGraph.getElementById(arguments[0]).emit('tap')",
@@ -378,9 +387,29 @@ def test_investigate_starts_an_investigation_and_shows_its_report(world: World, 
     assert report["investigationId"] == investigation_id and report["severity"] == severity
     for kind in {i["type"] for i in report["indicators"]}:
         assert browser.all(f"#ind-{kind}"), kind
+    # The TTPs on the timeline, each in its tactic's lane; a bar leads to its row of the table.
+    ttps = [i for i in report["indicators"] if i["type"] == "TTP_OBSERVED"]
+    bars = browser.all("#ttp-timeline a.bar-link")
+    assert len(bars) == len(ttps) >= 5
+    lanes = [t.text for t in browser.all("#ttp-timeline .lane-label")]
+    assert set(lanes) == {t["detail"]["Tactic"] for t in ttps}
+    assert all(b.find_element("css selector", "rect").size["width"] > 0 for b in bars)
+    assert browser.all(bars[0].get_dom_attribute("href"))  # "#TTP_OBSERVED-n", a row of the table
+    # Impossible travel: Paris and Lagos joined on the map.
+    assert any(i["type"] == "IMPOSSIBLE_TRAVEL" for i in report["indicators"])
+    assert len(browser.all("#travel-map circle.dot")) == 2 and browser.all("#travel-map path.travel")
+    assert "Paris, France" in browser.css("#travels").text and " km in " in browser.css("#travels").text
     browser.get(f"/console/graphs/{world.graph_id}/summary")
     assert severity in browser.css("#inv-h ~ table").text
+    # The places first seen in the scope on the map, and the networks they belong to.
+    places = browser.all("#geo-table tbody tr")
+    assert len(places) == 2 and len(browser.all("#geo-map circle.dot")) == len(places)
+    assert int(browser.css("#geo-map").get_attribute("data-dots")) == 2
+    asos = browser.css("#aso-table").text
+    assert cw.AWAY_ASO in asos and cw.HOME_ASO in asos and browser.all("#aso-table b") == []  # markup as text
     browser.screenshot("summary")
+    browser.get(world.profile_path("aws_user", cw.ALICE))
+    assert len(browser.all("#places-map circle.dot")) == 2
     # The list shows it, and links back.
     browser.get(f"/console/graphs/{world.graph_id}/investigations")
     browser.link(investigation_id).click()
@@ -705,6 +734,20 @@ def test_keyboard_focus_is_visible(world: World, browser: Browser, no_console_er
     for _ in range(3):
         browser.driver.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.driver.switch_to.active_element.tag_name in ("a", "input", "button")
+    # The map's dots are links the keyboard reaches, with the same visible focus (once the
+    # server has located the addresses: it does so in the background after the upload).
+    def located() -> bool:
+        browser.get(f"/console/graphs/{world.graph_id}/summary")
+        return bool(browser.all("#geo-map a"))
+
+    browser.wait(lambda d: located(), "the places on the map")
+    browser.driver.execute_script("const h = document.getElementById('geo-h'); h.tabIndex = -1; h.focus()")
+    browser.driver.switch_to.active_element.send_keys(Keys.TAB)
+    dot = browser.driver.switch_to.active_element
+    assert dot.tag_name == "a" and "/entities/ip_address/" in dot.get_dom_attribute("href")
+    style = browser.driver.execute_script(
+        "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+    assert style[0] != "none" and style[1] != "0px", style
 
 
 def test_an_instance_profile_charts_its_flows_and_lists_an_hours_records(world: World, admin: ConsoleClient) -> None:

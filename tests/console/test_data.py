@@ -13,9 +13,14 @@ from typing import Any
 import console_world as cw
 import pytest
 
-from gumshoe.console import data
+from gumshoe.console import data, worldmap
+from gumshoe.console.pages import profile, summary
+from gumshoe.console.render import profile_url
+from gumshoe.console.timescope import TimeScope
 from gumshoe.graph import queries
 from gumshoe.graph.stores import GraphStores
+from gumshoe.investigate.geo import GeoIP
+from gumshoe.investigate.located import locate_addresses
 
 HOUR_MS = 3_600_000
 
@@ -29,6 +34,18 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with cw.ingested_graph(tmp_path_factory.mktemp("console-data"), cw.activity()) as graph:
         graph.events, graph.start = graph.w.events, graph.w.start
         yield graph
+
+
+@pytest.fixture(scope="module")
+def located(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The same world in a graph of its own whose addresses were located with GeoIP test
+    databases (alice's home network in Paris, the other address in Lagos)."""
+    with cw.located_graph(tmp_path_factory.mktemp("console-located"), cw.activity()) as graph:
+        yield graph
+
+
+def first_ms(events: list[dict[str, Any]]) -> int:
+    return min(ms(dt.datetime.fromisoformat(e["eventTime"])) for e in events)
 
 
 def test_summary_ranks_users_and_roles_by_api_calls(graph: Any) -> None:
@@ -199,3 +216,79 @@ def test_places_of_addresses_once_investigations_located_them(graph: Any) -> Non
     finally:
         with graph.store.cursor() as conn:
             conn.execute("DROP TABLE ip_geo")
+
+
+def test_newly_observed_asos_are_networks_first_seen_in_the_scope(located: Any) -> None:
+    start, end = located.scope
+    events = located.w.events
+    home = [e for e in events if e["sourceIPAddress"] == cw.IP_HOME]
+    away = [e for e in events if e["sourceIPAddress"] == cw.IP_AWAY]
+    found = data.new_asos(located.store, start, end)
+    assert found is not None
+    by_aso = {a["aso"]: a for a in found}
+    assert list(by_aso) == [cw.AWAY_ASO, cw.HOME_ASO]  # the latest first
+    ours, theirs = by_aso[cw.HOME_ASO], by_aso[cw.AWAY_ASO]
+    assert (ours["addresses"], ours["addressCount"], ours["firstSeen"]) == ([cw.IP_HOME], 1, first_ms(home))
+    # alice first, then the role session she assumed, which worked from home too.
+    assert [(p["type"], p["id"]) for p in ours["principals"]] == [("aws_user", cw.ALICE), ("role_session", cw.SESSION)]
+    assert ours["principalCount"] == 2 and ours["calls"] == len(home)
+    assert (theirs["addresses"], theirs["firstSeen"], theirs["calls"]) == ([cw.IP_AWAY], first_ms(away), len(away))
+    assert theirs["principals"] == [{"type": "aws_user", "id": cw.ALICE}]
+    # From the busy hour on, the home network had been seen before: only the other one is new.
+    busy = ms(located.w.busiest_hour)
+    assert [a["aso"] for a in data.new_asos(located.store, busy, end) or []] == [cw.AWAY_ASO]
+    # The lists are cut, the counts are not.
+    [cut] = [a for a in data.new_asos(located.store, start, end, listed=1) or [] if a["aso"] == cw.HOME_ASO]
+    assert cut["principals"] == [{"type": "aws_user", "id": cw.ALICE}] and cut["principalCount"] == 2
+    # Before the activity and after its first calls: nothing new.
+    assert data.new_asos(located.store, start - 5 * HOUR_MS, start) == []
+    assert data.new_asos(located.store, busy + HOUR_MS, end) == []
+
+
+def test_the_summary_maps_newly_observed_places(located: Any) -> None:
+    start, end = located.scope
+    found = data.new_geolocations(located.store, start, end)
+    assert found is not None
+    assert [(g["location"], g["ip"]) for g in found] == [("Lagos, Nigeria", cw.IP_AWAY), ("Paris, France", cw.IP_HOME)]
+    home = [e for e in located.w.events if e["sourceIPAddress"] == cw.IP_HOME]
+    assert found[1]["calls"] == len(home) and found[1]["firstSeen"] == first_ms(home)
+    graph_id = "0" * 32
+    scope = TimeScope(start, end)
+    drawn = summary.places_map(graph_id, scope, found, located.geo)
+    dots = {d.label: d for d in drawn.dots}
+    assert set(dots) == {"Lagos, Nigeria", "Paris, France"} and drawn.missing == 0
+    assert (dots["Paris, France"].x, dots["Paris, France"].y) == worldmap.project(*cw.PARIS)
+    assert (dots["Lagos, Nigeria"].x, dots["Lagos, Nigeria"].y) == worldmap.project(*cw.LAGOS)
+    assert dots["Paris, France"].href == profile_url(graph_id, "ip_address", cw.IP_HOME, scope)
+    assert cw.IP_HOME in dots["Paris, France"].title
+    # Without a GeoIP City database the places are known, their coordinates are not.
+    unplaced = summary.places_map(graph_id, scope, found, None)
+    assert unplaced.dots == [] and unplaced.missing == 2
+
+
+def test_a_profile_maps_the_places_of_its_addresses(located: Any) -> None:
+    scope = TimeScope(*located.scope)
+    places = data.places(located.store, [cw.IP_HOME, cw.IP_AWAY, "192.0.2.1"])
+    drawn = profile.places_of("0" * 32, scope, places, located.geo)
+    assert drawn is not None
+    shown, rows = drawn
+    assert [(r["location"], r["ips"], r["asos"]) for r in rows] == [
+        ("Lagos, Nigeria", [cw.IP_AWAY], [cw.AWAY_ASO]), ("Paris, France", [cw.IP_HOME], [cw.HOME_ASO])]
+    assert sorted((d.x, d.y) for d in shown.dots) == sorted([worldmap.project(*cw.PARIS), worldmap.project(*cw.LAGOS)])
+    assert profile.places_of("0" * 32, scope, {}, located.geo) is None
+
+
+def test_without_an_asn_database_the_asos_are_unknown(located: Any) -> None:
+    start, end = located.scope
+    city_only = GeoIP(located.geo_dir / "city.mmdb", None)
+    try:
+        with located.store.cursor() as conn:
+            locate_addresses(conn, city_only)  # another signature: the addresses located again
+        assert data.new_asos(located.store, start, end) is None
+        assert [g["location"] for g in data.new_geolocations(located.store, start, end) or []] == [
+            "Lagos, Nigeria", "Paris, France"]
+    finally:
+        city_only.close()
+        with located.store.cursor() as conn:
+            locate_addresses(conn, located.geo)
+    assert data.new_asos(located.store, start, end)

@@ -18,6 +18,7 @@ import ingest_fixtures as fx
 import pytest
 
 from gumshoe.console import groups
+from gumshoe.console.pages import groups as group_page
 
 HOUR_MS = 3_600_000
 I1, I2, I3 = "i-0a0000000000000a1", "i-0b0000000000000b2", "i-0c0000000000000c3"
@@ -120,3 +121,21 @@ def test_tactics_fall_back_to_the_threat_purpose() -> None:
     assert groups.tactics_of("Zzz:Nothing/Mapped") == ["Zzz"]
     assert groups.tactics_of("") == []
     assert groups.severity_label(9.5) == "Critical" and groups.severity_label(1) == "Low"
+
+
+def test_a_groups_timeline_charts_its_findings_over_time_by_severity(graph: Any) -> None:
+    listed = groups.finding_groups(graph.store, graph.graph_arn, *graph.scope)
+    a = groups.group(graph.store, graph.graph_arn, listed[1]["id"])
+    assert a is not None
+    scope = group_page.lifetime(a)
+    chart = group_page.findings_chart(a, scope)
+    assert chart.axis.start_ms <= scope.start_ms and chart.axis.end_ms >= scope.end_ms
+    assert len(chart.bins) <= 48 and chart.count > 0
+    for b in chart.bins:
+        active = [f for f in a["findings"] if f["firstSeen"] < b.end_ms and f["lastSeen"] >= b.start_ms]
+        assert b.counts == {k: sum(1 for f in active if f["severityLabel"] == k) for k in group_page.SEVERITY_STACK}
+        assert sum(s.count for s in b.segments) == len(active)
+    # Two Low port probes and a Medium brute force: every finding is in some bar.
+    shown = {s.kind for b in chart.bins for s in b.segments}
+    assert shown == {f["severityLabel"] for f in a["findings"]} == {"Low", "Medium"}
+    assert chart.most == max(b.total for b in chart.bins) >= 1

@@ -150,28 +150,85 @@ def _has_table(conn: Any, name: str) -> bool:
     return bool(conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
 
 
+def _located(conn: Any, column: str) -> bool:
+    """Whether investigations have located any address of the graph with this ``ip_geo`` column
+    (``location``: a GeoIP City database; ``aso``: an ASN one)."""
+    if not _has_table(conn, "ip_geo"):
+        return False
+    return bool(conn.execute(f"SELECT EXISTS (SELECT 1 FROM ip_geo WHERE {column} <> '')").fetchone()[0])
+
+
+# Each located address with its first time in the graph (from any log, as newly observed
+# entities count it): ``entities`` has a row per address where the raw events have one per
+# call, so a place's or network's first sighting is a join of the two, not a scan of the events.
+_SEEN = """seen AS (SELECT g.{column}, g.ip, e.first_ms AS first FROM ip_geo g
+                     JOIN entities e ON e.ekey = hash(g.ip) AND e.id = g.ip AND e.type = 'ip_address'
+                     WHERE g.{column} <> '')"""
+
+
 def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> list[dict[str, Any]] | None:
-    """Places (GeoIP city, as investigations locate addresses, kept in ``ip_geo``) first seen
-    in the scope as the source of an API call, with the address and principal that came from
-    there first; None when the graph's addresses were never located (no GeoIP database)."""
+    """Places (GeoIP city, as investigations locate addresses, kept in ``ip_geo``) first seen in
+    the scope: none of their addresses was seen before it. Each with its first address, the
+    principal of the first API call from there and the calls from there (all time); None when
+    the graph's addresses were never located (no GeoIP database)."""
+    first_hour, _ = _hours(start_ms, end_ms)
     with store.cursor() as conn:
-        if not _has_table(conn, "ip_geo"):
-            return None
-        located = conn.execute("SELECT count(*) FROM ip_geo").fetchone()
-        if not located or not located[0]:
+        if not _located(conn, "location"):
             return None
         rows = conn.execute(
-            """WITH places AS (SELECT DISTINCT ip, location FROM ip_geo WHERE location <> ''),
-               firsts AS (
-                   SELECT p.location, arg_min(e.source_ip, e.time_ms) AS ip, arg_min(e.principal_type, e.time_ms) AS pt,
-                          arg_min(e.principal_id, e.time_ms) AS pid, min(e.time_ms) AS first, count(*) AS calls
-                   FROM api_events e JOIN places p ON p.ip = e.source_ip GROUP BY p.location)
-               SELECT location, ip, pt, pid, first, calls FROM firsts
-               WHERE first >= $start AND first < $end ORDER BY first DESC, location LIMIT $top""",
-            {"start": start_ms, "end": end_ms, "top": top},
+            f"""WITH {_SEEN.format(column="location")},
+               new AS (SELECT location, min(first) AS first, arg_min(ip, first) AS ip FROM seen GROUP BY location
+                       HAVING min(first) >= $start AND min(first) < $end ORDER BY first DESC, location LIMIT $top),
+               addresses AS (SELECT DISTINCT location, ip FROM seen WHERE location IN (SELECT location FROM new)),
+               calls AS (SELECT a.location, k.src_type AS pt, k.src_id AS pid, k.first_ms AS first, k.count AS n
+                         FROM links k JOIN addresses a ON a.ip = k.dst_id
+                         WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address' AND k.hour >= $first_hour)
+               SELECT n.location, n.ip, arg_min(c.pt, c.first), arg_min(c.pid, c.first), n.first, COALESCE(sum(c.n), 0)
+               FROM new n LEFT JOIN calls c USING (location)
+               GROUP BY n.location, n.ip, n.first ORDER BY n.first DESC, n.location""",
+            {"start": start_ms, "end": end_ms, "top": top, "first_hour": first_hour},
         ).fetchall()
     return [{"location": loc, "ip": ip, "principalType": pt, "principalId": pid, "firstSeen": first, "calls": int(n)}
             for loc, ip, pt, pid, first, n in rows]
+
+
+def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, listed: int = 5) -> list[dict[str, Any]] | None:
+    """Autonomous system organizations (GeoIP ASN, kept in ``ip_geo``) first seen in the scope:
+    none of their addresses was seen before it. Each with its addresses first seen in the
+    scope and the principals whose API calls came from them in the scope (the first
+    ``listed`` of each, by first time, and how many in all), and those calls; None when no
+    address of the graph was located with an ASN database."""
+    first_hour, last_hour = _hours(start_ms, end_ms)
+    with store.cursor() as conn:
+        if not _located(conn, "aso"):
+            return None
+        rows = conn.execute(
+            f"""WITH {_SEEN.format(column="aso")},
+               new AS (SELECT aso, min(first) AS first FROM seen GROUP BY aso
+                       HAVING min(first) >= $start AND min(first) < $end ORDER BY first DESC, aso LIMIT $top),
+               addresses AS (SELECT aso, ip, min(first) AS first FROM seen WHERE aso IN (SELECT aso FROM new)
+                             GROUP BY ALL HAVING min(first) < $end),
+               calls AS (SELECT a.aso, k.src_type AS pt, k.src_id AS pid, min(k.first_ms) AS first, sum(k.count) AS n
+                         FROM links k JOIN addresses a ON a.ip = k.dst_id
+                         WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address'
+                           AND k.hour BETWEEN $first_hour AND $last_hour
+                         GROUP BY ALL),
+               by_address AS (SELECT aso, count(*) AS addresses, list(ip ORDER BY first, ip)[1:$listed] AS ips
+                              FROM addresses GROUP BY aso),
+               by_principal AS (SELECT aso, count(*) AS principals, sum(n) AS calls,
+                                       list([pt, pid] ORDER BY first, pt, pid)[1:$listed] AS who
+                                FROM calls GROUP BY aso)
+               SELECT new.aso, new.first, a.addresses, a.ips, COALESCE(p.principals, 0), COALESCE(p.calls, 0),
+                      COALESCE(p.who, [])
+               FROM new JOIN by_address a USING (aso) LEFT JOIN by_principal p USING (aso)
+               ORDER BY new.first DESC, new.aso""",
+            {"start": start_ms, "end": end_ms, "top": top, "listed": listed, "first_hour": first_hour,
+             "last_hour": last_hour},
+        ).fetchall()
+    return [{"aso": aso, "firstSeen": int(first), "addressCount": int(n_ips), "addresses": list(ips),
+             "principalCount": int(n_who), "calls": int(calls),
+             "principals": [{"type": t, "id": i} for t, i in who]}
+            for aso, first, n_ips, ips, n_who, calls, who in rows]
 
 
 def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:

@@ -23,6 +23,7 @@ from gumshoe.console.web import Request, Response, html
 from gumshoe.errors import DetectiveError
 from gumshoe.graph.store import GraphStore
 from gumshoe.identity.accounts import Caller
+from gumshoe.investigate.geo import GeoIP
 from gumshoe.store.schema import graphs
 
 GRAPH_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -168,6 +169,18 @@ class Page:
             raise NotFound("There is no such behavior graph, or your account is not its administrator.") from None
         self.graph = Graph(arn, graph_id, region, self.console.server.graph_stores.get(arn))
         return self.graph
+
+    @property
+    def geoip(self) -> GeoIP | None:
+        """The server's GeoIP databases (the investigations'), for the coordinates of places on a
+        map; None when none is configured."""
+        runner = getattr(self.console.server, "investigations", None)
+        return getattr(getattr(runner, "investigator", None), "geo", None)
+
+    @property
+    def locating(self) -> bool:
+        """Whether the server is still geolocating the graphs' addresses in the background."""
+        return bool(getattr(getattr(self.console.server, "investigations", None), "locating", False))
 
     async def query(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A graph-store question, off the event loop (DuckDB works without the GIL)."""

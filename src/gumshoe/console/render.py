@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from gumshoe.console import names
+from gumshoe.console import names, timeline
 from gumshoe.console.timescope import PRESET_LABELS, PRESETS, TimeScope
 from gumshoe.console.web import url
 
@@ -102,7 +102,7 @@ class Templates:
                                 datetime_local=datetime_local, protocol=names.protocol_label)
         self.env.globals.update(
             url=url, profile_url=profile_url, flows_url=flows_url, static=self.static, names=names, preset_labels=PRESET_LABELS, presets=list(PRESETS),
-            relationship_label=names.relationship_label,
+            relationship_label=names.relationship_label, step_label=timeline.step_label,
         )
         self._versions: dict[str, str] = {}
 

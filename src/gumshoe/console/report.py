@@ -1,16 +1,31 @@
 """An investigation report (``api.investigations.investigation_report``) as the console shows
 it: the indicators grouped by type, each group a table whose cells are text, a time, or a
-link to an entity's profile."""
+link to an entity's profile; the TTPs as a timeline over the scope, one lane per tactic; and
+impossible travel as its two places on the map.
+
+The report's evidence says when: a TTP of API calls carries its first and last call
+(``firstSeen``, ``lastSeen``), a TTP of a finding names the finding, whose RELATED_FINDING
+indicator carries its times; an IMPOSSIBLE_TRAVEL indicator carries its two addresses and
+places, the distance and the two times (``startTime``, ``endTime``).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gumshoe.console import timeline, worldmap
 from gumshoe.indicators import TITLES
+from gumshoe.investigate.geo import GeoIP
 
 ORDER = list(TITLES)
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+# MITRE ATT&CK's Enterprise tactics in the order of its matrix: the lanes of the TTP timeline.
+TACTICS = ("Reconnaissance", "Resource Development", "Initial Access", "Execution", "Persistence",
+           "Privilege Escalation", "Defense Evasion", "Credential Access", "Discovery", "Lateral Movement",
+           "Collection", "Command and Control", "Exfiltration", "Impact")
 
 
 @dataclass
@@ -44,25 +59,51 @@ def _when(value: Any) -> Cell:
     return Cell(time=int(value)) if isinstance(value, (int, float)) else Cell("-")
 
 
-def _rows(kind: str, items: list[dict[str, Any]]) -> tuple[list[str], list[list[Cell]]]:
+def between(ms: int) -> str:
+    """A time between two moments, for people: ``0 minutes``, ``12 minutes``, ``3 hours 5 minutes``, ``2 days 4 hours``."""
+    minutes = max(0, int(ms)) // 60_000
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+
+    def unit(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n != 1 else ''}"
+
+    if days:
+        return unit(days, "day") + (f" {unit(hours, 'hour')}" if hours else "")
+    if hours:
+        return unit(hours, "hour") + (f" {unit(mins, 'minute')}" if mins else "")
+    return unit(mins, "minute")
+
+
+def _travel_time(indicator: dict[str, Any]) -> str:
+    start, end = indicator["evidence"].get("startTime"), indicator["evidence"].get("endTime")
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        return between(int(end) - int(start))
+    hours = indicator["detail"].get("HourlyTimeDelta")
+    return f"{hours} hours" if hours is not None else "-"
+
+
+def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
     if kind == "TTP_OBSERVED":
-        columns = ["Tactic", "Technique", "API", "IP address", "Successful", "Failed", "First seen", "Last seen",
-                   "Procedure"]
+        columns = ["Tactic", "Technique", "API or finding", "IP address", "Successful", "Failed", "First seen",
+                   "Last seen", "Procedure"]
         rows = []
-        for i in items:
-            d, e = i["detail"], i["evidence"]
-            api = d.get("APIName") or ("finding " + str(e.get("finding", "")).rsplit("/", 1)[-1])
-            rows.append([_text(d.get("Tactic")), _text(d.get("Technique")), _text(api), _ip(d.get("IpAddress")),
+        findings = _findings(report)
+        for i, first, last in ttp_times(report):
+            d = i["detail"]
+            what: Cell = _text(_ttp_label(i, findings))
+            if "finding" in i["evidence"]:
+                what.entity = ("finding", str(i["evidence"]["finding"]))
+            rows.append([_text(d.get("Tactic")), _text(d.get("Technique")), what, _ip(d.get("IpAddress")),
                          _text(d.get("APISuccessCount")), _text(d.get("APIFailureCount")),
-                         _when(e.get("firstSeen")), _when(e.get("lastSeen")), _text(d.get("Procedure"))])
+                         _when(first), _when(last), _text(d.get("Procedure"))])
         return columns, rows
     if kind == "IMPOSSIBLE_TRAVEL":
-        columns = ["From", "IP address", "At", "To", "IP address", "At", "Hours between", "Distance (km)"]
+        columns = ["From", "IP address", "At", "To", "IP address", "At", "Time between", "Distance (km)"]
         return columns, [
             [_text(i["detail"].get("StartingLocation")), _ip(i["detail"].get("StartingIpAddress")),
              _when(i["evidence"].get("startTime")), _text(i["detail"].get("EndingLocation")),
              _ip(i["detail"].get("EndingIpAddress")), _when(i["evidence"].get("endTime")),
-             _text(i["detail"].get("HourlyTimeDelta")), _text(f"{i['evidence'].get('distanceKm', 0):,}")]
+             _text(_travel_time(i)), _text(f"{i['evidence'].get('distanceKm', 0):,}")]
             for i in items
         ]
     if kind == "FLAGGED_IP_ADDRESS":
@@ -100,6 +141,110 @@ def groups(report: dict[str, Any]) -> list[Group]:
         by_type.setdefault(indicator["type"], []).append(indicator)
     out = []
     for kind in sorted(by_type, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k)):
-        columns, rows = _rows(kind, by_type[kind])
+        columns, rows = _rows(kind, by_type[kind], report)
         out.append(Group(kind, TITLES.get(kind, kind), columns, rows))
     return out
+
+
+# --- the TTPs as a timeline ------------------------------------------------------------------
+
+
+def _of_type(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [i for i in report.get("indicators", []) if i["type"] == kind]
+
+
+def _ms(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def ttp_anchor(index: int) -> str:
+    """The id of the TTP table's row ``index`` (0-based), which the timeline's bars link to."""
+    return f"TTP_OBSERVED-{index}"
+
+
+def _findings(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report's RELATED_FINDING indicators by the finding's ARN."""
+    return {str(i["detail"].get("Arn", "")): i for i in _of_type(report, "RELATED_FINDING")}
+
+
+def ttp_times(report: dict[str, Any]) -> list[tuple[dict[str, Any], int | None, int | None]]:
+    """Each TTP indicator, in the report's order, with its first and last time (None when the
+    report does not say): its calls' own, or its finding's (from the RELATED_FINDING of it)."""
+    findings = _findings(report)
+    out = []
+    for ttp in _of_type(report, "TTP_OBSERVED"):
+        evidence = ttp["evidence"]
+        if "finding" in evidence:
+            evidence = findings.get(str(evidence["finding"]), {}).get("evidence", {})
+        first, last = _ms(evidence.get("firstSeen")), _ms(evidence.get("lastSeen"))
+        out.append((ttp, first, last if last is not None else first))
+    return out
+
+
+def _ttp_label(ttp: dict[str, Any], findings: dict[str, dict[str, Any]]) -> str:
+    """The API of a TTP (``iam:CreateUser``), or the type of its finding."""
+    detail = ttp["detail"]
+    if detail.get("APIName"):
+        return str(detail["APIName"])
+    arn = str(ttp["evidence"].get("finding", ""))
+    finding_type = findings.get(arn, {}).get("detail", {}).get("Type")
+    return f"finding {finding_type}" if finding_type else "finding " + arn.rsplit("/", 1)[-1]
+
+
+def ttp_timeline(report: dict[str, Any], utc: Callable[[Any], str]) -> tuple[timeline.Lanes | None, int]:
+    """The TTPs over the investigation's scope, one lane per tactic in ATT&CK's order; and how
+    many TTPs the report gives no time for (they are in the table only)."""
+    placed, untimed = [], 0
+    timed = ttp_times(report)
+    findings = _findings(report)
+    labels = Counter((t["detail"].get("Tactic", ""), _ttp_label(t, findings)) for t, first, _ in timed
+                     if first is not None)
+    for index, (ttp, first, last) in enumerate(timed):
+        if first is None or last is None:
+            untimed += 1
+            continue
+        detail = ttp["detail"]
+        tactic = str(detail.get("Tactic") or "Unknown tactic")
+        label = _ttp_label(ttp, findings)
+        if labels[detail.get("Tactic", ""), label] > 1 and detail.get("IpAddress"):
+            label += f" ({detail['IpAddress']})"
+        counts = ""
+        if detail.get("APISuccessCount") is not None:
+            counts = f", {detail.get('APISuccessCount', 0)} successful and {detail.get('APIFailureCount', 0)} failed"
+        origin = f" from {detail['IpAddress']}" if detail.get("IpAddress") else ""
+        when = utc(first) if first == last else f"{utc(first)} – {utc(last)}"
+        title = f"{tactic}: {detail.get('Technique', '')}: {_ttp_label(ttp, findings)}{origin}{counts}; {when}"
+        placed.append(timeline.Item(tactic, first, last, label, title, ttp_anchor(index)))
+    if not placed:
+        return None, untimed
+    axis = timeline.Axis(int(report["scopeStartTime"]), int(report["scopeEndTime"]))
+    return timeline.lanes(placed, axis, TACTICS), untimed
+
+
+# --- impossible travel on the map ----------------------------------------------------------
+
+
+def travels(report: dict[str, Any], geo: GeoIP | None, utc: Callable[[Any], str],
+            href: Callable[[str], str]) -> tuple[worldmap.Map, list[str]] | None:
+    """The IMPOSSIBLE_TRAVEL indicators as journeys on one map, numbered in the report's order
+    (an arrow from where the principal was to where it was next), and a sentence for each:
+    from where to where, how far, in how long; None when the report has none."""
+    found = _of_type(report, "IMPOSSIBLE_TRAVEL")
+    if not found:
+        return None
+    pairs, sentences = [], []
+    for i in found:
+        d, e = i["detail"], i["evidence"]
+        start_ip, end_ip = str(d.get("StartingIpAddress", "")), str(d.get("EndingIpAddress", ""))
+        start_at, end_at = utc(e.get("startTime")), utc(e.get("endTime"))
+        distance = f"{e['distanceKm']:,} km" if isinstance(e.get("distanceKm"), (int, float)) else "a distance not recorded"
+        sentence = (f"{d.get('StartingLocation', '-')} ({start_ip}, {start_at}) to {d.get('EndingLocation', '-')} "
+                    f"({end_ip}, {end_at}): {distance} in {_travel_time(i)}")
+        sentences.append(sentence)
+        pairs.append((
+            worldmap.Place(str(d.get("StartingLocation", "")), start_ip, [f"{start_ip} at {start_at}"],
+                           href=href(start_ip) if start_ip else None),
+            worldmap.Place(str(d.get("EndingLocation", "")), end_ip, [f"{end_ip} at {end_at}"],
+                           href=href(end_ip) if end_ip else None),
+            f"{len(sentences)}. {sentence}"))
+    return worldmap.journeys(pairs, geo), sentences

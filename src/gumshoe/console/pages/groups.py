@@ -1,18 +1,28 @@
 """A graph's finding groups: ``/console/graphs/<graph id>/finding-groups?scope=`` lists those
 active in the scope; ``…/finding-groups/<group id>`` shows one as an interactive graph of its
 findings (one node per finding type, with its count) and the entities they involve, with
-tables of the same nodes and edges (the page without JavaScript), and its findings by time."""
+tables of the same nodes and edges (the page without JavaScript), and its findings over time:
+a chart of the findings active in each interval by severity, with their table under it."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from gumshoe.console import data, groups
+from gumshoe.console import data, groups, timeline
 from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
 from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
 from gumshoe.console.web import Response
+
+SEVERITY_STACK = ("Critical", "High", "Medium", "Low")  # from the bottom of a bar up
+
+
+def findings_chart(found: dict[str, Any], scope: TimeScope) -> timeline.Stacked:
+    """The group's findings active in each interval of its lifetime, by GuardDuty severity."""
+    spans = [timeline.Span(f["severityLabel"], f["firstSeen"], f["lastSeen"]) for f in found["findings"]]
+    return timeline.stacked(spans, scope.start_ms, scope.end_ms, SEVERITY_STACK)
+
 
 GROUP_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -56,4 +66,5 @@ async def show(page: Page, graph_id: str, group_id: str) -> Response:
     labels = {n["key"]: n["label"] for n in found["nodes"]}
     return page.render("finding_group.html", title="Finding group", group=found, scope=scope, labels=labels,
                        graph_data=_graph_json(graph.id, found, scope), investigable=data.INVESTIGABLE_TYPES,
-                       finding_type=groups.FINDING_TYPE)
+                       finding_type=groups.FINDING_TYPE, chart=findings_chart(found, scope),
+                       severities=SEVERITY_STACK)

@@ -1,7 +1,7 @@
 """Investigations: the list (ListInvestigations, with its filters), starting one from a
-profile (StartInvestigation), the report (``investigation_report``: severity, indicators
-grouped by type with their evidence), its export as JSON, archive and unarchive
-(UpdateInvestigationState)."""
+profile (StartInvestigation), the report (``investigation_report``: severity and why,
+indicators grouped by type with their evidence, the TTPs as a timeline, impossible travel on
+the map), its export as JSON, archive and unarchive (UpdateInvestigationState)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from gumshoe.api.investigations import investigation_report
 from gumshoe.console import report as report_view
 from gumshoe.console.page import NotFound, Page
-from gumshoe.console.render import profile_url
+from gumshoe.console.render import profile_url, utc
 from gumshoe.console.timescope import ScopeError, TimeScope, parse_time
 from gumshoe.console.web import Response, json_response, redirect, url
 from gumshoe.errors import DetectiveError, ResourceNotFoundException
@@ -103,9 +103,13 @@ async def report(page: Page, graph_id: str, investigation_id: str) -> Response:
     found = _report(page, graph.arn, investigation_id)
     entity_type = ENTITY_TYPES.get(found["entityType"], "aws_user")
     scope = TimeScope(found["scopeStartTime"], found["scopeEndTime"])
+    ttps, untimed = report_view.ttp_timeline(found, utc)
+    travel = report_view.travels(found, page.geoip, utc,
+                                 lambda ip: profile_url(graph.id, "ip_address", ip, scope))
     return page.render("investigation.html", title=f"Investigation {investigation_id}", report=found,
                        groups=report_view.groups(found), entity_type=entity_type, scope=scope,
-                       running=found["status"] == "RUNNING")
+                       running=found["status"] == "RUNNING", ttp_chart=ttps, untimed_ttps=untimed, travel=travel,
+                       ttp_anchor=report_view.ttp_anchor)
 
 
 async def export(page: Page, graph_id: str, investigation_id: str) -> Response:

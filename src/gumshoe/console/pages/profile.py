@@ -2,7 +2,7 @@
 
 The panels of ``graph.queries.profile`` as tables, the API call volume per hour as a chart
 (successful and failed calls; VPC flows for addresses and instances), the related entities
-as links. ``&hour=<epoch ms>`` narrows the panels to that hour and lists its raw events, a
+as links, the places of its addresses on a map (once located). ``&hour=<epoch ms>`` narrows the panels to that hour and lists its raw events, a
 page at a time (``&page=N``); a chart bar links there, and so does each row of the table
 under the chart, for keyboards and for browsers without JavaScript.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gumshoe.console import data, names
+from gumshoe.console import data, names, worldmap
 from gumshoe.console.events import entity_queries
 from gumshoe.console.page import NotFound, Page
 from gumshoe.console.render import profile_url
@@ -42,6 +42,29 @@ def _panels(profile: dict[str, Any], kinds: dict[str, str], located: dict[str, d
             "rows": [{**r, "link": kinds.get(r["value"]), "place": located.get(r["value"])} for r in rows],
         })
     return out
+
+
+def places_of(graph_id: str, scope: TimeScope, located: dict[str, dict[str, str]], geo: Any
+              ) -> tuple[worldmap.Map, list[dict[str, Any]]] | None:
+    """The located addresses of a profile: on the map (a dot per place, linking to the address
+    when it is the only one there) and as a table of places (its text)."""
+    by_place: dict[str, dict[str, Any]] = {}
+    for ip in sorted(located):
+        where = located[ip]
+        if not where["location"]:
+            continue
+        row = by_place.setdefault(where["location"], {"location": where["location"], "ips": [], "asos": []})
+        row["ips"].append(ip)
+        if where["aso"] and where["aso"] not in row["asos"]:
+            row["asos"].append(where["aso"])
+    if not by_place:
+        return None
+    rows = sorted(by_place.values(), key=lambda r: (-len(r["ips"]), r["location"]))
+    drawn = worldmap.draw([
+        worldmap.Place(r["location"], r["ips"][0], [", ".join(r["ips"])],
+                       href=profile_url(graph_id, "ip_address", r["ips"][0], scope) if len(r["ips"]) == 1 else None)
+        for r in rows], geo)
+    return drawn, rows
 
 
 def lifetime(entity: dict[str, Any]) -> TimeScope:
@@ -77,7 +100,8 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     flows = data.hourly_series(flows_rows, scope.start_ms, scope.end_ms, "accepted", "rejected") if flows_rows else None
     value_ids = [r["value"] for p in profile["panels"].values() for r in p]
     kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
-    located = await page.query(data.places, graph.store, [i for i, t in kinds.items() if t == "ip_address"])
+    addresses = [i for i, t in kinds.items() if t == "ip_address"] + ([entity_id] if entity_type == "ip_address" else [])
+    located = await page.query(data.places, graph.store, addresses)
     page_number = _int(query.get("page"), 1, 1, 1_000_000)
     events = flows_page = None
     breakdown: list[dict[str, Any]] = []
@@ -122,5 +146,5 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         page_number=page_number, page_size=PAGE_SIZE, details=details, active=active, drill=drill,
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
         breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
-        wide=lifetime(found).range_query(), hour_links=hour_links,
+        wide=lifetime(found).range_query(), hour_links=hour_links, places=places_of(graph.id, scope, located, page.geoip),
     )
