@@ -256,6 +256,12 @@ def test_first_ingest_summary_counts_files_events_bytes_per_account_and_source(w
     assert str(world.eu_arn) not in out
     assert f"{eu_events:,} events into {world.eu_arn}" in world.member_upload.stdout
     assert "rejects/ folder" not in out  # the note about rejects comes only with rejects
+    # The accounts whose records no graph took are named, with what to do.
+    flat = " ".join(out.split())
+    for (account, kind), row in expected.items():
+        said = f"{row['unrouted']:,} {kind} records of account {account} are in no graph"
+        assert (said in flat) == bool(row["unrouted"]), said
+    assert "create a graph as" in flat and "add the account as a member of a graph" in flat
 
 
 def test_entities_hold_admin_and_enabled_member_and_nothing_of_the_invited_account(world: World) -> None:

@@ -19,8 +19,18 @@ from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from gumshoe.cli.client import add_endpoint, console, out, region_of, request
 
@@ -65,11 +75,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary.get("failed") else 0
 
 
+class EventRate(ProgressColumn):
+    """Events a second so far (the bar's ETA is by bytes, as the total is known in bytes)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        events = task.fields.get("events", 0)
+        return Text(f"{events / elapsed:,.0f} events/s" if elapsed > 0.5 and events else "- events/s", style="progress.data.speed")
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]ingesting[/]"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[objects]} objects"),
-        TextColumn("{task.fields[events]:,} events"), TextColumn("{task.fields[rejects]} rejects"), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("{task.fields[events]:,} events"), EventRate(), TextColumn("{task.fields[rejects]} rejects"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
     )
 
 
@@ -157,7 +176,7 @@ def _sha256_of(file: BinaryIO) -> str:
 def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """One summary of several answers (uploads, and a server-side run)."""
     total: dict[str, Any] = {"objects": 0, "skipped": 0, "failed": [], "failedBefore": [], "byAccount": [],
-                             "graphs": {}, "refused": []}
+                             "graphs": {}, "duplicates": {}, "refused": []}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     refused: dict[str, str] = {}
     for summary in summaries:
@@ -165,8 +184,9 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         total["skipped"] += summary["skipped"]
         total["failed"] += summary.get("failed", [])
         total["failedBefore"] += summary.get("failedBefore", [])
-        for arn, count in summary["graphs"].items():
-            total["graphs"][arn] = total["graphs"].get(arn, 0) + count
+        for name in ("graphs", "duplicates"):
+            for arn, count in summary.get(name, {}).items():
+                total[name][arn] = total[name].get(arn, 0) + count
         for row in summary["byAccount"]:
             into = rows.setdefault((row["account"], row["kind"]), {"account": row["account"], "kind": row["kind"]})
             for name, value in row.items():
@@ -228,6 +248,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     for arn, count in summary["graphs"].items():
         out.print(f"  {count:,} events into {escape(arn)}")
+    for arn, count in summary.get("duplicates", {}).items():
+        out.print(f"  {count:,} events skipped: already in {escape(arn)} (the same eventID: CloudTrail delivers some "
+                  "events more than once, and a trail copied into two folders holds them twice)")
+    unrouted = [row for row in summary["byAccount"] if row["unrouted"] and row["account"]]
+    for row in unrouted:
+        out.print(f"[yellow]  {row['unrouted']:,} {escape(row['kind'])} records of account {escape(row['account'])} "
+                  "are in no graph (none of theirs in their Region)[/]")
+    if unrouted:
+        accounts = ", ".join(sorted({escape(row["account"]) for row in unrouted}))
+        out.print(f"  To load them, create a graph as {accounts} (aws detective create-graph with that account's "
+                  "credentials), or add the account as a member of a graph (create-members, then accept-invitation "
+                  "as the member), and run gumshoe ingest again: objects already read are taken again for new members.")
     for refusal in summary.get("refused", []):
         out.print(f"[yellow]  refused: {escape(refusal['reason'])}[/]")
     if summary.get("refused"):

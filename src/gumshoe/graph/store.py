@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -315,7 +314,7 @@ class Load:
         rows = records if isinstance(records, pa.Table) else (columns.to_table(kind, records) if records else None)
         if rows is None or not rows.num_rows:
             return
-        refs = pa.array(itertools.repeat(object_ref, rows.num_rows), pa.string())
+        refs = pa.repeat(pa.scalar(object_ref, pa.string()), rows.num_rows)
         self._buffers.setdefault(kind, []).append(rows.append_column("object_ref", refs))
         self._packages[kind] = package
         self._buffered += rows.num_rows
