@@ -129,3 +129,34 @@ def test_a_run_of_few_objects_is_decoded_here_and_large_ones_always_are(tmp_path
     small = objects[0]
     assert decoding.takes(small)
     assert not decoding.takes(dataclasses.replace(small, size=decoding.POOL_OBJECT_BYTES + 1))
+
+
+def test_a_large_load_completes_within_a_small_memory_limit(tmp_path: Path) -> None:
+    """DuckDB spills to the graph's temp folder instead of failing: 60,000 events, a load and
+    a compaction of them, in a store held to 64 MB."""
+    logs = tmp_path / "logs"
+    folder = logs / "AWSLogs" / ADMIN / "CloudTrail" / REGION / "2026" / "10" / "26"
+    folder.mkdir(parents=True)
+    for index in range(12):
+        events = [event(ADMIN, index * 5000 + i) for i in range(5000)]
+        (folder / f"{ADMIN}_CloudTrail_{REGION}_{index}.json.gz").write_bytes(
+            gzip.compress(json.dumps({"Records": events}).encode()))
+    env = Env(tmp_path, job_delay=0)
+    stores = GraphStores(tmp_path / "data", memory_limit="64MB")
+    try:
+        arn = env.graph(ADMIN)
+        summary = Ingestor(env.store, stores, tmp_path / "data", workers=0).run([str(logs)])
+        store = stores.get(arn)
+        store.compact(force=True)
+        with store.cursor() as conn:
+            limit = conn.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            events, users = conn.execute(
+                "SELECT count(*), count(DISTINCT principal_id) FROM api_events").fetchall()[0]
+            hourly = conn.execute("SELECT sum(success) + sum(failure) FROM hourly WHERE dimension = 'api' "
+                                  "AND entity_type = 'aws_user'").fetchall()[0][0]
+    finally:
+        stores.close()
+        env.close()
+    assert limit == "61.0 MiB"  # DuckDB says 64 MB in MiB
+    assert summary.failed == [] and summary.graphs == {arn: 60_000}
+    assert events == 60_000 and users == 4 and hourly == 60_000
