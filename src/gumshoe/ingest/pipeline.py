@@ -218,6 +218,7 @@ class Ingestor:
         self.unit_bytes = unit_bytes
         # Processes decoding a large run's objects (0: in this one); None: every core but one.
         self.workers = decoding.default_workers() if workers is None or workers < 0 else workers
+        decoding.return_memory_promptly()
         self.max_object_bytes = max_object_bytes  # unpacked, one object (or one part of a line file)
         self.limits = Limits(max_record_bytes=max_record_bytes)
         self.store = store
