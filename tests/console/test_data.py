@@ -68,6 +68,17 @@ def test_newly_observed_entities_are_those_first_seen_in_the_scope(graph: Any) -
     later = data.summary(graph.store, first_hour + 2 * HOUR_MS, first_hour + 4 * HOUR_MS)
     seen = {(e["type"], e["id"]) for e in later["newEntities"]}
     assert ("aws_user", cw.ALICE) not in seen and ("aws_role", cw.ROLE) in seen
+    # A later load's partial row of alice, in the later scope: she is still not new there.
+    with graph.store.cursor() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute("INSERT INTO entities VALUES ('aws_user', $id, $a, $t, $t, 1, hash($id))",
+                         {"id": cw.ALICE, "a": cw.ADMIN, "t": first_hour + 3 * HOUR_MS})
+            again = data.summary(graph.store, first_hour + 2 * HOUR_MS, first_hour + 4 * HOUR_MS)
+        finally:
+            conn.execute("ROLLBACK")
+    assert ("aws_user", cw.ALICE) not in {(e["type"], e["id"]) for e in again["newEntities"]}
+    assert again["newCounts"] == later["newCounts"]
     # Before anything happened: empty panels, and the graph's extent says where the data is.
     empty = data.summary(graph.store, first_hour - 10 * HOUR_MS, first_hour - 5 * HOUR_MS)
     assert not any(empty.values())

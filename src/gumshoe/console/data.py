@@ -111,18 +111,21 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
             ).fetchall()
             for kind in ("ec2_instance", "ip_address")
         }
-        new_counts = conn.execute(
-            """SELECT type, count(*) FROM (SELECT type, id FROM entities GROUP BY type, id
-                                           HAVING min(first_ms) >= $start AND min(first_ms) < $end)
-               GROUP BY type ORDER BY count(*) DESC, type""",
-            {"start": start_ms, "end": end_ms},
-        ).fetchall()
-        newest = conn.execute(
-            """SELECT type, id, min(first_ms) AS seen FROM entities GROUP BY type, id
-               HAVING min(first_ms) >= $start AND min(first_ms) < $end
-               ORDER BY seen DESC, type, id LIMIT $top""",
+        # New in the scope: a row first seen in it, and no row of the entity seen before. The
+        # entities seen in the scope are few beside the whole table, which is only probed by key.
+        new = conn.execute(
+            """WITH seen AS (SELECT type, id, any_value(ekey) AS k, min(first_ms) AS first FROM entities
+                             WHERE first_ms >= $start AND first_ms < $end GROUP BY type, id),
+                    before AS (SELECT DISTINCT type, id FROM entities
+                               WHERE first_ms < $start AND ekey IN (SELECT k FROM seen)),
+                    new AS MATERIALIZED (SELECT s.type, s.id, s.first FROM seen s ANTI JOIN before b
+                                         ON s.type = b.type AND s.id = b.id)
+               SELECT type, NULL, NULL, count(*) FROM new GROUP BY type
+               UNION ALL (SELECT type, id, first, NULL FROM new ORDER BY first DESC, type, id LIMIT $top)""",
             {"start": start_ms, "end": end_ms, "top": top * 2},
         ).fetchall()
+        new_counts = sorted(((t, n) for t, i, _, n in new if i is None), key=lambda r: (-r[1], r[0]))
+        newest = sorted(((t, i, seen) for t, i, seen, _ in new if i is not None), key=lambda r: (-r[2], r[0], r[1]))
         findings = conn.execute(
             """SELECT COALESCE(NULLIF(arn, ''), id), any_value(title), max(severity), any_value(type),
                       min(first_seen_ms), max(last_seen_ms)

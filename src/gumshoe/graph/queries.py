@@ -67,14 +67,16 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
                 {"id": entity_id},
             ).fetchall()
             subjects += [("role_session", s) for (s,) in sessions]
-        ids = [s for _, s in subjects]
-        keys = ",".join("hash(?)" for _ in ids)
-        marks = ",".join("?" for _ in ids)
+        # The subjects as a list to join, not as literals: a role of tens of thousands of
+        # sessions would otherwise bind twice as many parameters and test each row against them.
+        ids = {"ids": [s for _, s in subjects], "first": first_hour, "last": last_hour}
+        mine = """WITH s AS (SELECT unnest($ids::VARCHAR[]) AS id)
+                  SELECT * FROM hourly WHERE ekey IN (SELECT hash(id) FROM s) AND entity_id IN (SELECT id FROM s)
+                    AND hour BETWEEN $first AND $last"""
         rows = conn.execute(
             f"""SELECT dimension, value, sum(success), sum(failure), sum(bytes), min(hour), max(hour)
-                FROM hourly WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND hour BETWEEN ? AND ?
-                GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC, value""",
-            [*ids, *ids, first_hour, last_hour],
+                FROM ({mine}) GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC, value""",
+            ids,
         ).fetchall()
         related = conn.execute(
             f"""SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
@@ -87,10 +89,9 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
             {"id": entity_id, "first": first_hour, "last": last_hour},
         ).fetchall()
         volume = conn.execute(
-            f"""SELECT hour, sum(success), sum(failure) FROM hourly
-                WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND dimension = 'api' AND hour BETWEEN ? AND ?
+            f"""SELECT hour, sum(success), sum(failure) FROM ({mine}) WHERE dimension = 'api'
                 GROUP BY hour ORDER BY hour""",
-            [*ids, *ids, first_hour, last_hour],
+            ids,
         ).fetchall()
     panels: dict[str, list[dict[str, Any]]] = {}
     for dimension, value, success, failure, nbytes, first, last in rows:
