@@ -13,7 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
+from gumshoe.formats.sql import is_ip
 from gumshoe.graph.store import GraphStore
+
+# Up to this many hours, the summary counts addresses' calls and flows from the raw records of
+# the scope; past it, from the hourly rows (cheaper than a month of raw events on the benchmark graph).
+RAW_SUMMARY_HOURS = 7 * 24
 
 PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
 INVESTIGABLE_TYPES = ("aws_user", "aws_role")
@@ -59,13 +64,15 @@ def types_of(store: GraphStore, ids: list[str]) -> dict[str, str]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
+    # By key alone: DuckDB then filters the scan with the keys' Bloom filter; the ids are
+    # compared here (a key may be another id's too).
     with store.cursor() as conn:
         rows = conn.execute(
-            "SELECT DISTINCT e.id, e.type FROM entities e JOIN (SELECT unnest($ids::VARCHAR[]) AS id) w "
-            "ON e.ekey = hash(w.id) AND e.id = w.id",
+            "SELECT DISTINCT id, type FROM entities WHERE ekey IN (SELECT hash(unnest($ids::VARCHAR[])))",
             {"ids": wanted},
         ).fetchall()
-    return {i: t for i, t in rows}
+    asked = set(wanted)
+    return {i: t for i, t in rows if i in asked}
 
 
 def graph_extent(store: GraphStore) -> tuple[int, int] | None:
@@ -80,37 +87,68 @@ def graph_extent(store: GraphStore) -> tuple[int, int] | None:
 def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
     """The summary page's panels for a scope."""
     first, last = _hours(start_ms, end_ms)
+    # The raw events of the scope's whole hours (the hours the hourly rows count): events
+    # arrive roughly in time order, so DuckDB reads only the row groups of the scope's times,
+    # where the hourly rows (sorted by entity) would all be read.
+    window = {"from": first * HOUR_MS, "to": (last + 1) * HOUR_MS}
     with store.cursor() as conn:
         # A role's calls are its sessions' calls; a session is counted under its role.
         principals = conn.execute(
-            """WITH calls AS (
-                   SELECT entity_type AS t, entity_id AS i, sum(success) AS ok, sum(failure) AS failed FROM hourly
-                   WHERE dimension = 'api' AND hour BETWEEN $first AND $last
-                     AND entity_type IN ('aws_user', 'role_session', 'federated_user')
-                   GROUP BY ALL),
-               roles AS (SELECT src_id AS session, any_value(dst_id) AS role FROM links
-                         WHERE kind = 'session_of' AND src_type = 'role_session' GROUP BY src_id)
-               SELECT CASE WHEN roles.role IS NOT NULL THEN 'aws_role' ELSE calls.t END AS type,
-                      COALESCE(roles.role, calls.i) AS id, sum(ok), sum(failed), count(roles.session)
-               FROM calls LEFT JOIN roles ON calls.t = 'role_session' AND roles.session = calls.i
-               GROUP BY ALL ORDER BY sum(ok) + sum(failed) DESC, id LIMIT $top""",
-            {"first": first, "last": last, "top": top},
+            """SELECT CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN 'aws_role' ELSE principal_type END,
+                      CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN role_arn ELSE principal_id END AS id,
+                      count(*) FILTER (WHERE error_code = ''), count(*) FILTER (WHERE error_code <> '')
+               FROM api_events WHERE time_ms >= $from AND time_ms < $to
+                 AND principal_type IN ('aws_user', 'role_session', 'federated_user') AND principal_id <> ''
+               GROUP BY ALL ORDER BY count(*) DESC, id LIMIT $top""",
+            {**window, "top": top},
         ).fetchall()
-        addresses = conn.execute(
-            """SELECT entity_id, sum(success), sum(failure) FROM hourly
-               WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
-               GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
-            {"first": first, "last": last, "top": top},
-        ).fetchall()
-        traffic = {
-            kind: conn.execute(
-                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
-                   WHERE entity_type = $kind AND dimension = 'flow_peer' AND hour BETWEEN $first AND $last
-                   GROUP BY ALL ORDER BY sum(bytes) DESC, entity_id LIMIT $top""",
-                {"kind": kind, "first": first, "last": last, "top": top},
+        roles = [i for t, i, _, _ in principals if t == "aws_role"]
+        sessions = dict(conn.execute(
+            """SELECT role_arn, count(DISTINCT principal_id) FROM api_events
+               WHERE time_ms >= $from AND time_ms < $to AND principal_type = 'role_session'
+                 AND role_arn IN (SELECT unnest($roles::VARCHAR[])) GROUP BY role_arn""",
+            {**window, "roles": roles},
+        ).fetchall()) if roles else {}
+        if last - first < RAW_SUMMARY_HOURS:
+            addresses = conn.execute(
+                f"""WITH calls AS MATERIALIZED (
+                        SELECT source_ip, count(*) FILTER (WHERE error_code = '') AS ok,
+                               count(*) FILTER (WHERE error_code <> '') AS failed
+                        FROM api_events WHERE time_ms >= $from AND time_ms < $to AND source_ip <> '' GROUP BY source_ip)
+                    SELECT * FROM calls WHERE {is_ip('source_ip')} ORDER BY ok + failed DESC, source_ip LIMIT $top""",
+                {**window, "top": top},
             ).fetchall()
-            for kind in ("ec2_instance", "ip_address")
-        }
+        else:
+            addresses = conn.execute(
+                """SELECT entity_id, sum(success), sum(failure) FROM hourly
+                   WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
+                   GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
+                {"first": first, "last": last, "top": top},
+            ).fetchall()
+        # The most VPC flow bytes, of instances and of addresses (as either end), the rows of
+        # formats/vpcflow.py's flow_peer panels.
+        if last - first < RAW_SUMMARY_HOURS:
+            rows = conn.execute(
+                """WITH f AS MATERIALIZED (SELECT src_addr, dst_addr, instance_id, bytes, action FROM flows
+                                           WHERE time_ms >= $from AND time_ms < $to),
+                        ends AS (SELECT 'ec2_instance' AS t, instance_id AS i, bytes, action FROM f WHERE instance_id <> ''
+                                 UNION ALL SELECT 'ip_address', src_addr, bytes, action FROM f
+                                 UNION ALL SELECT 'ip_address', dst_addr, bytes, action FROM f)
+                   SELECT t, i, sum(bytes), count(*) FILTER (WHERE action <> 'REJECT'),
+                          count(*) FILTER (WHERE action = 'REJECT') FROM ends GROUP BY t, i
+                   QUALIFY row_number() OVER (PARTITION BY t ORDER BY sum(bytes) DESC, i) <= $top""",
+                {**window, "top": top},
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
+                   WHERE entity_type IN ('ec2_instance', 'ip_address') AND dimension = 'flow_peer'
+                     AND hour BETWEEN $first AND $last GROUP BY entity_type, entity_id
+                   QUALIFY row_number() OVER (PARTITION BY entity_type ORDER BY sum(bytes) DESC, entity_id) <= $top""",
+                {"first": first, "last": last, "top": top},
+            ).fetchall()
+        traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
+                   for kind in ("ec2_instance", "ip_address")}
         # New in the scope: a row first seen in it, and no row of the entity seen before. The
         # entities seen in the scope are few beside the whole table, which is only probed by key.
         new = conn.execute(
@@ -135,8 +173,8 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         ).fetchall()
     instances, peers = traffic["ec2_instance"], traffic["ip_address"]
     return {
-        "principals": [{"type": t, "id": i, "success": int(s), "failure": int(f), "sessions": int(n)}
-                       for t, i, s, f, n in principals],
+        "principals": [{"type": t, "id": i, "success": int(s), "failure": int(f), "sessions": int(sessions.get(i, 0))
+                        if t == "aws_role" else 0} for t, i, s, f in principals],
         "ipAddresses": [{"type": "ip_address", "id": i, "success": int(s), "failure": int(f)} for i, s, f in addresses],
         "instances": [{"type": t, "id": i, "bytes": int(b), "accepted": int(a), "rejected": int(r)}
                       for t, i, b, a, r in instances],
@@ -160,21 +198,39 @@ def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 1
     with store.cursor() as conn:
         if not _has_table(conn, "ip_geo"):
             return None
-        located = conn.execute("SELECT count(*) FROM ip_geo").fetchone()
-        if not located or not located[0]:
-            return None
-        rows = conn.execute(
-            """WITH places AS (SELECT DISTINCT ip, location FROM ip_geo WHERE location <> ''),
-               firsts AS (
-                   SELECT p.location, arg_min(e.source_ip, e.time_ms) AS ip, arg_min(e.principal_type, e.time_ms) AS pt,
-                          arg_min(e.principal_id, e.time_ms) AS pid, min(e.time_ms) AS first, count(*) AS calls
-                   FROM api_events e JOIN places p ON p.ip = e.source_ip GROUP BY p.location)
-               SELECT location, ip, pt, pid, first, calls FROM firsts
-               WHERE first >= $start AND first < $end ORDER BY first DESC, location LIMIT $top""",
-            {"start": start_ms, "end": end_ms, "top": top},
-        ).fetchall()
+        firsts = _first_places(store, conn)
+    if firsts is None:
+        return None
+    found = sorted((f for f in firsts if start_ms <= f[4] < end_ms), key=lambda f: (-f[4], f[0]))[:top]
     return [{"location": loc, "ip": ip, "principalType": pt, "principalId": pid, "firstSeen": first, "calls": int(n)}
-            for loc, ip, pt, pid, first, n in rows]
+            for loc, ip, pt, pid, first, n in found]
+
+
+# Where each place was first the source of an API call, per graph store, with the state of the
+# graph it was read from. Finding it reads all the graph's events (most of a second on 10 million);
+# it changes only when events are loaded or addresses located, which the state notices.
+_FIRST_PLACES: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = {}
+
+
+def _first_places(store: GraphStore, conn: Any) -> list[tuple[Any, ...]] | None:
+    state = conn.execute(
+        """SELECT (SELECT count(*) FROM loaded_objects), (SELECT max(loaded_ms) FROM loaded_objects),
+                  count(*), min(source), max(source) FROM ip_geo"""
+    ).fetchone()
+    if not state or not state[2]:
+        return None
+    key = str(store.path)
+    cached = _FIRST_PLACES.get(key)
+    if cached is not None and cached[0] == tuple(state):
+        return cached[1]
+    rows = conn.execute(
+        """WITH places AS (SELECT DISTINCT ip, location FROM ip_geo WHERE location <> '')
+           SELECT p.location, arg_min(e.source_ip, e.time_ms), arg_min(e.principal_type, e.time_ms),
+                  arg_min(e.principal_id, e.time_ms), min(e.time_ms), count(*)
+           FROM api_events e JOIN places p ON p.ip = e.source_ip GROUP BY p.location"""
+    ).fetchall()
+    _FIRST_PLACES[key] = (tuple(state), rows)
+    return rows  # type: ignore[no-any-return]
 
 
 def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:
