@@ -65,6 +65,7 @@ GRAPH_CODE = ("graph/store.py", "graph/stores.py", "formats/base.py", "formats/c
               "ingest/pipeline.py")
 
 console = Console(soft_wrap=True, width=160)
+LOAD: list[float] = []  # the machine's 1-minute load average as the rounds begin and end
 
 
 @dataclass
@@ -275,6 +276,7 @@ def fetch(client: httpx.Client, times: PageTimes) -> tuple[float, float]:
 
 def measure(client: httpx.Client, listed: list[tuple[str, str, int]], runs: int) -> list[PageTimes]:
     results = [PageTimes(label, path, status) for label, path, status in listed]
+    LOAD.append(os.getloadavg()[0])
     for times in results:
         times.first_ms = fetch(client, times)[0]
     for _ in range(runs):  # round-robin, so the machine's other work falls on every page alike
@@ -282,6 +284,7 @@ def measure(client: httpx.Client, listed: list[tuple[str, str, int]], runs: int)
             server_ms, client_ms = fetch(client, times)
             times.server_ms.append(server_ms)
             times.client_ms.append(client_ms)
+    LOAD.append(os.getloadavg()[0])
     return results
 
 
@@ -336,7 +339,8 @@ def report(results: list[PageTimes], events: int, runs: int, total: int, setup: 
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rank = math.ceil(0.99 * runs)
     return (f"Last run: {when}, `benchmarks/console.py --events {events}`, {runs} fetches of each page (p99: the "
-            f"{ordinal(rank)} smallest of {runs}); graph of {total:,} CloudTrail events; {machine()}.\n{setup}\n\n"
+            f"{ordinal(rank)} smallest of {runs}); graph of {total:,} CloudTrail events; {machine()}; load average "
+            f"{' → '.join(f'{x:.1f}' for x in LOAD)} as the rounds began and ended.\n{setup}\n\n"
             + "\n".join(lines)
             + f"\n\nServer time is the `Server-Timing` header (`console;dur=`); client p50 adds HTTP and the body "
               f"over loopback; *first* is the first fetch of the page, before the rounds. {verdict[0].upper()}"
