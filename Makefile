@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/detection.py
+	$(BIN)/python benchmarks/console.py
 
 clean:
 	rm -rf $(VENV) gumshoe-data

@@ -634,6 +634,17 @@ def test_errors_are_pages_not_tracebacks(world: World, admin: ConsoleClient) -> 
     assert "Traceback" not in world.server.log()
 
 
+def test_every_answer_says_its_server_time(world: World, admin: ConsoleClient) -> None:
+    """The Server-Timing header benchmarks/console.py reads: the time from the request to the
+    rendered page, in ms, on pages, redirects, refusals and errors alike."""
+    g = f"/console/graphs/{world.graph_id}"
+    for path, status in ((f"{g}/summary", 200), (g, 303), (f"/console/graphs/{'0' * 32}/summary", 404),
+                         ("/console/accounts", 200), (f"{g}/summary?from=yesterday", 400)):
+        answer = admin.get(path)
+        name, _, dur = answer.headers["server-timing"].partition(";dur=")
+        assert answer.status_code == status and name == "console" and 0 < float(dur) < 60_000, answer.headers
+
+
 def test_membership_forms_remove_decline_and_leave(world: World, admin: ConsoleClient) -> None:
     """The rest of the Accounts page over HTTP: the member that accepted leaves, the
     administrator removes an account and invites another that declines."""

@@ -544,3 +544,49 @@ def test_drop_during_a_load_deletes_the_file_once_the_load_ends(tmp_path):
         assert stores.get(GRAPH).loaded("a") is None
     finally:
         stores.close()
+
+
+def session_line(n: int, session: str, *, ip: str, agent: str, error: str | None = None) -> bytes:
+    when = dt.datetime.fromtimestamp((T0 + n * 20 * 60_000) / 1000, dt.UTC)
+    role = f"arn:aws:iam::{ACCOUNT}:role/Deploy"
+    event: dict[str, Any] = {
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "ec2.amazonaws.com",
+        "eventName": "RunInstances" if n % 3 else "DescribeInstances", "awsRegion": REGION, "sourceIPAddress": ip,
+        "userAgent": agent, "eventID": f"{session}-{n}", "recipientAccountId": ACCOUNT,
+        "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/{session}",
+                         "accountId": ACCOUNT, "principalId": f"AROAEXAMPLE:{session}",
+                         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": ACCOUNT}}},
+    }
+    if error is not None:
+        event["errorCode"] = error
+    return json.dumps(event).encode()
+
+
+def test_a_role_profile_is_the_sum_of_its_sessions_profiles(tmp_path: Path) -> None:
+    """A role's panels and hourly volume are read from its sessions' raw events; they are the
+    sums of the sessions' own profiles (their hourly rows), partial rows and all."""
+    store = GraphStore(tmp_path / "g.duckdb")
+    sessions = ("i-0aaa", "deploy-1", "deploy-2")
+    for part in range(2):  # two loads: partial rows to sum
+        lines = [session_line(n, sessions[n % 3], ip=f"198.51.100.{n % 4}", agent=f"agent/{n % 2}",
+                              error="AccessDenied" if n % 5 == 0 else None) for n in range(part * 20, part * 20 + 20)]
+        load(store, f"part{part}", api_events(lines))
+    role = profile(store, f"arn:aws:iam::{ACCOUNT}:role/Deploy")
+    summed: dict[tuple[str, str], list[int]] = {}
+    hours: dict[int, list[int]] = {}
+    for session in sessions:
+        found = profile(store, f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/{session}")
+        for dimension, rows in found["panels"].items():
+            for r in rows:
+                total = summed.setdefault((dimension, r["value"]), [0, 0])
+                total[0] += r["success"]
+                total[1] += r["failure"]
+        for h in found["hourlyApiVolume"]:
+            total = hours.setdefault(h["hour"], [0, 0])
+            total[0] += h["success"]
+            total[1] += h["failure"]
+    assert role["sessions"] == 3 and set(role["panels"]) == {"api", "ip_address", "user_agent"}
+    assert {(d, r["value"]): [r["success"], r["failure"]] for d, rows in role["panels"].items() for r in rows} == summed
+    assert {h["hour"]: [h["success"], h["failure"]] for h in role["hourlyApiVolume"]} == hours
+    assert sum(f for (d, _), (_, f) in summed.items() if d == "api") == 8  # the failed calls count as failures
+    store.close()

@@ -30,6 +30,7 @@ from gumshoe.api.members import (
 from gumshoe.clock import now_ms
 from gumshoe.errors import AccessDeniedException, ValidationException
 from gumshoe.jobs import enqueue
+from gumshoe.store.db import ControlStore
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import graphs, members, meta, organization_admins
 
@@ -127,6 +128,21 @@ def _organization_graph(ctx: Context, conn: Connection, arn: str) -> Any:
             f"the organization behavior graph, and {arn} is not that account's organization behavior graph."
         )
     return row
+
+
+def organization_graph_of(store: ControlStore, account_id: str, region: str) -> str | None:
+    """The graph that Describe/UpdateOrganizationConfiguration accept from ``account_id`` in
+    ``region`` (the account is the organization's Detective administrator there and
+    administers that graph), or None. For callers that show the organization's part of a
+    page only to that account, before asking the api functions themselves."""
+    with store.read() as conn:
+        delegated = conn.execute(
+            select(organization_admins.c.account_id).where(organization_admins.c.region == region)
+        ).scalar()
+        if delegated != account_id:
+            return None
+        graph = graph_of_admin(tx(conn), account_id, region)
+    return str(graph.arn) if graph is not None else None
 
 
 def describe_organization_configuration(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import time
 from typing import Any
 
 import botocore.session
@@ -38,6 +39,9 @@ from gumshoe.web.asgi import Receive, Send
 from gumshoe.web.asgi import Request as HttpRequest
 
 log = logging.getLogger("gumshoe.console")
+
+# The metric of every console response's Server-Timing header: ``console;dur=<ms>``.
+SERVER_TIMING = "console"
 
 
 
@@ -71,6 +75,7 @@ class Console:
         return False
 
     async def handle(self, http: HttpRequest, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         if http.path in ("/", "/console"):
             # The browser keeps the URL's fragment across a redirect.
             await redirect("/console/", 302).send(send, http.request_id)
@@ -86,6 +91,9 @@ class Console:
             response = html(self.templates.render(
                 "error.html", page=self.bare_page(request), title="Something went wrong",
                 message="The console could not answer this request. It was logged on the server; try again."), 500)
+        # The page's time in the server, from its request to its rendered body (the body's
+        # sending not included): what benchmarks/console.py measures.
+        response.headers.append((b"server-timing", f"{SERVER_TIMING};dur={(time.perf_counter() - started) * 1000:.2f}".encode()))
         await response.send(send, request.request_id, head_only=head)
 
     async def _dispatch(self, request: Request, receive: Receive) -> Response:

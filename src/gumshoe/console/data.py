@@ -13,7 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
+from gumshoe.formats.sql import is_ip
 from gumshoe.graph.store import GraphStore
+
+# Up to this many hours, the summary counts addresses' calls and flows from the raw records of
+# the scope; past it, from the hourly rows (cheaper than a month of raw events on the benchmark graph).
+RAW_SUMMARY_HOURS = 7 * 24
 
 PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
 INVESTIGABLE_TYPES = ("aws_user", "aws_role")
@@ -59,13 +64,15 @@ def types_of(store: GraphStore, ids: list[str]) -> dict[str, str]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
+    # By key alone: DuckDB then filters the scan with the keys' Bloom filter; the ids are
+    # compared here (a key may be another id's too).
     with store.cursor() as conn:
         rows = conn.execute(
-            "SELECT DISTINCT e.id, e.type FROM entities e JOIN (SELECT unnest($ids::VARCHAR[]) AS id) w "
-            "ON e.ekey = hash(w.id) AND e.id = w.id",
+            "SELECT DISTINCT id, type FROM entities WHERE ekey IN (SELECT hash(unnest($ids::VARCHAR[])))",
             {"ids": wanted},
         ).fetchall()
-    return {i: t for i, t in rows}
+    asked = set(wanted)
+    return {i: t for i, t in rows if i in asked}
 
 
 def graph_extent(store: GraphStore) -> tuple[int, int] | None:
@@ -80,49 +87,83 @@ def graph_extent(store: GraphStore) -> tuple[int, int] | None:
 def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
     """The summary page's panels for a scope."""
     first, last = _hours(start_ms, end_ms)
+    # The raw events of the scope's whole hours (the hours the hourly rows count): events
+    # arrive roughly in time order, so DuckDB reads only the row groups of the scope's times,
+    # where the hourly rows (sorted by entity) would all be read.
+    window = {"from": first * HOUR_MS, "to": (last + 1) * HOUR_MS}
     with store.cursor() as conn:
         # A role's calls are its sessions' calls; a session is counted under its role.
         principals = conn.execute(
-            """WITH calls AS (
-                   SELECT entity_type AS t, entity_id AS i, sum(success) AS ok, sum(failure) AS failed FROM hourly
-                   WHERE dimension = 'api' AND hour BETWEEN $first AND $last
-                     AND entity_type IN ('aws_user', 'role_session', 'federated_user')
-                   GROUP BY ALL),
-               roles AS (SELECT src_id AS session, any_value(dst_id) AS role FROM links
-                         WHERE kind = 'session_of' AND src_type = 'role_session' GROUP BY src_id)
-               SELECT CASE WHEN roles.role IS NOT NULL THEN 'aws_role' ELSE calls.t END AS type,
-                      COALESCE(roles.role, calls.i) AS id, sum(ok), sum(failed), count(roles.session)
-               FROM calls LEFT JOIN roles ON calls.t = 'role_session' AND roles.session = calls.i
-               GROUP BY ALL ORDER BY sum(ok) + sum(failed) DESC, id LIMIT $top""",
-            {"first": first, "last": last, "top": top},
+            """SELECT CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN 'aws_role' ELSE principal_type END,
+                      CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN role_arn ELSE principal_id END AS id,
+                      count(*) FILTER (WHERE error_code = ''), count(*) FILTER (WHERE error_code <> '')
+               FROM api_events WHERE time_ms >= $from AND time_ms < $to
+                 AND principal_type IN ('aws_user', 'role_session', 'federated_user') AND principal_id <> ''
+               GROUP BY ALL ORDER BY count(*) DESC, id LIMIT $top""",
+            {**window, "top": top},
         ).fetchall()
-        addresses = conn.execute(
-            """SELECT entity_id, sum(success), sum(failure) FROM hourly
-               WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
-               GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
-            {"first": first, "last": last, "top": top},
-        ).fetchall()
-        traffic = {
-            kind: conn.execute(
-                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
-                   WHERE entity_type = $kind AND dimension = 'flow_peer' AND hour BETWEEN $first AND $last
-                   GROUP BY ALL ORDER BY sum(bytes) DESC, entity_id LIMIT $top""",
-                {"kind": kind, "first": first, "last": last, "top": top},
+        roles = [i for t, i, _, _ in principals if t == "aws_role"]
+        sessions = dict(conn.execute(
+            """SELECT role_arn, count(DISTINCT principal_id) FROM api_events
+               WHERE time_ms >= $from AND time_ms < $to AND principal_type = 'role_session'
+                 AND role_arn IN (SELECT unnest($roles::VARCHAR[])) GROUP BY role_arn""",
+            {**window, "roles": roles},
+        ).fetchall()) if roles else {}
+        if last - first < RAW_SUMMARY_HOURS:
+            addresses = conn.execute(
+                f"""WITH calls AS MATERIALIZED (
+                        SELECT source_ip, count(*) FILTER (WHERE error_code = '') AS ok,
+                               count(*) FILTER (WHERE error_code <> '') AS failed
+                        FROM api_events WHERE time_ms >= $from AND time_ms < $to AND source_ip <> '' GROUP BY source_ip)
+                    SELECT * FROM calls WHERE {is_ip('source_ip')} ORDER BY ok + failed DESC, source_ip LIMIT $top""",
+                {**window, "top": top},
             ).fetchall()
-            for kind in ("ec2_instance", "ip_address")
-        }
-        new_counts = conn.execute(
-            """SELECT type, count(*) FROM (SELECT type, id FROM entities GROUP BY type, id
-                                           HAVING min(first_ms) >= $start AND min(first_ms) < $end)
-               GROUP BY type ORDER BY count(*) DESC, type""",
-            {"start": start_ms, "end": end_ms},
-        ).fetchall()
-        newest = conn.execute(
-            """SELECT type, id, min(first_ms) AS seen FROM entities GROUP BY type, id
-               HAVING min(first_ms) >= $start AND min(first_ms) < $end
-               ORDER BY seen DESC, type, id LIMIT $top""",
+        else:
+            addresses = conn.execute(
+                """SELECT entity_id, sum(success), sum(failure) FROM hourly
+                   WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
+                   GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
+                {"first": first, "last": last, "top": top},
+            ).fetchall()
+        # The most VPC flow bytes, of instances and of addresses (as either end), the rows of
+        # formats/vpcflow.py's flow_peer panels.
+        if last - first < RAW_SUMMARY_HOURS:
+            rows = conn.execute(
+                """WITH f AS MATERIALIZED (SELECT src_addr, dst_addr, instance_id, bytes, action FROM flows
+                                           WHERE time_ms >= $from AND time_ms < $to),
+                        ends AS (SELECT 'ec2_instance' AS t, instance_id AS i, bytes, action FROM f WHERE instance_id <> ''
+                                 UNION ALL SELECT 'ip_address', src_addr, bytes, action FROM f
+                                 UNION ALL SELECT 'ip_address', dst_addr, bytes, action FROM f)
+                   SELECT t, i, sum(bytes), count(*) FILTER (WHERE action <> 'REJECT'),
+                          count(*) FILTER (WHERE action = 'REJECT') FROM ends GROUP BY t, i
+                   QUALIFY row_number() OVER (PARTITION BY t ORDER BY sum(bytes) DESC, i) <= $top""",
+                {**window, "top": top},
+            ).fetchall()
+        else:
+            rows = conn.execute(
+                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
+                   WHERE entity_type IN ('ec2_instance', 'ip_address') AND dimension = 'flow_peer'
+                     AND hour BETWEEN $first AND $last GROUP BY entity_type, entity_id
+                   QUALIFY row_number() OVER (PARTITION BY entity_type ORDER BY sum(bytes) DESC, entity_id) <= $top""",
+                {"first": first, "last": last, "top": top},
+            ).fetchall()
+        traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
+                   for kind in ("ec2_instance", "ip_address")}
+        # New in the scope: a row first seen in it, and no row of the entity seen before. The
+        # entities seen in the scope are few beside the whole table, which is only probed by key.
+        new = conn.execute(
+            """WITH seen AS (SELECT type, id, any_value(ekey) AS k, min(first_ms) AS first FROM entities
+                             WHERE first_ms >= $start AND first_ms < $end GROUP BY type, id),
+                    before AS (SELECT DISTINCT type, id FROM entities
+                               WHERE first_ms < $start AND ekey IN (SELECT k FROM seen)),
+                    new AS MATERIALIZED (SELECT s.type, s.id, s.first FROM seen s ANTI JOIN before b
+                                         ON s.type = b.type AND s.id = b.id)
+               SELECT type, NULL, NULL, count(*) FROM new GROUP BY type
+               UNION ALL (SELECT type, id, first, NULL FROM new ORDER BY first DESC, type, id LIMIT $top)""",
             {"start": start_ms, "end": end_ms, "top": top * 2},
         ).fetchall()
+        new_counts = sorted(((t, n) for t, i, _, n in new if i is None), key=lambda r: (-r[1], r[0]))
+        newest = sorted(((t, i, seen) for t, i, seen, _ in new if i is not None), key=lambda r: (-r[2], r[0], r[1]))
         findings = conn.execute(
             """SELECT COALESCE(NULLIF(arn, ''), id), any_value(title), max(severity), any_value(type),
                       min(first_seen_ms), max(last_seen_ms)
@@ -132,8 +173,8 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         ).fetchall()
     instances, peers = traffic["ec2_instance"], traffic["ip_address"]
     return {
-        "principals": [{"type": t, "id": i, "success": int(s), "failure": int(f), "sessions": int(n)}
-                       for t, i, s, f, n in principals],
+        "principals": [{"type": t, "id": i, "success": int(s), "failure": int(f), "sessions": int(sessions.get(i, 0))
+                        if t == "aws_role" else 0} for t, i, s, f in principals],
         "ipAddresses": [{"type": "ip_address", "id": i, "success": int(s), "failure": int(f)} for i, s, f in addresses],
         "instances": [{"type": t, "id": i, "bytes": int(b), "accepted": int(a), "rejected": int(r)}
                       for t, i, b, a, r in instances],

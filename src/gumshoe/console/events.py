@@ -211,7 +211,15 @@ def _in_range(x: str, network: Network, params: dict[str, Any], key: str) -> str
     if isinstance(network, ipaddress.IPv4Network):
         params[f"{key}_lo"] = int(network.network_address)
         params[f"{key}_hi"] = int(network.broadcast_address)
-        return f"({_v4_number(x)} BETWEEN ${key}_lo AND ${key}_hi)"
+        test = f"{_v4_number(x)} BETWEEN ${key}_lo AND ${key}_hi"
+        fixed = min(network.prefixlen // 8, 3)
+        if not fixed:
+            return f"({test})"
+        # The range's whole leading octets are a prefix of the address's text (which the pattern
+        # allows without leading zeros): a cheap test first, and the arithmetic only where it holds
+        # (CASE evaluates its branch on those rows alone; AND inside an expression would not).
+        params[f"{key}_prefix"] = ".".join(str(network.network_address).split(".")[:fixed]) + "."
+        return f"(CASE WHEN starts_with({x}, ${key}_prefix) THEN {test} ELSE false END)"
     params[f"{key}_lo"] = _digits(network.network_address)
     params[f"{key}_hi"] = _digits(network.broadcast_address)
     return f"({_v6_digits(x)} BETWEEN ${key}_lo AND ${key}_hi)"

@@ -5,6 +5,7 @@ name an offset, or epoch milliseconds). The default is the last 24 hours."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ class TimeScope:
         return {"from": iso(self.start_ms), "to": iso(self.end_ms)}
 
 
+@functools.lru_cache(maxsize=4096)  # a page's links repeat its scope's two times hundreds of times
 def iso(ms: int) -> str:
     moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment.microsecond == 0 else moment.isoformat().replace("+00:00", "Z")

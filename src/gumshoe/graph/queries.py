@@ -9,7 +9,7 @@ over the partial rows the loads appended):
     flow_peer    VPC flow peers with bytes, flow_port             (IP addresses, instances)
     related      relationships from and to the entity, with counts and first / last seen
 
-For a role, the panels sum the activity of all its role sessions.
+For a role, the panels sum the activity of all its role sessions (read from their raw events).
 """
 
 from __future__ import annotations
@@ -24,6 +24,27 @@ ENTITY_TYPES = (
     "ip_address", "user_agent", "s3_bucket", "finding",
     "eks_cluster", "kubernetes_user",  # from EKS audit logs, while EKS_AUDIT is started
 )
+
+
+# The hourly rows of an entity's panels, in a scope of whole hours (``rows``).
+ENTITY_ROWS = """WITH rows AS (SELECT hour, dimension, value, success, failure, bytes FROM hourly
+                                WHERE ekey = hash($id) AND entity_id = $id AND hour BETWEEN $first AND $last)"""
+# A role's are its sessions' rows. An instance role has tens of thousands of sessions, whose
+# hourly rows lie all over the table (sorted by entity key); their events all carry the role's
+# ARN, so the same rows are made from the raw events of the scope instead: one equality on a
+# dictionary-compressed column, over the row groups of the scope's times only. The dimensions
+# and values are those of formats/cloudtrail.py's hourly rows of principals (the tests check
+# that a role's profile is the sum of its sessions').
+ROLE_ROWS = """WITH events AS MATERIALIZED (
+        SELECT time_ms // 3600000 AS hour, event_source || ':' || event_name AS api, source_ip, user_agent,
+               login_result, CAST(error_code = '' AS BIGINT) AS success, CAST(error_code <> '' AS BIGINT) AS failure
+        FROM api_events WHERE principal_type = 'role_session' AND role_arn = $id AND principal_id <> ''
+          AND time_ms >= $from AND time_ms < $to),
+    rows AS (SELECT hour, 'api' AS dimension, api AS value, success, failure, 0 AS bytes FROM events
+             UNION ALL SELECT hour, 'ip_address', source_ip, success, failure, 0 FROM events WHERE source_ip <> ''
+             UNION ALL SELECT hour, 'user_agent', user_agent, success, failure, 0 FROM events WHERE user_agent <> ''
+             UNION ALL SELECT hour, 'console_login', login_result, success, failure, 0 FROM events
+                 WHERE login_result <> '')"""
 
 
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
@@ -60,22 +81,31 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
         sorted_links = row[0] if row else 0
         incoming = f"""(SELECT * FROM links_by_dst WHERE dkey = hash($id) AND dst_id = $id
                         UNION ALL SELECT * FROM links WHERE rowid >= {int(sorted_links)} AND dkey = hash($id) AND dst_id = $id)"""
-        subjects: list[tuple[str, str]] = [(entity_type, entity_id)]
+        sessions = 0
         if entity_type == "aws_role":
             sessions = conn.execute(
-                f"SELECT DISTINCT src_id FROM {incoming} WHERE kind = 'session_of' AND src_type = 'role_session'",
+                f"SELECT count(DISTINCT src_id) FROM {incoming} WHERE kind = 'session_of' AND src_type = 'role_session'",
                 {"id": entity_id},
-            ).fetchall()
-            subjects += [("role_session", s) for (s,) in sessions]
-        ids = [s for _, s in subjects]
-        keys = ",".join("hash(?)" for _ in ids)
-        marks = ",".join("?" for _ in ids)
-        rows = conn.execute(
-            f"""SELECT dimension, value, sum(success), sum(failure), sum(bytes), min(hour), max(hour)
-                FROM hourly WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND hour BETWEEN ? AND ?
-                GROUP BY dimension, value ORDER BY dimension, sum(success) + sum(failure) DESC, value""",
-            [*ids, *ids, first_hour, last_hour],
+            ).fetchone()[0]  # type: ignore[index]
+            rows_of, params = ROLE_ROWS, {"id": entity_id, "from": first_hour * HOUR_MS, "to": (last_hour + 1) * HOUR_MS}
+        else:
+            rows_of, params = ENTITY_ROWS, {"id": entity_id, "first": first_hour, "last": last_hour}
+        # The panels (the top of each dimension) and the API calls per hour, in one statement
+        # over the rows read once.
+        both = conn.execute(
+            f"""{rows_of}
+                SELECT * FROM (
+                    SELECT 0 AS part, dimension, value, sum(success) AS ok, sum(failure) AS failed, sum(bytes),
+                           min(hour), max(hour) AS hour
+                    FROM rows GROUP BY dimension, value
+                    QUALIFY row_number() OVER (PARTITION BY dimension ORDER BY sum(success) + sum(failure) DESC, value) <= $top
+                    UNION ALL
+                    SELECT 1, '', '', sum(success), sum(failure), 0, hour, hour FROM rows WHERE dimension = 'api' GROUP BY hour)
+                ORDER BY part, dimension, CASE WHEN part = 0 THEN -(ok + failed) ELSE hour END, value""",
+            {**params, "top": top},
         ).fetchall()
+        rows = [r[1:] for r in both if r[0] == 0]
+        volume = [(r[6], r[3], r[4]) for r in both if r[0] == 1]
         related = conn.execute(
             f"""SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
                    SELECT 'out' AS direction, kind, dst_type AS other_type, dst_id AS other_id, count, bytes, first_ms, last_ms, hour
@@ -86,25 +116,17 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
                GROUP BY ALL ORDER BY kind, sum(count) DESC, other_id, direction""",
             {"id": entity_id, "first": first_hour, "last": last_hour},
         ).fetchall()
-        volume = conn.execute(
-            f"""SELECT hour, sum(success), sum(failure) FROM hourly
-                WHERE ekey IN ({keys}) AND entity_id IN ({marks}) AND dimension = 'api' AND hour BETWEEN ? AND ?
-                GROUP BY hour ORDER BY hour""",
-            [*ids, *ids, first_hour, last_hour],
-        ).fetchall()
     panels: dict[str, list[dict[str, Any]]] = {}
     for dimension, value, success, failure, nbytes, first, last in rows:
-        panel = panels.setdefault(dimension, [])
-        if len(panel) < top:
-            panel.append({
-                "value": value, "success": int(success), "failure": int(failure), "bytes": int(nbytes),
-                "firstSeen": first * HOUR_MS, "lastSeen": (last + 1) * HOUR_MS,
-            })
+        panels.setdefault(dimension, []).append({
+            "value": value, "success": int(success), "failure": int(failure), "bytes": int(nbytes),
+            "firstSeen": first * HOUR_MS, "lastSeen": (last + 1) * HOUR_MS,
+        })
     return {
         "type": entity_type,
         "id": entity_id,
         "scope": {"start": start_ms, "end": end_ms},
-        "sessions": len(subjects) - 1 if entity_type == "aws_role" else None,
+        "sessions": int(sessions) if entity_type == "aws_role" else None,
         "panels": panels,
         "hourlyApiVolume": [{"hour": h * HOUR_MS, "success": int(s), "failure": int(f)} for h, s, f in volume],
         "related": [

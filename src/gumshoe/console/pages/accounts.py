@@ -1,12 +1,28 @@
 """Accounts: the caller's behavior graph in the session's Region with its members, datasource
 packages and invitations sent; and the invitations the caller received, to accept, decline
 or leave. Everything goes through the api functions, so their rules and errors are the AWS
-API's; an error is shown on the page as the API words it."""
+API's; an error is shown on the page as the API words it.
+
+The organization's part is shown to two accounts only:
+
+    the Detective administrator    the organization's accounts, each a member or not, with its
+      (its graph is the             status; AutoEnable (Describe/UpdateOrganizationConfiguration);
+       organization graph)          enable accounts that are not members yet (CreateMembers
+                                    without an email, as Detective's console does)
+    the management account         the Detective administrator account of the Region
+                                    (ListOrganizationAdminAccounts), and designating one
+                                    (EnableOrganizationAdminAccount)
+
+The organization's accounts come from the account directory, as Detective's console asks
+AWS Organizations (ListAccounts) for them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from gumshoe.api.organization import organization_graph_of
 from gumshoe.console.page import Page
 from gumshoe.console.web import Response, redirect, url
 from gumshoe.errors import DetectiveError
@@ -19,7 +35,15 @@ NOTICES = {
     "declined": "You declined the invitation.",
     "left": "Your account left the behavior graph.",
     "packages": "The datasource package was started.",
+    "org-enabled": "Detective is enabling the organization accounts: it checks that each belongs to the organization, "
+                   "then its data volume. The table shows where each one stands.",
+    "auto-enable-on": "AutoEnable is on: accounts that join the organization from now on become member accounts.",
+    "auto-enable-off": "AutoEnable is off: accounts that join the organization are not enabled automatically.",
+    "designated": "The Detective administrator account was designated: its behavior graph is the organization "
+                  "behavior graph.",
 }
+# The model's CreateMembers.Accounts holds 1 to 50 accounts.
+CREATE_MEMBERS_MAX_ACCOUNTS = 50
 OPTIONAL_PACKAGES = ("EKS_AUDIT", "ASFF_SECURITYHUB_FINDING")
 PACKAGE_LABELS = {
     "DETECTIVE_CORE": "Detective core (CloudTrail, VPC Flow Logs, GuardDuty)",
@@ -28,8 +52,55 @@ PACKAGE_LABELS = {
 }
 
 
+def organization_rows(accounts: Iterable[str], members: list[dict[str, Any]], administrator: str,
+                      directory: Any) -> list[dict[str, Any]]:
+    """The organization's accounts in account order: each one's name and email from the
+    directory, and its membership of the administrator's graph (None: not a member)."""
+    by_account = {m["AccountId"]: m for m in members}
+    rows = []
+    for account_id in sorted(accounts):
+        entry = directory.entry(account_id)
+        member = by_account.get(account_id)
+        rows.append({
+            "id": account_id, "name": entry.name if entry is not None else None,
+            "email": entry.email if entry is not None else None, "member": member,
+            "administrator": account_id == administrator,
+            "enable": member is None and account_id != administrator,
+        })
+    return rows
+
+
+def _organization(page: Page, graph_arn: str, members: list[dict[str, Any]], errors: list[str]) -> dict[str, Any] | None:
+    """The organization's part for its Detective administrator, or None for any other caller."""
+    account = page.account_id
+    if organization_graph_of(page.console.services.store, account, page.region) != graph_arn:
+        return None
+    try:
+        auto_enable = bool(page.call("DescribeOrganizationConfiguration", {"GraphArn": graph_arn}).get("AutoEnable"))
+    except DetectiveError as exc:
+        errors.append(exc.message)
+        return None
+    directory = page.console.services.directory
+    rows = organization_rows(directory.organization_accounts(), members, account, directory)
+    return {"auto_enable": auto_enable, "accounts": rows, "to_enable": sum(1 for r in rows if r["enable"]),
+            "members": sum(1 for r in rows if r["member"] is not None)}
+
+
+def _management(page: Page, errors: list[str]) -> dict[str, Any] | None:
+    """The Region's Detective administrator, for the organization's management account only."""
+    if not page.console.services.directory.is_management_account(page.account_id):
+        return None
+    try:
+        admins = page.call_all("ListOrganizationAdminAccounts", {}, "Administrators")
+    except DetectiveError as exc:
+        errors.append(exc.message)
+        admins = []
+    return {"administrators": admins}
+
+
 def _gather(page: Page) -> dict[str, Any]:
-    out: dict[str, Any] = {"graph": None, "members": [], "packages": {}, "invitations": [], "errors": []}
+    out: dict[str, Any] = {"graph": None, "members": [], "packages": {}, "invitations": [], "errors": [],
+                           "organization": None, "management": None}
     try:
         graphs = page.call("ListGraphs").get("GraphList") or []
     except DetectiveError as exc:
@@ -44,6 +115,8 @@ def _gather(page: Page) -> dict[str, Any]:
             out["packages"] = page.call("ListDatasourcePackages", {"GraphArn": arn}).get("DatasourcePackages") or {}
         except DetectiveError as exc:
             out["errors"].append(exc.message)
+        out["organization"] = _organization(page, arn, out["members"], out["errors"])
+    out["management"] = _management(page, out["errors"])
     try:
         out["invitations"] = page.call_all("ListInvitations", {}, "Invitations")
     except DetectiveError as exc:
@@ -117,3 +190,46 @@ async def reject(page: Page) -> Response:
 
 async def leave(page: Page) -> Response:
     return _act(page, "DisassociateMembership", {"GraphArn": page.request.form.get("graph_arn", "")}, "left")
+
+
+async def auto_enable(page: Page) -> Response:
+    form = page.request.form
+    wanted = form.get("auto_enable")
+    if wanted not in ("on", "off"):
+        return _render(page, error="Choose whether AutoEnable is on or off.", status=400)
+    return _act(page, "UpdateOrganizationConfiguration",
+                {"GraphArn": form.get("graph_arn", ""), "AutoEnable": wanted == "on"}, f"auto-enable-{wanted}")
+
+
+async def enable_organization_accounts(page: Page) -> Response:
+    """CreateMembers for organization accounts, without an email: in the organization graph the
+    API enables them without an invitation. ``all``: every organization account that is not
+    a member yet, as the server sees it now."""
+    form = page.request.form
+    arn = form.get("graph_arn", "")
+    if form.get("all") == "on":
+        try:
+            members = {m["AccountId"] for m in page.call_all("ListMembers", {"GraphArn": arn}, "MemberDetails")}
+        except DetectiveError as exc:
+            return _render(page, error=exc.message, status=exc.status)
+        wanted = sorted(page.console.services.directory.organization_accounts() - members - {page.account_id})
+    else:
+        wanted = list(dict.fromkeys(a.strip() for a in page.request.form_lists.get("account_id", []) if a.strip()))
+    if not wanted:
+        return _render(page, error="Choose the organization accounts to enable.", status=400)
+    problems: list[str] = []
+    for i in range(0, len(wanted), CREATE_MEMBERS_MAX_ACCOUNTS):
+        chunk = wanted[i:i + CREATE_MEMBERS_MAX_ACCOUNTS]
+        try:
+            answer = page.call("CreateMembers", {"GraphArn": arn, "Accounts": [{"AccountId": a} for a in chunk]})
+        except DetectiveError as exc:
+            return _render(page, error=exc.message, problems=problems, status=exc.status)
+        problems += [f"{u.get('AccountId')}: {u.get('Reason')}" for u in answer.get("UnprocessedAccounts") or []]
+    if problems:
+        return _render(page, problems=problems, status=400)
+    return redirect(url("/console/accounts", done="org-enabled"))
+
+
+async def designate_administrator(page: Page) -> Response:
+    return _act(page, "EnableOrganizationAdminAccount",
+                {"AccountId": page.request.form.get("administrator_id", "").strip()}, "designated")
