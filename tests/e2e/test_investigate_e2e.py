@@ -179,3 +179,99 @@ def test_gumshoe_investigate_says_in_one_line_that_no_server_answers() -> None:
                             capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 1
     assert f"cannot reach the server at {url}" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+# --- evidence with its targets, and every event behind an indicator ----------------------------
+
+
+def _report(world: Any, outcome: detection.Outcome) -> dict[str, Any]:
+    answer = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=world.sc.admin_account,
+                 params={"graph": world.graph, "id": outcome.investigation_id})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _outcome_with(world: Any, api: str) -> detection.Outcome:
+    return next(o for o in world.outcomes if api in o.expected.indicators.get("TTP_OBSERVED", ()))
+
+
+def _ttp(report: dict[str, Any], api: str) -> dict[str, Any]:
+    return next(i for i in report["indicators"] if i["detail"].get("APIName") == api)
+
+
+def _targets(indicator: dict[str, Any]) -> set[str]:
+    return {t["target"] for t in indicator["evidence"]["targets"]}
+
+
+def test_the_report_names_what_the_calls_acted_on(world: Any) -> None:
+    exfiltration = _report(world, _outcome_with(world, "ec2:ModifySnapshotAttribute"))
+    foreign = "account:999988887777"
+    assert {foreign, "snapshot:snap-0f3e5d7c9b1a2e4d6"} <= _targets(_ttp(exfiltration, "ec2:ModifySnapshotAttribute"))
+    assert foreign in _targets(_ttp(exfiltration, "ec2:ModifyImageAttribute"))
+    assert "bucket:acme-datalake-curated-333333333333" in _targets(_ttp(exfiltration, "s3:PutBucketPolicy"))
+    tampering = _report(world, _outcome_with(world, "cloudtrail:StopLogging"))
+    assert {t.split(":")[0] for t in _targets(_ttp(tampering, "cloudtrail:StopLogging"))} == {"trail"}
+    assert _targets(_ttp(tampering, "ec2:DeleteFlowLogs")) == {"flow-log:fl-0a1b2c3d4e5f67890"}
+    assert {t.split(":")[0] for t in _targets(_ttp(tampering, "guardduty:DeleteDetector"))} == {"detector"}
+    escalation = _report(world, _outcome_with(world, "iam:CreateAccessKey"))
+    assert {"user:svc-support", "user:heidi"} <= _targets(_ttp(escalation, "iam:CreateAccessKey"))
+    # ... while the AWS API's TTPsObservedDetail keeps the model's members, and nothing more.
+    client = world.server.client(world.sc.admin_account)
+    listed = client.list_indicators(GraphArn=world.graph, InvestigationId=exfiltration["investigationId"],
+                                    IndicatorType="TTP_OBSERVED")["Indicators"]
+    for indicator in listed:
+        assert set(indicator["IndicatorDetail"]["TTPsObservedDetail"]) <= {
+            "Tactic", "Technique", "Procedure", "IpAddress", "APIName", "APISuccessCount", "APIFailureCount"}
+
+
+def _events_page(world: Any, investigation_id: str, seq: int, account: str | None = None,
+                 **extra: Any) -> Any:
+    params = {"graph": world.graph, "id": investigation_id, "indicator": str(seq), **extra}
+    return raw(world.server, "GET", "/_gumshoe/v1/investigation/events", account=account or world.sc.admin_account,
+               params=params)
+
+
+def _busiest(world: Any) -> tuple[detection.Outcome, dict[str, Any]]:
+    """The attack indicator that stands for the most events, and its investigation."""
+    reports = {o.investigation_id: _report(world, o) for o in world.outcomes if o.attack}
+    outcome_id, busiest = max(((r, i) for r, report in reports.items() for i in report["indicators"]
+                               if i["evidence"].get("selector")), key=lambda pair: pair[1]["evidence"]["eventCount"])
+    return next(o for o in world.outcomes if o.investigation_id == outcome_id), busiest
+
+
+def test_every_event_behind_an_indicator_is_a_page_away(world: Any) -> None:
+    outcome, busiest = _busiest(world)
+    evidence = busiest["evidence"]
+    assert evidence["eventCount"] >= 2 and evidence["eventIds"]
+    seen: list[dict[str, Any]] = []
+    token = None
+    while True:
+        answer = _events_page(world, outcome.investigation_id, busiest["seq"], limit="1",
+                              **({"nextToken": token} if token else {}))
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["events"]) == 1
+        seen += page["events"]
+        token = page.get("nextToken")
+        if token is None:
+            break
+    assert len(seen) == evidence["eventCount"] == len({e["eventId"] for e in seen})
+    assert [e["eventId"] for e in seen[:len(evidence["eventIds"])]] == evidence["eventIds"]
+    assert [e["eventTime"] for e in seen] == sorted(e["eventTime"] for e in seen)
+    assert {e["eventName"] for e in seen} == {busiest["detail"]["APIName"].split(":")[1]}
+    whole = _events_page(world, outcome.investigation_id, busiest["seq"]).json()
+    assert [e["eventId"] for e in whole["events"]] == [e["eventId"] for e in seen] and "nextToken" not in whole
+
+
+def test_the_events_of_an_indicator_are_the_administrators_alone(world: Any) -> None:
+    outcome, busiest = _busiest(world)
+    seq = busiest["seq"]
+    first = _events_page(world, outcome.investigation_id, seq, limit="1").json()
+    for account in world.sc.member_accounts:
+        theirs = _events_page(world, outcome.investigation_id, seq, account=account)
+        assert theirs.status_code == 404 and theirs.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    other = _events_page(world, outcome.investigation_id, seq + 1, nextToken=first["nextToken"])
+    assert other.status_code == 400 and other.headers["x-amzn-errortype"] == "ValidationException"
+    assert "not issued for this caller and request" in other.json()["message"]
+    assert _events_page(world, outcome.investigation_id, 99_999).status_code == 404
+    assert _events_page(world, outcome.investigation_id, seq, limit="0").status_code == 400

@@ -10,6 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graph_rows import (
+    ACCOUNT,
+    ALICE,
+    BOB,
+    END,
+    FRANKFURT,
+    GEO,
+    NOWHERE,
+    ROLE,
+    SEATTLE,
+    START,
+    SYDNEY,
+    TOKYO_V6,
+    Graph,
+)
 from mmdb_writer import build_geo_dbs
 
 from gumshoe.graph.store import GraphStore
@@ -24,62 +39,6 @@ from gumshoe.investigate.engine import (
 from gumshoe.investigate.geo import GeoIP
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.ttp import TtpMap
-
-ACCOUNT = "111111111111"
-ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
-BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/Deployer"
-START = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # a scope start at midnight
-END = START + 2 * DAY_MS
-
-SEATTLE, FRANKFURT, SYDNEY, TOKYO_V6, NOWHERE = "198.51.100.10", "203.0.113.20", "192.0.2.30", "2001:db8::5", "198.18.0.1"
-GEO = {
-    "198.51.100.0/24": ("Seattle", "United States", "US", 47.61, -122.33, 64500, "HomeNet ISP"),
-    "203.0.113.0/24": ("Frankfurt am Main", "Germany", "DE", 50.11, 8.68, 64501, "Bulletproof VPS"),
-    "192.0.2.0/24": ("Sydney", "Australia", "AU", -33.87, 151.21, 64502, "Down Under Telecom"),
-    "2001:db8::/32": ("Tokyo", "Japan", "JP", 35.68, 139.69, 64503, "Tokyo Fiber"),
-}
-COLUMNS = ("object_ref", "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type",
-           "read_only", "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
-           "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-           "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags")
-
-
-class Graph:
-    def __init__(self, store: GraphStore) -> None:
-        self.store = store
-        self.n = 0
-
-    def call(self, t: int, *, who: str = ALICE, ip: str = SEATTLE, ua: str = "aws-cli/2.15.0", source: str = "s3.amazonaws.com",
-             name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE",
-             flags: str = "") -> None:
-        self.n += 1
-        if ":role/" in who:
-            role_name = who.rsplit("/", 1)[1]
-            principal_type, principal_id, role = "role_session", f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{session}", who
-        else:
-            principal_type, principal_id, role = "aws_user", who, ""
-        row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-        row.update(object_ref="test", time_ms=t, account_id=ACCOUNT, region="us-east-1", event_id=f"e{self.n}",
-                   event_source=source, event_name=name, event_type="AwsApiCall", read_only=True, error_code=error,
-                   source_ip=ip, user_agent=ua, identity_type="IAMUser", principal_type=principal_type,
-                   principal_id=principal_id, principal_account=ACCOUNT, access_key_id=key, role_arn=role,
-                   session_name=session if role else "", mfa=False, request_flags=flags)
-        with self.store.cursor() as conn:
-            conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         [row[c] for c in COLUMNS])
-
-    def finding(self, fid: str, t: int, *, kind: str = "UnauthorizedAccess:IAMUser/MaliciousIPCaller", severity: float = 8.0,
-                key: str = "", user: str = "", ips: tuple[str, ...] = (), instance: str = "") -> None:
-        with self.store.cursor() as conn:
-            conn.execute(
-                """INSERT INTO findings (object_ref, time_ms, account_id, region, id, arn, type, title, severity,
-                   created_ms, updated_ms, first_seen_ms, last_seen_ms, resource_type, instance_id, access_key_id,
-                   principal_id, user_name, remote_ips, local_ips, buckets, raw)
-                   VALUES ('t', ?, ?, 'us-east-1', ?, ?, ?, '', ?, ?, ?, ?, ?, 'AccessKey', ?, ?, '', ?, ?, [], [], '{}')""",
-                [t, ACCOUNT, fid, f"arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/d/finding/{fid}", kind, severity,
-                 t, t, t, t, instance, key, user, list(ips)],
-            )
 
 
 @pytest.fixture(scope="module")
@@ -433,3 +392,38 @@ def test_the_result_says_why_its_severity(graph: Graph, geo: GeoIP) -> None:
     high = next(c for c in why["contributions"] if c["bucket"] == "TTP_OBSERVED:high")
     assert (high["indicators"], high["points"], high["cap"], high["counted"]) == (1, 45, 90, 45)
     assert why["corroborationBonus"] == 20  # a new place (Frankfurt) with the tactic
+
+
+# --- evidence: what the calls acted on, and their events ------------------------------------------
+
+
+def test_a_ttp_names_what_its_calls_acted_on_and_its_first_events(graph: Graph, geo: GeoIP) -> None:
+    share = "snapshot:snap-1 account:999988887777"
+    graph.call(START + HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute", flags="shared", targets=share)
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute", flags="shared",
+               targets="snapshot:snap-2 account:999988887777")
+    graph.call(START + 3 * HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute",
+               error="InvalidSnapshot.NotFound", targets="snapshot:snap-3")
+    [ttp] = [i for i in run(graph, geo).indicators if i.type == "TTP_OBSERVED"]
+    evidence = ttp.evidence
+    assert evidence["targets"] == [
+        {"target": "account:999988887777", "calls": 2, "failures": 0},
+        {"target": "snapshot:snap-1", "calls": 1, "failures": 0},
+        {"target": "snapshot:snap-2", "calls": 1, "failures": 0},
+        {"target": "snapshot:snap-3", "calls": 1, "failures": 1},
+    ]
+    assert evidence["targetCount"] == 4
+    assert evidence["eventIds"] == ["e1", "e2", "e3"] and evidence["eventCount"] == 3
+    assert evidence["selector"] == {"eventSource": "ec2.amazonaws.com", "eventName": "ModifySnapshotAttribute",
+                                    "sourceIp": SEATTLE}
+    assert "targets" not in ttp.wire()["IndicatorDetail"]["TTPsObservedDetail"]  # the model's shape, no more
+
+
+def test_an_indicator_keeps_its_first_five_event_ids_and_lists_twenty_targets(graph: Graph) -> None:
+    for n in range(30):
+        graph.call(START + HOUR_MS + (30 - n) * 1000, source="iam.amazonaws.com", name="CreateAccessKey",
+                   targets=f"user:u{n:02d}")
+    [ttp] = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    assert ttp.evidence["eventIds"] == ["e30", "e29", "e28", "e27", "e26"]  # the earliest first
+    assert len(ttp.evidence["targets"]) == 20 and ttp.evidence["targetCount"] == 30
+    assert ttp.evidence["eventCount"] == 30

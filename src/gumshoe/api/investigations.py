@@ -230,8 +230,8 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
     with store.read() as conn:
         row = _investigation(conn, graph_arn, investigation_id)
         indicators = conn.execute(
-            select(investigation_indicators.c.indicator_type, investigation_indicators.c.detail,
-                   investigation_indicators.c.evidence)
+            select(investigation_indicators.c.seq, investigation_indicators.c.indicator_type,
+                   investigation_indicators.c.detail, investigation_indicators.c.evidence)
             .where(investigation_indicators.c.investigation_id == investigation_id)
             .order_by(investigation_indicators.c.seq)
         ).all()
@@ -251,7 +251,24 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
         "notes": orjson.loads(row.notes or "[]"),
         "scoring": orjson.loads(row.scoring or "{}"),
         "indicators": [
-            {"type": t, "detail": next(iter(orjson.loads(detail).values())), "evidence": orjson.loads(evidence or "{}")}
-            for t, detail, evidence in indicators
+            {"seq": seq, "type": t, "detail": next(iter(orjson.loads(detail).values())),
+             "evidence": orjson.loads(evidence or "{}")}
+            for seq, t, detail, evidence in indicators
         ],
     }
+
+
+def indicator_scope(store: Any, graph_arn: str, investigation_id: str, seq: int) -> tuple[Any, dict[str, Any]]:
+    """An investigation's row (its entity and scope) and one of its indicators' evidence, for the
+    events behind that indicator."""
+    with store.read() as conn:
+        row = _investigation(conn, graph_arn, investigation_id)
+        evidence = conn.execute(
+            select(investigation_indicators.c.evidence).where(
+                investigation_indicators.c.investigation_id == investigation_id,
+                investigation_indicators.c.seq == seq)
+        ).scalar()
+    if evidence is None:
+        raise ResourceNotFoundException(f"The investigation {investigation_id} has no indicator {seq}.")
+    found: dict[str, Any] = orjson.loads(evidence or "{}")
+    return row, found

@@ -184,6 +184,24 @@ def why_line(why: dict[str, Any]) -> str:
     return f"score {why['score']} = " + (" + ".join(parts) or "nothing") + f" → {why['severity']}{reached}"
 
 
+SHOWN_TARGETS = 3
+
+
+def procedure_cell(procedure: str, evidence: dict[str, Any]) -> str:
+    """The procedure, then what the calls acted on (the most called first) and the first event
+    id (all of them through /_gumshoe/v1/investigation/events)."""
+    lines = [procedure]
+    targets = [str(t["target"]) for t in evidence.get("targets", ())]
+    if targets:
+        more = max(int(evidence.get("targetCount") or 0), len(targets)) - SHOWN_TARGETS
+        lines.append("on " + ", ".join(targets[:SHOWN_TARGETS]) + (f" (+{more} more)" if more > 0 else ""))
+    ids = [str(i) for i in evidence.get("eventIds") or ()]
+    if ids:
+        count = int(evidence.get("eventCount") or len(ids))
+        lines.append("event " + ids[0] + (f" (+{count - 1} more)" if count > 1 else ""))
+    return "\n".join(lines)
+
+
 def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
@@ -198,7 +216,7 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
             api = d.get("APIName") or ("finding " + e.get("finding", "").rsplit("/", 1)[-1])
             rows.append([d["Tactic"], d["Technique"], api, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
                          str(d.get("APIFailureCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
-                         d["Procedure"]])
+                         procedure_cell(d["Procedure"], e)])
     elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:

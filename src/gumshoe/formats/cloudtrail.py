@@ -77,6 +77,9 @@ class ApiEvent(msgspec.Struct, gc=False):
     # with everyone, a bucket opened to all, ingress from any address), "unblocked" (Block
     # Public Access turned off); "" for every other call.
     request_flags: str = ""
+    # What the call acted on, from its request parameters: "kind:value" words separated by
+    # spaces ("snapshot:snap-1 account:999988887777"); "" when it names nothing (_targets).
+    targets: str = ""
 
 
 # --- Typed input: only the fields used ------------------------------------------------
@@ -115,6 +118,7 @@ class _Identity(msgspec.Struct):
 
 class _Instance(msgspec.Struct):
     instanceId: str | None = None
+    imageId: str | None = None  # RunInstances
 
 
 class _InstancesSet(msgspec.Struct):
@@ -137,6 +141,32 @@ class _Request(msgspec.Struct):
     acl: Any = msgspec.field(default=None, name="x-amz-acl")
     ipPermissions: Any = None  # AuthorizeSecurityGroupIngress
     PublicAccessBlockConfiguration: Any = None  # Put(Bucket|Account)PublicAccessBlock
+    # What a call acted on (targets): names and ids, checked for type in _targets, as a few of
+    # these names mean other things (or other types) in other services.
+    userName: Any = None
+    roleName: Any = None
+    groupName: Any = None
+    groupId: Any = None
+    policyArn: Any = None
+    policyName: Any = None
+    accessKeyId: Any = None
+    name: Any = None  # a trail (CloudTrail), a parameter (Systems Manager)
+    names: Any = None  # GetParameters
+    trailName: Any = None
+    detectorId: Any = None
+    snapshotId: Any = None
+    imageId: Any = None
+    volumeId: Any = None
+    instanceIds: Any = None  # SendCommand
+    DeleteFlowLogsRequest: Any = None  # {"FlowLogId": {"tag": 1, "content": "fl-..."}} or a list of them
+    dBSnapshotIdentifier: Any = None
+    dBClusterSnapshotIdentifier: Any = None
+    dBInstanceIdentifier: Any = None
+    dBClusterIdentifier: Any = None
+    secretId: Any = None
+    functionName: Any = None
+    logGroupName: Any = None
+    keyId: Any = None
 
 
 class _AssumedRoleUser(msgspec.Struct):
@@ -461,6 +491,7 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
                 first = request.instancesSet.items[0].instanceId
                 instance = first or ""
     flags = _request_flags(request) if request is not None else ""
+    targets = _targets(request, event.eventName) if request is not None else ""
     login = ""
     if response is not None:
         if response.assumedRoleUser is not None:
@@ -501,6 +532,7 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
         instance_id=instance,
         vpc_endpoint_id=event.vpcEndpointId or "",
         request_flags=flags,
+        targets=targets,
     )
 
 
@@ -571,6 +603,78 @@ def _request_flags(request: _Request) -> str:
     return ",".join(sorted(flags))
 
 
+# What _targets keeps of one call: a few words, each short (a request can name thousands).
+MAX_TARGETS = 10
+MAX_TARGET_CHARS = 256
+_TRAIL_CALLS = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "UpdateTrail", "CreateTrail",
+                          "GetTrailStatus", "GetTrail"})
+
+
+def _targets(request: _Request, event_name: str) -> str:
+    """What a call acted on, as "kind:value" words: the resources it names (trail, flow log,
+    detector, bucket, role, policy, instance, secret ...), the user an access key or login
+    profile is for, and the accounts a snapshot or image is shared with."""
+    found: list[str] = []
+
+    def add(kind: str, value: Any) -> None:
+        if isinstance(value, str) and value and len(found) < MAX_TARGETS:
+            word = f"{kind}:{'_'.join(value.split())[:MAX_TARGET_CHARS]}"
+            if word not in found:
+                found.append(word)
+
+    def add_all(kind: str, values: Any) -> None:
+        for value in values if isinstance(values, list) else (values,):
+            add(kind, value)
+
+    r = request
+    if event_name in _TRAIL_CALLS:
+        add("trail", r.name)
+    elif "Parameter" in event_name:
+        add("parameter", r.name)
+    add("trail", r.trailName)
+    add_all("parameter", r.names)
+    add("detector", r.detectorId)
+    if r.DeleteFlowLogsRequest is not None:
+        add_all("flow-log", [v for v in _values(r.DeleteFlowLogsRequest) if isinstance(v, str) and v.startswith("fl-")])
+    add("bucket", r.bucketName)
+    add("user", r.userName)
+    add("role", r.roleName)
+    add("role", r.roleArn)
+    add("security-group" if "SecurityGroup" in event_name else "group", r.groupName)
+    if isinstance(r.groupId, str) and r.groupId.startswith("sg-"):
+        add("security-group", r.groupId)
+    add("policy", r.policyArn)
+    add("policy", r.policyName)
+    add("access-key", r.accessKeyId)
+    add("snapshot", r.snapshotId)
+    add("image", r.imageId)
+    add("volume", r.volumeId)
+    add("db-snapshot", r.dBSnapshotIdentifier)
+    add("db-cluster-snapshot", r.dBClusterSnapshotIdentifier)
+    add("db-instance", r.dBInstanceIdentifier)
+    add("db-cluster", r.dBClusterIdentifier)
+    add("secret", r.secretId)
+    add("function", r.functionName)
+    add("log-group", r.logGroupName)
+    add("key", r.keyId)
+    add("instance", r.instanceId)
+    add_all("instance", r.instanceIds)
+    if r.instancesSet is not None:
+        for item in r.instancesSet.items or ():
+            add("instance", item.instanceId)
+            add("image", item.imageId)
+    # Whom a snapshot or image is shared with: accounts ("all" is everyone), organizations.
+    for permission in (r.createVolumePermission, r.launchPermission):
+        added = permission.get("add") if isinstance(permission, dict) else None
+        items = added.get("items") if isinstance(added, dict) else None
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                add("account", item.get("userId") or item.get("group"))
+                add("organization", item.get("organizationArn") or item.get("organizationalUnitArn"))
+    add_all("account", r.valuesToAdd)
+    return " ".join(found)
+
+
 # --- In the behavior graph (graph/store.py builds its tables from these) ---------------
 
 # The raw table of these records and its columns (attribute names of the record type); the
@@ -583,15 +687,16 @@ CREATE TABLE IF NOT EXISTS api_events (
     source_ip VARCHAR, user_agent VARCHAR, identity_type VARCHAR, principal_type VARCHAR, principal_id VARCHAR,
     principal_account VARCHAR, access_key_id VARCHAR, role_arn VARCHAR, session_name VARCHAR, mfa BOOLEAN,
     target_role_arn VARCHAR, target_session_arn VARCHAR, login_result VARCHAR, bucket VARCHAR,
-    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR
+    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR, targets VARCHAR
 );
--- Graphs made before request_flags existed.
+-- Graphs made before request_flags, then targets, existed.
 ALTER TABLE api_events ADD COLUMN IF NOT EXISTS request_flags VARCHAR DEFAULT '';
+ALTER TABLE api_events ADD COLUMN IF NOT EXISTS targets VARCHAR DEFAULT '';
 """
 RAW_COLUMNS = ("time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type", "read_only",
         "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
         "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
+        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags", "targets",
 )
 # The entities, links and hourly panel rows of one batch of these records (the view
 # ``batch``), aggregated per batch: the store adds their integer keys and sums them later.

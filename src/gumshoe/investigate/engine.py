@@ -23,7 +23,15 @@ from typing import Any
 
 import duckdb
 
+from gumshoe.formats.sql import is_ip as sql_is_ip
 from gumshoe.graph.store import GraphStore
+from gumshoe.investigate.evidence import (
+    EVIDENCE_EVENT_IDS,
+    EVIDENCE_TARGETS,
+    Subject,
+    load_principal_events,
+    principal_filter,
+)
 from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.located import IP_GEO, is_located, locate_addresses
@@ -56,19 +64,6 @@ DETAIL_MEMBER = {
     "RELATED_FINDING": "RelatedFindingDetail",
     "RELATED_FINDING_GROUP": "RelatedFindingGroupDetail",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """The principal under investigation: an IAM user or role ARN."""
-
-    arn: str
-    entity_type: str  # IAM_USER | IAM_ROLE
-    account_id: str
-
-    @property
-    def name(self) -> str:
-        return self.arn.rsplit("/", 1)[-1]
 
 
 @dataclass(slots=True)
@@ -223,7 +218,8 @@ class Investigator:
                     detail = {**detail, "IpAddress": ip}
                 first, last = activity.scope_call_times.get((source, name, ip), (None, None))
                 out.append(Indicator("TTP_OBSERVED", detail, evidence={
-                    "firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors)}, facts={
+                    "firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors),
+                    **_call_evidence(activity, (source, name, ip), success + failure)}, facts={
                     "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}",
                     "succeeded": success > 0}))
         # A timeline: what the principal did, in the order it did it.
@@ -337,6 +333,21 @@ class Investigator:
         return out
 
 
+def _call_evidence(activity: _Activity, key: tuple[str, str, str], calls: int) -> dict[str, Any]:
+    """What an API's calls from one address acted on (the targets most called, and that
+    succeeded, first), its first event ids, and the selector that finds all of its events."""
+    source, name, ip = key
+    targets = sorted(activity.scope_targets.get(key, ()), key=lambda t: (-(t[1] - t[2]), -t[1], t[0]))
+    return {
+        "targets": [{"target": target, "calls": total, "failures": failed}
+                    for target, total, failed in targets[:EVIDENCE_TARGETS]],
+        "targetCount": len(targets),
+        "eventIds": activity.scope_event_ids.get(key, []),
+        "eventCount": calls,
+        "selector": {"eventSource": source, "eventName": name, "sourceIp": ip},
+    }
+
+
 # --- what the graph says about the principal ---------------------------------------------
 
 # Error codes that mean "not allowed" (the call reached AWS, which refused it); any other code
@@ -364,7 +375,7 @@ def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
     """A scope without a single call of the principal is not a clean verdict: say whether the
     graph knows the principal at all, and when it was active."""
     first, last, events = conn.execute(
-        f"SELECT min(time_ms), max(time_ms), count(*) FROM api_events WHERE {_principal_filter(subject)}",
+        f"SELECT min(time_ms), max(time_ms), count(*) FROM api_events WHERE {principal_filter(subject)}",
         {"arn": subject.arn}).fetchone() or (None, None, 0)
     if not events:
         return (f"{subject.arn} {NEVER_SEEN}: check the ARN (the account, the user or role name and its path), "
@@ -374,12 +385,6 @@ def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{subject.arn} made no API call in the scope. The graph holds {events:,} of its events, from "
             f"{day(first)} to {day(last)}: widen the scope to cover them.")
-
-
-def _principal_filter(subject: Subject) -> str:
-    if subject.entity_type == "IAM_ROLE":
-        return "principal_type = 'role_session' AND role_arn = $arn"
-    return "principal_type = 'aws_user' AND principal_id = $arn"
 
 
 @dataclass(slots=True)
@@ -401,6 +406,10 @@ class _Activity:
     scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
     # (event source, event name, source IP) -> the error codes of its failed calls in the scope
     scope_errors: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
+    # (event source, event name, source IP) -> its first event ids in the scope, and what its
+    # calls acted on: (target, calls, failed calls)
+    scope_event_ids: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    scope_targets: dict[tuple[str, str, str], list[tuple[str, int, int]]] = field(default_factory=dict)
     # The places and ASOs of the baseline addresses, from ip_geo when the graph is geolocated
     baseline_geo: tuple[set[str], set[str]] | None = None
 
@@ -421,38 +430,36 @@ class _Activity:
     @classmethod
     def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
         # One scan of the graph's events for the principal's rows; the questions below ask them.
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE principal_events AS
-                SELECT time_ms, event_source, event_name, source_ip, user_agent,
-                       error_code <> '' OR login_result = 'Failure' AS failed, error_code, access_key_id, request_flags,
-                       CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
-                FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
-            {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
-        )
+        load_principal_events(conn, subject, start_ms - BASELINE_MS, end_ms)
         # Small aggregates, each of one dimension: far fewer rows to Python than one GROUP BY
         # over all of them (a busy role has thousands of API x address x agent combinations).
         at = {"start": start_ms}
         activity = cls()
         calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
-        for source, name, ip, success, failure, first, last, request_flags, errors in conn.execute(
-            """SELECT event_source, event_name, source_ip, count(*) FILTER (WHERE NOT failed),
-                      count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
-                      string_agg(DISTINCT NULLIF(request_flags, ''), ','),
-                      string_agg(DISTINCT NULLIF(error_code, ''), ',')
-               FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
+        # A service's name given as the address (ec2.amazonaws.com) is no address: "".
+        address = f"CASE WHEN {sql_is_ip('source_ip')} THEN source_ip ELSE '' END"
+        for source, name, ip, success, failure, first, last, request_flags, errors, ids in conn.execute(
+            f"""SELECT event_source, event_name, {address}, count(*) FILTER (WHERE NOT failed),
+                       count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
+                       string_agg(DISTINCT NULLIF(request_flags, ''), ','),
+                       string_agg(DISTINCT NULLIF(error_code, ''), ','),
+                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}]
+                FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
         ).fetchall():
-            address = ip if ip and is_ip(ip) else ""
-            flags = frozenset(request_flags.split(",")) if request_flags else frozenset()
-            key = (source, name, address)
-            if key in calls:  # service names as addresses fold into ""
-                s0, f0, fl0 = calls[key]
-                success, failure, flags = s0 + success, f0 + failure, fl0 | flags
-                seen = activity.scope_call_times[key]
-                first, last = min(first, seen[0]), max(last, seen[1])
-            calls[key] = (success, failure, flags)
+            key = (source, name, ip)
+            calls[key] = (success, failure, frozenset(request_flags.split(",")) if request_flags else frozenset())
             activity.scope_call_times[key] = (first, last)
+            activity.scope_event_ids[key] = list(ids or ())
             if errors:
-                activity.scope_errors[key] = activity.scope_errors.get(key, frozenset()) | frozenset(errors.split(","))
+                activity.scope_errors[key] = frozenset(errors.split(","))
+        for source, name, ip, target, total, failure in conn.execute(
+            f"""SELECT event_source, event_name, address, target, count(*), count(*) FILTER (WHERE failed) FROM (
+                    SELECT event_source, event_name, {address} AS address, failed,
+                           unnest(string_split(targets, ' ')) AS target
+                    FROM principal_events WHERE time_ms >= $start AND targets <> ''
+                ) WHERE target <> '' GROUP BY ALL""", at,
+        ).fetchall():
+            activity.scope_targets.setdefault((source, name, ip), []).append((target, total, failure))
         activity.scope_calls = calls
         for source, name, failed in conn.execute(
             "SELECT DISTINCT event_source, event_name, failed FROM principal_events WHERE time_ms < $start", at,
