@@ -52,6 +52,11 @@ class Graph:
         with self.store.cursor() as conn:
             conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                          [row[c] for c in COLUMNS])
+            # The partial entity rows a load appends (readers take the min and max of them).
+            entities = [("aws_account", ACCOUNT), (principal_type, principal_id)] + ([("aws_role", role)] if role else [])
+            for kind, entity_id in entities:
+                conn.execute("INSERT INTO entities VALUES (?, ?, ?, ?, ?, 1, hash(?))",
+                             [kind, entity_id, ACCOUNT, t, t, entity_id])
 
     def finding(self, fid: str, t: int, *, kind: str = "UnauthorizedAccess:IAMUser/MaliciousIPCaller", severity: float = 8.0,
                 key: str = "", user: str = "", ips: tuple[str, ...] = (), instance: str = "") -> None:

@@ -75,7 +75,8 @@ def of(result: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def baseline(graph: Graph, who: str = ALICE, **kwargs: Any) -> None:
-    for day in range(1, 40, 3):
+    """Ordinary work over the whole 45-day baseline."""
+    for day in (45, *range(1, 40, 3)):
         graph.call(START - day * DAY_MS, who=who, **kwargs)
 
 
@@ -427,3 +428,54 @@ def test_an_indicator_keeps_its_first_five_event_ids_and_lists_twenty_targets(gr
     assert ttp.evidence["eventIds"] == ["e30", "e29", "e28", "e27", "e26"]  # the earliest first
     assert len(ttp.evidence["targets"]) == 20 and ttp.evidence["targetCount"] == 30
     assert ttp.evidence["eventCount"] == 30
+
+
+# --- baselines said out loud ---------------------------------------------------------------------
+
+
+def test_a_principal_with_no_baseline_has_its_firsts_as_one_finding(graph: Graph) -> None:
+    for n in range(30):
+        graph.call(START + HOUR_MS + n, ua=f"agent/{n}")
+    result = run(graph, None)
+    agents = [i for i in result.indicators if i.type == "NEW_USER_AGENT"]
+    assert len(agents) == 30 and all(i.evidence["noBaseline"] for i in agents)  # ListIndicators keeps them all
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert (row["indicators"], row["counted"], row["noBaseline"]) == (1, 4, 30)  # one finding, weighed as one
+    assert result.severity == "INFORMATIONAL"
+    [note] = [n for n in result.notes if n.startswith("No baseline")]
+    assert "none of the 45 days before the scope for account 111111111111" in note
+    assert f"{ALICE} has no event before the scope" in note
+    assert result.why["baseline"] == {"days": 45, "accountDays": 0.0, "accountFirstSeen": START + HOUR_MS,
+                                      "entityDays": 0.0, "entityFirstSeen": START + HOUR_MS, "entityEvents": 0}
+
+
+def test_a_new_principal_in_an_account_with_a_baseline_is_new_against_the_account(graph: Graph) -> None:
+    baseline(graph, who=BOB)  # the account has 40 days of bob
+    graph.call(START + HOUR_MS, ua="aws-cli/2.15.0")  # bob's agent: known to the account
+    graph.call(START + HOUR_MS, ua="kali-boto")  # new to everyone
+    result = run(graph, None)
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert (row["counted"], row["noBaseline"]) == (8, 2)
+    note = next(n for n in result.notes if n.startswith("No baseline"))
+    assert "holds 45 days of the 45 days" in note
+
+
+def test_a_short_baseline_is_said_with_how_much_there_is(graph: Graph) -> None:
+    graph.call(START - 3 * DAY_MS)
+    graph.call(START + HOUR_MS, ua="new-agent")
+    result = run(graph, None)
+    note = next(n for n in result.notes if n.startswith("Short baseline"))
+    assert "holds 3 days of the 45 days before the scope" in note and "1 events of" in note
+    assert result.why["baseline"]["accountDays"] == 3.0 and result.why["baseline"]["entityEvents"] == 1
+    assert not any(i.evidence.get("noBaseline") for i in result.indicators)
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert "noBaseline" not in row
+
+
+def test_a_full_baseline_says_nothing(graph: Graph) -> None:
+    graph.call(START - 44 * DAY_MS)
+    graph.call(START - 50 * DAY_MS)
+    graph.call(START + HOUR_MS)
+    result = run(graph, None)
+    assert not any("baseline" in n.lower() for n in result.notes)
+    assert result.why["baseline"]["accountDays"] == 45.0

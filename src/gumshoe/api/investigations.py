@@ -21,6 +21,7 @@ from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import next_token, page_list, token_keys
 from gumshoe.errors import ResourceNotFoundException, ValidationException
+from gumshoe.indicators import group_firsts
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import investigation_indicators, investigations, members
 
@@ -226,7 +227,9 @@ def update_investigation_state(ctx: Context, params: dict[str, Any]) -> None:
 
 def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> dict[str, Any]:
     """Everything about one investigation, for Gumshoe's own API and the command line's report:
-    the AWS fields, why it failed or what it could not evaluate, and each indicator's evidence."""
+    the AWS fields, why it failed or what it could not evaluate, how much baseline it had, how
+    its severity was reached, and each indicator's evidence (a principal's firsts with no
+    baseline as one finding per kind)."""
     with store.read() as conn:
         row = _investigation(conn, graph_arn, investigation_id)
         indicators = conn.execute(
@@ -235,6 +238,7 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
             .where(investigation_indicators.c.investigation_id == investigation_id)
             .order_by(investigation_indicators.c.seq)
         ).all()
+    scoring = orjson.loads(row.scoring or "{}")
     return {
         "graphArn": graph_arn,
         "investigationId": row.investigation_id,
@@ -249,12 +253,13 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
         "state": row.state,
         "reason": row.reason,
         "notes": orjson.loads(row.notes or "[]"),
-        "scoring": orjson.loads(row.scoring or "{}"),
-        "indicators": [
+        "baseline": scoring.pop("baseline", None),
+        "scoring": scoring,
+        "indicators": group_firsts([
             {"seq": seq, "type": t, "detail": next(iter(orjson.loads(detail).values())),
              "evidence": orjson.loads(evidence or "{}")}
             for seq, t, detail, evidence in indicators
-        ],
+        ]),
     }
 
 

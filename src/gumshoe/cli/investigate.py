@@ -202,6 +202,36 @@ def procedure_cell(procedure: str, evidence: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+FIRST_COLUMNS = {
+    "NEW_GEOLOCATION": ["location", "IP address", "new for the account", "first seen"],
+    "NEW_ASO": ["organization", "first IP address", "new for the account", "first seen"],
+    "NEW_USER_AGENT": ["user agent", "new for the account", "first seen"],
+}
+GROUP_EXAMPLES = 3
+
+
+def _first_row(kind: str, indicator: dict[str, Any]) -> list[str]:
+    d, e = indicator["detail"], indicator["evidence"]
+    new, first = _yes(d["IsNewForEntireAccount"]), when(e.get("firstSeen"))
+    if kind == "NEW_GEOLOCATION":
+        return [d["Location"], d["IpAddress"], new, first]
+    if kind == "NEW_ASO":
+        return [d["Aso"], e.get("ipAddress", "-"), new, first]
+    return [d["UserAgent"], new, first]
+
+
+def _first_group_row(kind: str, group: dict[str, Any], width: int) -> list[str]:
+    """One row for a principal's firsts with no baseline: the summary, a few of them, the
+    earliest time (--all lists them one by one)."""
+    members = group["members"]
+    examples = ", ".join(_first_row(kind, m)[0] for m in members[:GROUP_EXAMPLES])
+    more = f" (+{len(members) - GROUP_EXAMPLES} more)" if len(members) > GROUP_EXAMPLES else ""
+    new = sum(1 for m in members if m["detail"].get("IsNewForEntireAccount"))
+    first = min((m["evidence"].get("firstSeen") or 0 for m in members), default=0)
+    return [f"{group['summary']}: {examples}{more}", *["-"] * (width - 3), f"{new:,} of {len(members):,}",
+            when(first or None)]
+
+
 def _yes(value: Any) -> str:
     return "yes" if value else "no"
 
@@ -227,18 +257,13 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     elif kind == "FLAGGED_IP_ADDRESS":
         columns = ["IP address", "reason"]
         rows = [[i["detail"]["IpAddress"], i["detail"]["Reason"]] for i in items]
-    elif kind == "NEW_GEOLOCATION":
-        columns = ["location", "IP address", "new for the account", "first seen"]
-        rows = [[i["detail"]["Location"], i["detail"]["IpAddress"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
-    elif kind == "NEW_ASO":
-        columns = ["organization", "first IP address", "new for the account", "first seen"]
-        rows = [[i["detail"]["Aso"], i["evidence"].get("ipAddress", "-"), _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
-    elif kind == "NEW_USER_AGENT":
-        columns = ["user agent", "new for the account", "first seen"]
-        rows = [[i["detail"]["UserAgent"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
+    elif kind in FIRST_COLUMNS:
+        columns = FIRST_COLUMNS[kind]
+        for i in items:
+            if i.get("group") == "noBaseline":
+                rows.append(_first_group_row(kind, i, len(columns)))
+            else:
+                rows.append(_first_row(kind, i))
     elif kind == "RELATED_FINDING":
         columns = ["type", "IP address", "first seen", "last seen", "ARN"]
         rows = [[i["detail"]["Type"], i["detail"].get("IpAddress", "-"), when(i["evidence"].get("firstSeen")),

@@ -178,12 +178,19 @@ class Investigator:
             if has_city or has_asn:
                 indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
+            baseline = _baseline(conn, subject, start_ms, activity)
+        if baseline["note"]:
+            notes.append(baseline.pop("note"))
+        if activity.baseline_events == 0:
+            _group_firsts(indicators, account_has_baseline=baseline["accountDays"] > 0)
         related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
         indicators += self._related_findings(related)
         indicators += _related_groups(findings, related, graph_arn)
         rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
         indicators.sort(key=lambda ind: rank[ind.type])
         why = explain(indicators)
+        baseline.pop("note", None)
+        why["baseline"] = baseline
         return Result(indicators, why["severity"], why["score"], notes, why)
 
     # --- indicators ------------------------------------------------------------------
@@ -367,6 +374,65 @@ def outcome_procedure(procedure: str, success: int, failure: int, errors: frozen
     return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"
 
 
+# The "new" indicators: with no baseline of the principal's own, every value is new.
+FIRSTS = ("NEW_GEOLOCATION", "NEW_ASO", "NEW_USER_AGENT")
+
+
+def _baseline(conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, activity: _Activity) -> dict[str, Any]:
+    """How much of the 45-day baseline the graph holds, for the account and for the principal
+    (from the first records of each, kept in the graph's entities), with a note when short."""
+    base = start_ms - BASELINE_MS
+
+    def first(kind: str, entity_id: str) -> int | None:
+        row = conn.execute("SELECT min(first_ms) FROM entities WHERE ekey = hash($id) AND type = $type AND id = $id",
+                           {"id": entity_id, "type": kind}).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def days(first_ms: int | None) -> float:
+        if first_ms is None or first_ms >= start_ms:
+            return 0.0
+        return round((start_ms - max(first_ms, base)) / DAY_MS, 1)
+
+    account_first = first("aws_account", subject.account_id)
+    entity_first = first("aws_role" if subject.entity_type == "IAM_ROLE" else "aws_user", subject.arn)
+    out: dict[str, Any] = {
+        "days": BASELINE_MS // DAY_MS, "accountDays": days(account_first), "accountFirstSeen": account_first,
+        "entityDays": days(entity_first), "entityFirstSeen": entity_first, "entityEvents": activity.baseline_events,
+        "note": "",
+    }
+    if not activity.scope_calls:
+        return out  # a quiet scope has its own note
+    held = (f"the graph holds {_days(out['accountDays'])} of the 45 days before the scope for account "
+            f"{subject.account_id}" + (f" (its records start {_day(account_first)})" if account_first else ""))
+    if activity.baseline_events == 0:
+        mine = (f"{subject.arn} made no call in them" if out["entityDays"] else
+                f"{subject.arn} has no event before the scope")
+        out["note"] = (f"No baseline: {held}, and {mine}. Every user agent, place and network it used is new to "
+                       "it, so each kind is one finding, weighed as one.")
+    elif out["accountDays"] < out["days"]:
+        out["note"] = (f"Short baseline: {held}, and {activity.baseline_events:,} events of {subject.arn}: "
+                       "\"new\" means not seen since then.")
+    return out
+
+
+def _days(value: float) -> str:
+    return "none" if value == 0 else f"{value:g} day" + ("" if value == 1 else "s")
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _group_firsts(indicators: list[Indicator], *, account_has_baseline: bool) -> None:
+    """With no baseline of the principal's own, its "new" indicators of one kind are one finding:
+    they score once, as one value new for the account only if the account has a baseline."""
+    for indicator in indicators:
+        if indicator.type in FIRSTS:
+            new_for_account = bool(indicator.detail.get("IsNewForEntireAccount")) and account_has_baseline
+            indicator.facts.update(noBaseline=True, key=f"no-baseline:{indicator.type}", newForAccount=new_for_account)
+            indicator.evidence["noBaseline"] = True
+
+
 # How a report says that the principal was not seen: the CLI recognises the first (exit 1).
 NEVER_SEEN = "has no events in this behavior graph"
 
@@ -380,11 +446,8 @@ def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
     if not events:
         return (f"{subject.arn} {NEVER_SEEN}: check the ARN (the account, the user or role name and its path), "
                 "or load that account's CloudTrail logs. Nothing was there to investigate.")
-
-    def day(ms: int) -> str:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{subject.arn} made no API call in the scope. The graph holds {events:,} of its events, from "
-            f"{day(first)} to {day(last)}: widen the scope to cover them.")
+            f"{_day(first)} to {_day(last)}: widen the scope to cover them.")
 
 
 @dataclass(slots=True)
@@ -392,6 +455,7 @@ class _Activity:
     # (event source, event name, source IP) -> (successes, failures, request flags), in the scope
     scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = field(default_factory=dict)
     baseline_apis: set[tuple[str, str]] = field(default_factory=set)
+    baseline_events: int = 0
     baseline_failed_apis: set[tuple[str, str]] = field(default_factory=set)
     scope_ips: dict[str, int] = field(default_factory=dict)  # IP -> first seen in the scope
     baseline_ips: set[str] = field(default_factory=set)
@@ -461,9 +525,11 @@ class _Activity:
         ).fetchall():
             activity.scope_targets.setdefault((source, name, ip), []).append((target, total, failure))
         activity.scope_calls = calls
-        for source, name, failed in conn.execute(
-            "SELECT DISTINCT event_source, event_name, failed FROM principal_events WHERE time_ms < $start", at,
+        for source, name, failed, events in conn.execute(
+            "SELECT event_source, event_name, failed, count(*) FROM principal_events WHERE time_ms < $start GROUP BY ALL",
+            at,
         ).fetchall():
+            activity.baseline_events += events
             activity.baseline_apis.add((source, name))
             if failed:
                 activity.baseline_failed_apis.add((source, name))

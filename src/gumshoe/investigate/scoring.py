@@ -35,6 +35,8 @@ CAPS = {
     "RELATED_FINDING": 60,
     "RELATED_FINDING_GROUP": 20,
 }
+# The "new" indicators: (new for the whole account, new for the principal only).
+FIRST_POINTS = {"NEW_GEOLOCATION": (20, 10), "NEW_ASO": (15, 8), "NEW_USER_AGENT": (8, 4)}
 # A TTP whose calls all failed earns a third of its points.
 FAILED_TTP_DIVISOR = 3
 CORROBORATION_BONUS = 20
@@ -68,12 +70,11 @@ def points(indicator: _Scored) -> tuple[str, int]:
         return kind, 30
     if kind == "FLAGGED_IP_ADDRESS":
         return kind, 45
-    if kind == "NEW_GEOLOCATION":
-        return kind, 20 if indicator.detail.get("IsNewForEntireAccount") else 10
-    if kind == "NEW_ASO":
-        return kind, 15 if indicator.detail.get("IsNewForEntireAccount") else 8
-    if kind == "NEW_USER_AGENT":
-        return kind, 8 if indicator.detail.get("IsNewForEntireAccount") else 4
+    if kind in FIRST_POINTS:
+        # With no baseline of the principal's own, its firsts are one finding (scored once, by its
+        # key), new for the account only where the account has a baseline to be new against.
+        new = facts["newForAccount"] if facts.get("noBaseline") else indicator.detail.get("IsNewForEntireAccount")
+        return kind, FIRST_POINTS[kind][0 if new else 1]
     if kind == "RELATED_FINDING":
         return kind, _finding_points(float(facts.get("severity", 0)))
     if kind == "RELATED_FINDING_GROUP":
@@ -91,11 +92,14 @@ def explain(indicators: Sequence[_Scored]) -> dict[str, Any]:
     and the corroboration bonus (what the report shows as "why this severity")."""
     buckets: dict[str, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
+    firsts: dict[str, int] = defaultdict(int)  # indicators of a bucket folded into one: no baseline
     # One technique through one API counts once, from however many addresses: its best points
     # (a success from one address outweighs denied attempts from another).
     best: dict[str, tuple[str, int]] = {}
     for indicator in indicators:
         bucket, value = points(indicator)
+        if indicator.facts.get("noBaseline"):
+            firsts[bucket] += 1
         key = indicator.facts.get("key")
         if key is None:
             buckets[bucket] += value
@@ -107,7 +111,7 @@ def explain(indicators: Sequence[_Scored]) -> dict[str, Any]:
         counts[bucket] += 1
     contributions: list[dict[str, Any]] = [
         {"bucket": bucket, "indicators": counts[bucket], "points": total, "cap": CAPS.get(bucket),
-         "counted": min(total, CAPS.get(bucket, total))}
+         "counted": min(total, CAPS.get(bucket, total)), **({"noBaseline": firsts[bucket]} if firsts[bucket] else {})}
         for bucket, total in sorted(buckets.items(), key=lambda item: -min(item[1], CAPS.get(item[0], item[1])))
         if total
     ]
