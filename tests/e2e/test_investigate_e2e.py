@@ -82,10 +82,10 @@ def test_list_indicators_filters_by_type(world: Any) -> None:
     assert stolen.investigation_id in {d["InvestigationId"] for d in critical["InvestigationDetails"]}
 
 
-def _investigate(world: Any, *args: str) -> subprocess.CompletedProcess[str]:
+def _investigate(world: Any, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID=world.sc.admin_account, AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
-               COLUMNS="200")
+               COLUMNS=str(columns))
     return subprocess.run([str(GUMSHOE), "investigate", "--endpoint-url", world.server.url, *args],
                           capture_output=True, text=True, env=env, timeout=300, check=False)
 
@@ -231,16 +231,17 @@ def _events_page(world: Any, investigation_id: str, seq: int, account: str | Non
                params=params)
 
 
-def _busiest(world: Any) -> tuple[detection.Outcome, dict[str, Any]]:
-    """The attack indicator that stands for the most events, and its investigation."""
+def _busiest(world: Any) -> tuple[detection.Outcome, dict[str, Any], dict[str, Any]]:
+    """The attack TTP that stands for the most events, its investigation and its report."""
     reports = {o.investigation_id: _report(world, o) for o in world.outcomes if o.attack}
     outcome_id, busiest = max(((r, i) for r, report in reports.items() for i in report["indicators"]
-                               if i["evidence"].get("selector")), key=lambda pair: pair[1]["evidence"]["eventCount"])
-    return next(o for o in world.outcomes if o.investigation_id == outcome_id), busiest
+                               if i["evidence"].get("eventCount")), key=lambda pair: pair[1]["evidence"]["eventCount"])
+    outcome = next(o for o in world.outcomes if o.investigation_id == outcome_id)
+    return outcome, busiest, reports[outcome_id]
 
 
 def test_every_event_behind_an_indicator_is_a_page_away(world: Any) -> None:
-    outcome, busiest = _busiest(world)
+    outcome, busiest, _ = _busiest(world)
     evidence = busiest["evidence"]
     assert evidence["eventCount"] >= 2 and evidence["eventIds"]
     seen: list[dict[str, Any]] = []
@@ -264,14 +265,40 @@ def test_every_event_behind_an_indicator_is_a_page_away(world: Any) -> None:
 
 
 def test_the_events_of_an_indicator_are_the_administrators_alone(world: Any) -> None:
-    outcome, busiest = _busiest(world)
+    outcome, busiest, report = _busiest(world)
     seq = busiest["seq"]
+    another = next(i["seq"] for i in report["indicators"] if i["evidence"].get("selector") and i["seq"] != seq)
     first = _events_page(world, outcome.investigation_id, seq, limit="1").json()
     for account in world.sc.member_accounts:
         theirs = _events_page(world, outcome.investigation_id, seq, account=account)
         assert theirs.status_code == 404 and theirs.headers["x-amzn-errortype"] == "ResourceNotFoundException"
-    other = _events_page(world, outcome.investigation_id, seq + 1, nextToken=first["nextToken"])
+    other = _events_page(world, outcome.investigation_id, another, nextToken=first["nextToken"])
     assert other.status_code == 400 and other.headers["x-amzn-errortype"] == "ValidationException"
     assert "not issued for this caller and request" in other.json()["message"]
     assert _events_page(world, outcome.investigation_id, 99_999).status_code == 404
     assert _events_page(world, outcome.investigation_id, seq, limit="0").status_code == 400
+    no_events = next(i["seq"] for i in report["indicators"] if not i["evidence"].get("selector"))
+    assert _events_page(world, outcome.investigation_id, no_events).status_code == 400
+
+
+def test_the_events_of_a_new_place_are_its_address(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "FLAGGED_IP_ADDRESS" in o.expected.indicators)
+    report = _report(world, stolen)
+    flagged = next(i for i in report["indicators"] if i["type"] == "FLAGGED_IP_ADDRESS")
+    page = _events_page(world, stolen.investigation_id, flagged["seq"]).json()
+    assert page["events"] and {e["sourceIpAddress"] for e in page["events"]} == {flagged["detail"]["IpAddress"]}
+
+
+def test_the_report_reads_in_order_of_importance(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "FLAGGED_IP_ADDRESS" in o.expected.indicators)
+    report = _report(world, stolen)
+    points = [i["evidence"]["points"] for i in report["indicators"]]
+    assert points == sorted(points, reverse=True) and points[0] > 0
+    window = ["--from", str(stolen.expected.scope_start_ms), "--to", str(stolen.expected.scope_end_ms)]
+    text = _investigate(world, stolen.expected.entity_arn, *window).stdout
+    discovery = [i for i in report["indicators"] if i["type"] == "TTP_OBSERVED" and i["detail"]["Tactic"] == "Discovery"]
+    assert len(discovery) >= 2 and f"Discovery ({len(discovery)})" in text
+    assert "(--all lists them)" in text
+    every = _investigate(world, stolen.expected.entity_arn, "--all", *window, columns=400).stdout
+    assert "(--all lists them)" not in every
+    assert all(i["detail"]["APIName"] in every for i in discovery if "APIName" in i["detail"])

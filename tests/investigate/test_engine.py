@@ -479,3 +479,25 @@ def test_a_full_baseline_says_nothing(graph: Graph) -> None:
     result = run(graph, None)
     assert not any("baseline" in n.lower() for n in result.notes)
     assert result.why["baseline"]["accountDays"] == 45.0
+
+
+# --- order by importance ----------------------------------------------------------------------
+
+
+def test_indicators_come_by_the_points_they_add_then_by_time(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="ListUsers", ip=SYDNEY)  # low, first
+    graph.call(START + 2 * HOUR_MS, source="iam.amazonaws.com", name="CreateUser", ip=SYDNEY)  # normal
+    graph.call(START + 3 * HOUR_MS, source="iam.amazonaws.com", name="CreateUser", ip=FRANKFURT,
+               error="AccessDenied")  # the same technique and API, denied: counted once, by the success
+    graph.call(START + 5 * HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", ip=SYDNEY)  # high, last
+    result = run(graph, geo)
+    order = [(i.type, i.detail.get("APIName") or i.detail.get("IpAddress") or i.detail.get("Aso"),
+              i.evidence["points"]) for i in result.indicators]
+    ttps = [o for o in order if o[0] == "TTP_OBSERVED"]
+    assert ttps == [("TTP_OBSERVED", "cloudtrail:StopLogging", 45), ("TTP_OBSERVED", "iam:CreateUser", 20),
+                    ("TTP_OBSERVED", "iam:ListUsers", 4), ("TTP_OBSERVED", "iam:CreateUser", 0)]
+    points = [p for _, _, p in order]
+    assert points == sorted(points, reverse=True)
+    places = [o for o in order if o[0] == "NEW_GEOLOCATION"]  # 20 points each: the earlier first
+    assert [p[1] for p in places] == [SYDNEY, FRANKFURT]

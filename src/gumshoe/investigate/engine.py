@@ -35,7 +35,7 @@ from gumshoe.investigate.evidence import (
 from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.located import IP_GEO, is_located, locate_addresses
-from gumshoe.investigate.scoring import explain
+from gumshoe.investigate.scoring import counted_points, explain
 from gumshoe.investigate.ttp import Ttp, TtpMap, api_label
 
 log = logging.getLogger("gumshoe.investigate")
@@ -186,8 +186,7 @@ class Investigator:
         related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
         indicators += self._related_findings(related)
         indicators += _related_groups(findings, related, graph_arn)
-        rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
-        indicators.sort(key=lambda ind: rank[ind.type])
+        _by_importance(indicators)
         why = explain(indicators)
         baseline.pop("note", None)
         why["baseline"] = baseline
@@ -268,7 +267,8 @@ class Investigator:
 
     def _flagged(self, activity: _Activity) -> list[Indicator]:
         return [
-            Indicator("FLAGGED_IP_ADDRESS", {"IpAddress": ip, "Reason": "AWS_THREAT_INTELLIGENCE"})
+            Indicator("FLAGGED_IP_ADDRESS", {"IpAddress": ip, "Reason": "AWS_THREAT_INTELLIGENCE"},
+                      evidence={"firstSeen": activity.scope_ips[ip], "selector": {"sourceIp": ip}})
             for ip in sorted(activity.scope_ips) if self.intel.flagged(ip)
         ]
 
@@ -301,7 +301,7 @@ class Investigator:
         out = [
             Indicator("NEW_GEOLOCATION", {
                 "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_places,
-            }, evidence={"firstSeen": activity.scope_ips[ip]})
+            }, evidence={"firstSeen": activity.scope_ips[ip], "selector": {"sourceIp": ip}})
             for ip, place in new_places
         ]
         out += [
@@ -318,7 +318,7 @@ class Investigator:
         account_known = account.user_agents()
         return [
             Indicator("NEW_USER_AGENT", {"UserAgent": ua, "IsNewForEntireAccount": ua not in account_known},
-                      evidence={"firstSeen": activity.scope_agents[ua]})
+                      evidence={"firstSeen": activity.scope_agents[ua], "selector": {"userAgent": ua}})
             for ua in sorted(new, key=lambda u: (activity.scope_agents[u], u))
         ]
 
@@ -338,6 +338,24 @@ class Investigator:
                 out.append(Indicator("TTP_OBSERVED", ttp_detail, facts={"weight": ttp.weight, "routine": False},
                                      evidence={"finding": finding.arn}))
         return out
+
+
+def _by_importance(indicators: list[Indicator]) -> None:
+    """In the order an analyst reads them: by the points each adds to the score, then by time,
+    then by kind; each indicator's evidence says its points."""
+    counted = counted_points(indicators)
+    rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
+    for indicator, value in zip(indicators, counted, strict=True):
+        indicator.evidence["points"] = value
+    order = sorted(range(len(indicators)), key=lambda i: (
+        -counted[i], _time_of(indicators[i]), rank.get(indicators[i].type, len(rank)), i))
+    indicators[:] = [indicators[i] for i in order]
+
+
+def _time_of(indicator: Indicator) -> int:
+    evidence = indicator.evidence
+    moment = evidence.get("firstSeen") or evidence.get("startTime")
+    return int(moment) if moment is not None else 1 << 62  # a group has no time of its own: last
 
 
 def _call_evidence(activity: _Activity, key: tuple[str, str, str], calls: int) -> dict[str, Any]:
@@ -368,7 +386,7 @@ def outcome_procedure(procedure: str, success: int, failure: int, errors: frozen
     if success and not failure:
         return procedure
     if success:
-        return f"{procedure} ({failure:,} other attempts failed: {codes})"
+        return f"{procedure} ({failure:,} other attempt{'s' if failure != 1 else ''} failed: {codes})"
     if errors and all(_DENIED.search(code) for code in errors):
         return f"Attempted, and denied ({codes}): {procedure[:1].lower()}{procedure[1:]}"
     return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"

@@ -82,6 +82,21 @@ def points(indicator: _Scored) -> tuple[str, int]:
     return kind, 0
 
 
+def counted_points(indicators: Sequence[_Scored]) -> list[int]:
+    """Each indicator's points as the score counts them (before the caps): one technique through
+    one API, and a kind of firsts with no baseline, count once, at the best of their points; the
+    others of the same key count 0."""
+    values = [points(indicator)[1] for indicator in indicators]
+    best: dict[str, int] = {}
+    for index, indicator in enumerate(indicators):
+        key = indicator.facts.get("key")
+        if key is not None and (key not in best or values[index] > values[best[key]]):
+            best[key] = index
+    keep = set(best.values())
+    return [value if indicator.facts.get("key") is None or index in keep else 0
+            for index, (indicator, value) in enumerate(zip(indicators, values, strict=True))]
+
+
 def severity_of(indicators: Sequence[_Scored]) -> tuple[str, int]:
     why = explain(indicators)
     return why["severity"], why["score"]
