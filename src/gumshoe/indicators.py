@@ -8,6 +8,7 @@ from typing import Any
 # In the order a report shows them.
 TITLES = {
     "TTP_OBSERVED": "Tactics, techniques and procedures observed",
+    "INSTANCE_CREDENTIALS_OFF_INSTANCE": "Instance credentials used off the instance",
     "IMPOSSIBLE_TRAVEL": "Impossible travel",
     "FLAGGED_IP_ADDRESS": "Flagged IP addresses",
     "NEW_GEOLOCATION": "New geolocations",
@@ -16,6 +17,9 @@ TITLES = {
     "RELATED_FINDING": "Related findings",
     "RELATED_FINDING_GROUP": "Related finding groups",
 }
+# Gumshoe's own indicators, beyond Detective's catalog: in Gumshoe's report, never in the AWS
+# API's ListIndicators (its IndicatorType has no value for them).
+GUMSHOE_TYPES = frozenset({"INSTANCE_CREDENTIALS_OFF_INSTANCE"})
 # What the values of the "new" indicators are called, for a finding that groups them.
 FIRSTS = {"NEW_GEOLOCATION": ("place", "places"), "NEW_ASO": ("network (ASO)", "networks (ASOs)"),
           "NEW_USER_AGENT": ("user agent", "user agents")}

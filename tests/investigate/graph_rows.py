@@ -21,7 +21,9 @@ GEO = {
     "203.0.113.0/24": ("Frankfurt am Main", "Germany", "DE", 50.11, 8.68, 64501, "Bulletproof VPS"),
     "192.0.2.0/24": ("Sydney", "Australia", "AU", -33.87, 151.21, 64502, "Down Under Telecom"),
     "2001:db8::/32": ("Tokyo", "Japan", "JP", 35.68, 139.69, 64503, "Tokyo Fiber"),
+    "100.24.0.0/16": ("Ashburn", "United States", "US", 39.04, -77.49, 14618, "AMAZON-AES"),
 }
+AWS_EAST, AWS_EAST_2 = "100.24.7.9", "100.24.9.1"  # EC2 addresses (Amazon's ASO)
 COLUMNS = ("object_ref", "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type",
            "read_only", "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
            "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
@@ -36,7 +38,8 @@ class Graph:
 
     def call(self, t: int, *, who: str = ALICE, ip: str = SEATTLE, ua: str = "aws-cli/2.15.0", source: str = "s3.amazonaws.com",
              name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE",
-             flags: str = "", targets: str = "") -> None:
+             flags: str = "", targets: str = "", endpoint: str = "", target_role: str = "",
+             target_session: str = "") -> None:
         self.n += 1
         if ":role/" in who:
             role_name = who.rsplit("/", 1)[1]
@@ -48,7 +51,9 @@ class Graph:
                    event_source=source, event_name=name, event_type="AwsApiCall", read_only=True, error_code=error,
                    source_ip=ip, user_agent=ua, identity_type="IAMUser", principal_type=principal_type,
                    principal_id=principal_id, principal_account=ACCOUNT, access_key_id=key, role_arn=role,
-                   session_name=session if role else "", mfa=False, request_flags=flags, targets=targets)
+                   session_name=session if role else "", mfa=False, request_flags=flags, targets=targets,
+                   instance_id=session if role and session.startswith("i-") else "", vpc_endpoint_id=endpoint,
+                   target_role_arn=target_role, target_session_arn=target_session)
         with self.store.cursor() as conn:
             conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                          [row[c] for c in COLUMNS])

@@ -13,6 +13,8 @@ import pytest
 from graph_rows import (
     ACCOUNT,
     ALICE,
+    AWS_EAST,
+    AWS_EAST_2,
     BOB,
     END,
     FRANKFURT,
@@ -501,3 +503,69 @@ def test_indicators_come_by_the_points_they_add_then_by_time(graph: Graph, geo: 
     assert points == sorted(points, reverse=True)
     places = [o for o in order if o[0] == "NEW_GEOLOCATION"]  # 20 points each: the earlier first
     assert [p[1] for p in places] == [SYDNEY, FRANKFURT]
+
+
+# --- instance credentials used off the instance ------------------------------------------------
+
+INSTANCE = "i-0abc1234def567890"
+APP = f"arn:aws:iam::{ACCOUNT}:role/app-server"
+
+
+def instance_call(graph: Graph, t: int, ip: str, name: str = "DescribeInstances", source: str = "ec2.amazonaws.com",
+                  **kwargs: Any) -> None:
+    graph.call(t, who=APP, session=INSTANCE, ip=ip, source=source, name=name, ua="aws-sdk-go/1.44", **kwargs)
+
+
+def off_instance(result: Any) -> list[Any]:
+    return [i for i in result.indicators if i.type == "INSTANCE_CREDENTIALS_OFF_INSTANCE"]
+
+
+def test_instance_credentials_used_away_from_the_instances_own_address(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST, "UpdateInstanceInformation", "ssm.amazonaws.com")  # its agent
+    instance_call(graph, START + 2 * HOUR_MS, AWS_EAST)
+    instance_call(graph, START + 3 * HOUR_MS, AWS_EAST_2, "ListBuckets", "s3.amazonaws.com")  # another EC2 box
+    result = run(graph, geo, APP)
+    [stolen] = off_instance(result)
+    assert stolen.detail == {"InstanceId": INSTANCE, "SessionArn": f"arn:aws:sts::{ACCOUNT}:assumed-role/app-server/"
+                             f"{INSTANCE}", "IpAddress": AWS_EAST_2, "InstanceIpAddresses": [AWS_EAST],
+                             "Reason": "NOT_THE_INSTANCES_ADDRESS"}
+    assert stolen.evidence["apis"] == ["s3:ListBuckets"] and stolen.evidence["eventCount"] == 1
+    assert stolen.evidence["selector"] == {"principal": stolen.detail["SessionArn"], "sourceIp": AWS_EAST_2}
+    assert result.indicators[0] is stolen  # scored high: the first thing the report shows
+    assert next(c for c in result.why["contributions"] if c["bucket"] == stolen.type)["counted"] == 45
+    assert "InstanceCredentialsDetail" in stolen.wire()["IndicatorDetail"]
+
+
+def test_the_instances_baseline_addresses_are_its_own(graph: Graph, geo: GeoIP) -> None:
+    for day in (44, 20, 3):
+        instance_call(graph, START - day * DAY_MS, AWS_EAST)
+    instance_call(graph, START + HOUR_MS, AWS_EAST)
+    assert off_instance(run(graph, geo, APP)) == []
+    instance_call(graph, START + 2 * HOUR_MS, FRANKFURT)  # a VPS, outside AWS
+    [stolen] = off_instance(run(graph, geo, APP))
+    assert (stolen.detail["IpAddress"], stolen.detail["Reason"]) == (FRANKFURT, "OUTSIDE_AWS")
+    assert stolen.evidence["aso"] == "Bulletproof VPS"
+
+
+def test_with_no_address_of_the_instance_only_outside_aws_counts(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST)
+    instance_call(graph, START + 2 * HOUR_MS, AWS_EAST_2)  # two Amazon addresses: either may be the instance
+    result = run(graph, geo, APP)
+    assert off_instance(result) == []
+    assert any("could not be told apart from the instance's own" in n and INSTANCE in n for n in result.notes)
+    instance_call(graph, START + 3 * HOUR_MS, SYDNEY)
+    assert [i.detail["Reason"] for i in off_instance(run(graph, geo, APP))] == ["OUTSIDE_AWS"]
+    assert off_instance(run(graph, None, APP)) == []  # no ASN database: nothing to tell Amazon's from others'
+
+
+def test_calls_through_a_vpc_endpoint_are_from_inside(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST, "UpdateInstanceInformation", "ssm.amazonaws.com")
+    instance_call(graph, START + 2 * HOUR_MS, "10.0.3.7", endpoint="vpce-0123")
+    assert off_instance(run(graph, geo, APP)) == []
+
+
+def test_a_session_that_is_not_an_instances_is_not_judged_so(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, who=APP, session="build-7", ip=AWS_EAST, source="ssm.amazonaws.com",
+               name="UpdateInstanceInformation")
+    graph.call(START + 2 * HOUR_MS, who=APP, session="build-7", ip=FRANKFURT)
+    assert off_instance(run(graph, geo, APP)) == []

@@ -21,7 +21,7 @@ from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import next_token, page_list, token_keys
 from gumshoe.errors import ResourceNotFoundException, ValidationException
-from gumshoe.indicators import group_firsts
+from gumshoe.indicators import GUMSHOE_TYPES, group_firsts
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import investigation_indicators, investigations, members
 
@@ -198,6 +198,8 @@ def list_indicators(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         investigation_indicators.c.investigation_id == investigation_id)
     if kind:
         query = query.where(investigation_indicators.c.indicator_type == kind)
+    else:  # Gumshoe's own indicators are its report's, not the AWS API's
+        query = query.where(investigation_indicators.c.indicator_type.not_in(sorted(GUMSHOE_TYPES)))
     if after is not None:
         query = query.where(investigation_indicators.c.seq > after[0])
     with ctx.store.read() as conn:

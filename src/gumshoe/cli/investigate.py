@@ -194,6 +194,7 @@ def why_line(why: dict[str, Any]) -> str:
 
 
 SHOWN_TARGETS = 3
+REASONS = {"NOT_THE_INSTANCES_ADDRESS": "not an address of the instance", "OUTSIDE_AWS": "outside AWS"}
 # Calls of this tactic are the bulk of an attacker's (and an administrator's) work: one line per
 # service unless --all.
 COLLAPSED_TACTIC = "Discovery"
@@ -309,7 +310,17 @@ def _yes(value: Any) -> str:
 def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{TITLES.get(kind, kind)} ({len(items)})", title_justify="left")
     rows: list[list[str]] = []
-    if kind == "IMPOSSIBLE_TRAVEL":
+    if kind == "INSTANCE_CREDENTIALS_OFF_INSTANCE":
+        columns = ["instance", "used from", "why", "the instance's addresses", "calls", "first", "last", "APIs"]
+        for i in items:
+            d, e = i["detail"], i["evidence"]
+            why = REASONS.get(d["Reason"], d["Reason"]) + (f" ({e['aso']})" if e.get("aso") else "")
+            apis = e.get("apis", [])
+            rows.append([d["InstanceId"], d["IpAddress"], why, ", ".join(d.get("InstanceIpAddresses", [])) or "-",
+                         str(e.get("eventCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
+                         ", ".join(apis[:SHOWN_APIS]) + (f" (+{len(apis) - SHOWN_APIS} more)"
+                                                          if len(apis) > SHOWN_APIS else "")])
+    elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:
             d, e = i["detail"], i["evidence"]

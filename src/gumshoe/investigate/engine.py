@@ -51,11 +51,12 @@ GROUP_WINDOW_MS = 14 * DAY_MS
 GROUP_NAMESPACE = uuid.UUID("6f1d8c1e-3b1a-4c55-9e0b-6a9f2f1e7c40")
 
 INDICATOR_ORDER = (
-    "TTP_OBSERVED", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
+    "TTP_OBSERVED", "INSTANCE_CREDENTIALS_OFF_INSTANCE", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
     "NEW_USER_AGENT", "RELATED_FINDING", "RELATED_FINDING_GROUP",
 )
 DETAIL_MEMBER = {
     "TTP_OBSERVED": "TTPsObservedDetail",
+    "INSTANCE_CREDENTIALS_OFF_INSTANCE": "InstanceCredentialsDetail",  # Gumshoe's own, never on the AWS wire
     "IMPOSSIBLE_TRAVEL": "ImpossibleTravelDetail",
     "FLAGGED_IP_ADDRESS": "FlaggedIpAddressDetail",
     "NEW_GEOLOCATION": "NewGeolocationDetail",
@@ -175,6 +176,7 @@ class Investigator:
             if has_city:
                 indicators += self._travel(activity)
             indicators += self._flagged(activity)
+            indicators += self._off_instance(conn, start_ms, has_asn, notes)
             if has_city or has_asn:
                 indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
@@ -263,6 +265,49 @@ class Investigator:
                             }, evidence={"distanceKm": round(km), "startTime": before_ms, "endTime": first_ms}))
             if previous is None or last_ms >= previous[2]:
                 previous = (place, ip, last_ms)
+        return out
+
+    def _off_instance(self, conn: duckdb.DuckDBPyConnection, start_ms: int, has_asn: bool,
+                      notes: list[str]) -> list[Indicator]:
+        """Instance-profile credentials (a role session named after its instance) used in the
+        scope from an address the instance itself does not use, or from outside AWS."""
+        rows = conn.execute(
+            f"""SELECT instance, principal_id, source_ip, time_ms >= $start AS scoped,
+                       bool_or({ON_INSTANCE_SQL}) AS on_box, bool_and(vpc_endpoint_id <> '') AS inside,
+                       count(*), min(time_ms), max(time_ms),
+                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}],
+                       list(DISTINCT event_source || ':' || event_name)
+                FROM principal_events WHERE instance <> '' AND {sql_is_ip('source_ip')} GROUP BY ALL
+                ORDER BY min(time_ms), source_ip""", {"start": start_ms},
+        ).fetchall()
+        own: dict[str, set[str]] = defaultdict(set)  # instance -> its own addresses
+        for instance, _, ip, scoped, on_box, inside, *_ in rows:
+            if on_box or inside or not scoped:
+                own[instance].add(ip)
+        out: list[Indicator] = []
+        unknown: set[str] = set()
+        for instance, session, ip, scoped, _, inside, calls, first, last, ids, apis in rows:
+            if not scoped or inside or ip in own[instance]:
+                continue
+            aso = self.geo.aso(ip) if self.geo is not None and has_asn else None
+            outside = aso is not None and not _AWS_ASO.search(aso)
+            if not own[instance] and not outside:
+                unknown.add(instance)
+                continue
+            out.append(Indicator("INSTANCE_CREDENTIALS_OFF_INSTANCE", {
+                "InstanceId": instance, "SessionArn": session, "IpAddress": ip,
+                "InstanceIpAddresses": sorted(own[instance])[:EVIDENCE_EVENT_IDS],
+                "Reason": "OUTSIDE_AWS" if outside else "NOT_THE_INSTANCES_ADDRESS",
+            }, evidence={
+                "firstSeen": first, "lastSeen": last, "aso": aso, "apis": sorted(api_label(*a.split(":", 1))
+                                                                               for a in apis)[:EVIDENCE_TARGETS],
+                "eventIds": list(ids or ()), "eventCount": calls, "selector": {"principal": session, "sourceIp": ip},
+            }))
+        if unknown:
+            notes.append(f"The credentials of {len(unknown)} instance(s) ({', '.join(sorted(unknown)[:3])}) were used "
+                         "from addresses that could not be told apart from the instance's own: no call of the instance "
+                         "itself (its Systems Manager agent) nor any baseline shows its address, and "
+                         + ("the addresses are Amazon's." if has_asn else "no GeoIP ASN database is configured."))
         return out
 
     def _flagged(self, activity: _Activity) -> list[Indicator]:
@@ -391,6 +436,14 @@ def outcome_procedure(procedure: str, success: int, failure: int, errors: frozen
         return f"Attempted, and denied ({codes}): {procedure[:1].lower()}{procedure[1:]}"
     return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"
 
+
+# Calls only an instance's own software makes (the Systems Manager agent, on the instance):
+# their address is the instance's.
+ON_INSTANCE_SQL = """(event_source IN ('ec2messages.amazonaws.com', 'ssmmessages.amazonaws.com')
+    OR (event_source = 'ssm.amazonaws.com' AND event_name IN ('UpdateInstanceInformation', 'ListInstanceAssociations',
+        'UpdateInstanceAssociationStatus', 'PutInventory', 'PutComplianceItems', 'DescribeInstanceAssociationsStatus')))"""
+# The autonomous systems of AWS's own addresses (AMAZON-02, AMAZON-AES, Amazon.com, Inc. ...).
+_AWS_ASO = re.compile(r"amazon", re.IGNORECASE)
 
 # The "new" indicators: with no baseline of the principal's own, every value is new.
 FIRSTS = ("NEW_GEOLOCATION", "NEW_ASO", "NEW_USER_AGENT")

@@ -8,7 +8,7 @@ and the ones a single indicator stands for, a page at a time.
 
 A selector is what an indicator's evidence keeps to find its events again: any of
 ``eventSource``, ``eventName``, ``sourceIp`` ("" for calls with no address, or an AWS service's
-name as one), ``userAgent``. Only those keys reach the SQL, each as a bound value.
+name as one), ``userAgent``, ``principal`` (one role session of the principal's). Only those keys reach the SQL, each as a bound value.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from gumshoe.formats.sql import is_ip
 EVIDENCE_EVENT_IDS = 5
 # The targets an indicator's evidence lists (the most called first); targetCount says how many in all.
 EVIDENCE_TARGETS = 20
-_SELECTOR_COLUMNS = {"eventSource": "event_source", "eventName": "event_name", "userAgent": "user_agent"}
+_SELECTOR_COLUMNS = {"eventSource": "event_source", "eventName": "event_name", "userAgent": "user_agent",
+                     "principal": "principal_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def load_principal_events(conn: duckdb.DuckDBPyConnection, subject: Subject, fro
         f"""CREATE OR REPLACE TEMP TABLE principal_events AS
             SELECT time_ms, event_id, event_source, event_name, source_ip, user_agent,
                    error_code <> '' OR login_result = 'Failure' AS failed, error_code, access_key_id, request_flags,
-                   COALESCE(targets, '') AS targets, principal_id, region, account_id,
+                   COALESCE(targets, '') AS targets, principal_id, region, account_id, vpc_endpoint_id,
                    CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
             FROM api_events WHERE {principal_filter(subject)} AND time_ms >= $from AND time_ms < $to""",
         {"arn": subject.arn, "from": from_ms, "to": to_ms},

@@ -28,6 +28,7 @@ CAPS = {
     "TTP_OBSERVED:normal": 60,
     "TTP_OBSERVED:low": 12,
     "IMPOSSIBLE_TRAVEL": 40,
+    "INSTANCE_CREDENTIALS_OFF_INSTANCE": 60,
     "FLAGGED_IP_ADDRESS": 60,
     "NEW_GEOLOCATION": 30,
     "NEW_ASO": 25,
@@ -40,7 +41,8 @@ FIRST_POINTS = {"NEW_GEOLOCATION": (20, 10), "NEW_ASO": (15, 8), "NEW_USER_AGENT
 # A TTP whose calls all failed earns a third of its points.
 FAILED_TTP_DIVISOR = 3
 CORROBORATION_BONUS = 20
-UNUSUAL_ACCESS = frozenset({"IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO"})
+UNUSUAL_ACCESS = frozenset({"IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
+                            "INSTANCE_CREDENTIALS_OFF_INSTANCE"})
 THRESHOLDS = ((90, "CRITICAL"), (55, "HIGH"), (30, "MEDIUM"), (10, "LOW"))
 SEVERITY_ORDER = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
@@ -68,7 +70,7 @@ def points(indicator: _Scored) -> tuple[str, int]:
         return f"{kind}:{weight}", value
     if kind == "IMPOSSIBLE_TRAVEL":
         return kind, 30
-    if kind == "FLAGGED_IP_ADDRESS":
+    if kind in ("FLAGGED_IP_ADDRESS", "INSTANCE_CREDENTIALS_OFF_INSTANCE"):
         return kind, 45
     if kind in FIRST_POINTS:
         # With no baseline of the principal's own, its firsts are one finding (scored once, by its
