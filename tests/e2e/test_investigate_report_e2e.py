@@ -1,6 +1,7 @@
 """Gumshoe's own report through a live server, on small hand-written CloudTrail logs: a principal
 with no baseline (its firsts one finding), instance credentials used off the instance (Gumshoe's
-own indicator: in the report and the command line, not in ListIndicators)."""
+own indicator: in the report and the command line, not in ListIndicators), a user acting through
+the role it assumed (its investigation covers the session)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ MALLORY = f"arn:aws:iam::{ACCOUNT}:user/mallory"
 WEB = f"arn:aws:iam::{ACCOUNT}:role/web-server"
 INSTANCE = "i-0feedbeef0000cafe"
 INSTANCE_IP, VPS = "3.91.10.20", "185.220.101.4"
+EVE = f"arn:aws:iam::{ACCOUNT}:user/eve"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+EVE_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/eve-admin"
 
 
 def _event(minute: int, name: str, source: str, identity: dict[str, Any], ip: str, agent: str = "aws-cli/2.15.0",
@@ -57,6 +61,12 @@ def _records() -> list[dict[str, Any]]:
                 for n in range(3)]
     records += [_event(20, "GetCallerIdentity", "sts", web, VPS, "aws-cli/1.18 kali"),
                 _event(21, "ListRoles", "iam", web, VPS, "aws-cli/1.18 kali")]
+    # eve assumes Admin, and the session backdoors a user and stops the trail
+    eve, admin = _user("eve"), _session("Admin", "eve-admin")
+    records += [_event(30, "AssumeRole", "sts", eve, VPS, request={"roleArn": ADMIN, "roleSessionName": "eve-admin"},
+                       response={"assumedRoleUser": {"arn": EVE_SESSION}}),
+                _event(31, "CreateAccessKey", "iam", admin, VPS, request={"userName": "backdoor"}),
+                _event(32, "StopLogging", "cloudtrail", admin, VPS, request={"name": "main-trail"})]
     return records
 
 
@@ -138,3 +148,24 @@ def test_instance_credentials_used_off_the_instance(world: Any) -> None:
     text = _investigate_cli(world.server.url, WEB, *window).stdout
     assert "Instance credentials used off the instance (1)" in text
     assert INSTANCE in text and VPS in text and "not an address of the instance" in text
+
+
+def test_a_users_investigation_covers_the_roles_it_assumed(world: Any) -> None:
+    report = world.report(EVE)
+    assert report["roleSessions"] == [{"sessionArn": EVE_SESSION, "roleArn": ADMIN, "events": 2,
+                                       "firstSeen": report["roleSessions"][0]["firstSeen"],
+                                       "lastSeen": report["roleSessions"][0]["lastSeen"]}]
+    assert any("also covers the 1 role session" in n and "role Admin, session eve-admin" in n
+               for n in report["notes"])
+    via = {i["detail"]["APIName"]: i for i in report["indicators"] if i["evidence"].get("via")}
+    assert set(via) == {"iam:CreateAccessKey", "cloudtrail:StopLogging"}
+    key = via["iam:CreateAccessKey"]
+    assert key["detail"]["Procedure"].endswith("(via role Admin, session eve-admin)")
+    assert key["evidence"]["targets"] == [{"target": "user:backdoor", "calls": 1, "failures": 0}]
+    assert report["severity"] in ("HIGH", "CRITICAL")  # the session's deeds are scored as eve's
+    events = raw(world.server, "GET", "/_gumshoe/v1/investigation/events", account=ACCOUNT, params={
+        "graph": world.graph_arn, "id": report["investigationId"], "indicator": str(key["seq"])}).json()
+    assert [(e["principal"], e.get("viaRole")) for e in events["events"]] == [(EVE_SESSION, ADMIN)]
+    window = ["--from", START.isoformat(), "--to", (START + dt.timedelta(hours=2)).isoformat()]
+    text = _investigate_cli(world.server.url, EVE, *window).stdout
+    assert "via role Admin, session eve-admin" in text

@@ -418,7 +418,7 @@ def test_a_ttp_names_what_its_calls_acted_on_and_its_first_events(graph: Graph, 
     assert evidence["targetCount"] == 4
     assert evidence["eventIds"] == ["e1", "e2", "e3"] and evidence["eventCount"] == 3
     assert evidence["selector"] == {"eventSource": "ec2.amazonaws.com", "eventName": "ModifySnapshotAttribute",
-                                    "sourceIp": SEATTLE}
+                                    "sourceIp": SEATTLE, "via": ""}
     assert "targets" not in ttp.wire()["IndicatorDetail"]["TTPsObservedDetail"]  # the model's shape, no more
 
 
@@ -569,3 +569,81 @@ def test_a_session_that_is_not_an_instances_is_not_judged_so(graph: Graph, geo: 
                name="UpdateInstanceInformation")
     graph.call(START + 2 * HOUR_MS, who=APP, session="build-7", ip=FRANKFURT)
     assert off_instance(run(graph, geo, APP)) == []
+
+
+# --- role chains: what a principal did through the roles it assumed ------------------------------
+
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+AUDIT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Audit"
+
+
+def session_arn(role: str, session: str) -> str:
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.rsplit('/', 1)[1]}/{session}"
+
+
+def assume(graph: Graph, t: int, role: str, session: str, who: str = ALICE, **kwargs: Any) -> None:
+    graph.call(t, who=who, source="sts.amazonaws.com", name="AssumeRole", target_role=role,
+               target_session=session_arn(role, session), **kwargs)
+
+
+def via_rows(result: Any) -> list[tuple[str, str, str]]:
+    return [(i.detail["APIName"], i.evidence["via"]["label"], i.detail["Procedure"])
+            for i in result.indicators if i.type == "TTP_OBSERVED" and "via" in i.evidence]
+
+
+def test_a_users_investigation_covers_the_sessions_it_started(graph: Graph) -> None:
+    baseline(graph)
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "eve-admin")
+    graph.call(START + HOUR_MS + 60_000, who=ADMIN_ROLE, session="eve-admin", source="cloudtrail.amazonaws.com",
+               name="StopLogging", targets="trail:main")
+    result = run(graph, None)
+    [(api, label, procedure)] = via_rows(result)
+    assert (api, label) == ("cloudtrail:StopLogging", "role Admin, session eve-admin")
+    assert procedure.endswith("(via role Admin, session eve-admin)")
+    stop = next(i for i in result.indicators if i.detail.get("APIName") == "cloudtrail:StopLogging")
+    assert stop.evidence["via"] == {"role": ADMIN_ROLE, "sessions": [session_arn(ADMIN_ROLE, "eve-admin")],
+                                    "label": "role Admin, session eve-admin"}
+    assert stop.evidence["selector"]["via"] == ADMIN_ROLE and stop.evidence["targets"][0]["target"] == "trail:main"
+    assert result.severity != "INFORMATIONAL" and stop.evidence["points"] == 45  # in the scoring too
+    note = next(n for n in result.notes if "also covers the 1 role session" in n)
+    assert "role Admin, session eve-admin (1 call)" in note
+    assert result.why["roleSessions"] == [{"sessionArn": session_arn(ADMIN_ROLE, "eve-admin"), "roleArn": ADMIN_ROLE,
+                                           "events": 1, "firstSeen": START + HOUR_MS + 60_000,
+                                           "lastSeen": START + HOUR_MS + 60_000}]
+
+
+def test_a_session_started_again_by_someone_else_is_theirs_from_then_on(graph: Graph) -> None:
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "ops")
+    graph.call(START + HOUR_MS + 1000, who=ADMIN_ROLE, session="ops", source="iam.amazonaws.com", name="CreateUser")
+    assume(graph, START + 2 * HOUR_MS, ADMIN_ROLE, "ops", who=BOB)
+    graph.call(START + 2 * HOUR_MS + 1000, who=ADMIN_ROLE, session="ops", source="cloudtrail.amazonaws.com",
+               name="StopLogging")
+    graph.call(START + 20 * HOUR_MS, who=ADMIN_ROLE, session="ops", source="guardduty.amazonaws.com",
+               name="DeleteDetector")  # long after any start: nobody's this investigation knows
+    assert [api for api, _, _ in via_rows(run(graph, None))] == ["iam:CreateUser"]
+    assert [api for api, _, _ in via_rows(run(graph, None, BOB))] == ["cloudtrail:StopLogging"]
+
+
+def test_sessions_started_by_sessions_are_followed(graph: Graph) -> None:
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "hop-1")
+    graph.call(START + HOUR_MS + 1000, who=ADMIN_ROLE, session="hop-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=AUDIT_ROLE, target_session=session_arn(AUDIT_ROLE, "hop-2"))
+    graph.call(START + HOUR_MS + 2000, who=AUDIT_ROLE, session="hop-2", source="ec2.amazonaws.com",
+               name="GetPasswordData", error="Client.UnauthorizedOperation")
+    labels = {label for _, label, _ in via_rows(run(graph, None))}
+    assert labels == {"role Admin, session hop-1", "role Audit, session hop-2"}
+
+
+def test_a_roles_own_sessions_are_not_counted_twice(graph: Graph) -> None:
+    graph.call(START + HOUR_MS, who=ROLE, session="build-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=ROLE, target_session=session_arn(ROLE, "build-2"))
+    graph.call(START + HOUR_MS + 1000, who=ROLE, session="build-2", source="iam.amazonaws.com", name="CreateUser")
+    graph.call(START + HOUR_MS + 2000, who=ROLE, session="build-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=ADMIN_ROLE, target_session=session_arn(ADMIN_ROLE, "from-ci"))
+    graph.call(START + HOUR_MS + 3000, who=ADMIN_ROLE, session="from-ci", source="iam.amazonaws.com",
+               name="CreateUser")
+    result = run(graph, None, ROLE)
+    creates = [i for i in result.indicators if i.detail.get("APIName") == "iam:CreateUser"]
+    assert {(i.detail["APISuccessCount"], i.evidence.get("via", {}).get("role")) for i in creates} == {
+        (1, None), (1, ADMIN_ROLE)}  # build-2 is the role's own session; from-ci one it started
+    assert [c["sessionArn"] for c in result.why["roleSessions"]] == [session_arn(ADMIN_ROLE, "from-ci")]

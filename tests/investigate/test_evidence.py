@@ -70,3 +70,16 @@ def test_the_principals_events_are_one_temporary_table(graph: Graph) -> None:
     with graph.store.cursor() as main, main.cursor() as conn:
         load_principal_events(conn, Subject(ALICE, "IAM_USER", ACCOUNT), START, END)
         assert conn.execute("SELECT event_id, targets FROM principal_events").fetchall() == [("e1", "bucket:b")]
+
+
+def test_the_events_of_a_role_chain_are_the_sessions_calls(graph: Graph) -> None:
+    admin = "arn:aws:iam::111111111111:role/Admin"
+    session = "arn:aws:sts::111111111111:assumed-role/Admin/eve"
+    graph.call(START - HOUR_MS, source="sts.amazonaws.com", name="AssumeRole", target_role=admin,
+               target_session=session)  # started an hour before the scope
+    graph.call(START + HOUR_MS, who=admin, session="eve", name="DeleteBucket")
+    graph.call(START + HOUR_MS, name="DeleteBucket")  # the user's own
+    [chained] = page(graph, ALICE, {"eventName": "DeleteBucket", "via": admin})
+    assert (chained["principal"], chained["viaRole"]) == (session, admin)
+    [own] = page(graph, ALICE, {"eventName": "DeleteBucket", "via": ""})
+    assert own["principal"] == ALICE and "viaRole" not in own

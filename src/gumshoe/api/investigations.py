@@ -256,6 +256,7 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
         "reason": row.reason,
         "notes": orjson.loads(row.notes or "[]"),
         "baseline": scoring.pop("baseline", None),
+        "roleSessions": scoring.pop("roleSessions", []),
         "scoring": scoring,
         "indicators": group_firsts([
             {"seq": seq, "type": t, "detail": next(iter(orjson.loads(detail).values())),

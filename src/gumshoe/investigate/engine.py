@@ -28,6 +28,7 @@ from gumshoe.graph.store import GraphStore
 from gumshoe.investigate.evidence import (
     EVIDENCE_EVENT_IDS,
     EVIDENCE_TARGETS,
+    ChainSession,
     Subject,
     load_principal_events,
     principal_filter,
@@ -65,6 +66,10 @@ DETAIL_MEMBER = {
     "RELATED_FINDING": "RelatedFindingDetail",
     "RELATED_FINDING_GROUP": "RelatedFindingGroupDetail",
 }
+
+
+# One kind of call: (event source, event name, source IP, the role it came through or "").
+_Call = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -183,6 +188,8 @@ class Investigator:
             baseline = _baseline(conn, subject, start_ms, activity)
         if baseline["note"]:
             notes.append(baseline.pop("note"))
+        if activity.chains:
+            notes.append(_chains_note(subject, activity.chains))
         if activity.baseline_events == 0:
             _group_firsts(indicators, account_has_baseline=baseline["accountDays"] > 0)
         related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
@@ -192,13 +199,16 @@ class Investigator:
         why = explain(indicators)
         baseline.pop("note", None)
         why["baseline"] = baseline
+        why["roleSessions"] = [{"sessionArn": c.session_arn, "roleArn": c.role_arn, "events": c.events,
+                                "firstSeen": c.first_ms, "lastSeen": c.last_ms} for c in activity.chains]
         return Result(indicators, why["severity"], why["score"], notes, why)
 
     # --- indicators ------------------------------------------------------------------
 
     def _ttps(self, activity: _Activity) -> list[Indicator]:
         out: list[Indicator] = []
-        for (source, name, ip), (success, failure, flags) in sorted(activity.scope_calls.items()):
+        for call, (success, failure, flags) in sorted(activity.scope_calls.items()):
+            source, name, ip, via = call
             ttps: dict[str, Ttp] = {}
             for failed, count in ((False, success), (True, failure)):
                 if count:
@@ -216,18 +226,24 @@ class Investigator:
                     # What the principal also did in the baseline, from where it usually works,
                     # is its routine, not evidence. Stopping a trail never is.
                     continue
-                errors = activity.scope_errors.get((source, name, ip), frozenset())
+                errors = activity.scope_errors.get(call, frozenset())
+                procedure = outcome_procedure(ttp.procedure, success, failure, errors)
+                sessions = activity.scope_sessions.get(call, [])
+                if via:
+                    procedure += f" (via {_via_label(via, sessions)})"
                 detail: dict[str, Any] = {
-                    "Tactic": ttp.tactic, "Technique": ttp.technique,
-                    "Procedure": outcome_procedure(ttp.procedure, success, failure, errors),
+                    "Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": procedure,
                     "APIName": api_label(source, name), "APISuccessCount": success, "APIFailureCount": failure,
                 }
                 if ip:
                     detail = {**detail, "IpAddress": ip}
-                first, last = activity.scope_call_times.get((source, name, ip), (None, None))
-                out.append(Indicator("TTP_OBSERVED", detail, evidence={
-                    "firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors),
-                    **_call_evidence(activity, (source, name, ip), success + failure)}, facts={
+                first, last = activity.scope_call_times.get(call, (None, None))
+                evidence = {"firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors),
+                            **_call_evidence(activity, call, success + failure)}
+                if via:
+                    evidence["via"] = {"role": via, "sessions": sessions[:EVIDENCE_EVENT_IDS],
+                                       "label": _via_label(via, sessions)}
+                out.append(Indicator("TTP_OBSERVED", detail, evidence=evidence, facts={
                     "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}",
                     "succeeded": success > 0}))
         # A timeline: what the principal did, in the order it did it.
@@ -403,10 +419,17 @@ def _time_of(indicator: Indicator) -> int:
     return int(moment) if moment is not None else 1 << 62  # a group has no time of its own: last
 
 
-def _call_evidence(activity: _Activity, key: tuple[str, str, str], calls: int) -> dict[str, Any]:
+def _via_label(role_arn: str, sessions: list[str]) -> str:
+    """"role Admin, session eve-admin" ("sessions a, b (+3 more)" when several)."""
+    names = [arn.rsplit("/", 1)[-1] for arn in sessions]
+    shown = ", ".join(names[:2]) + (f" (+{len(names) - 2} more)" if len(names) > 2 else "")
+    return f"role {role_arn.rsplit('/', 1)[-1]}, session{'s' if len(names) > 1 else ''} {shown}"
+
+
+def _call_evidence(activity: _Activity, key: _Call, calls: int) -> dict[str, Any]:
     """What an API's calls from one address acted on (the targets most called, and that
     succeeded, first), its first event ids, and the selector that finds all of its events."""
-    source, name, ip = key
+    source, name, ip, via = key
     targets = sorted(activity.scope_targets.get(key, ()), key=lambda t: (-(t[1] - t[2]), -t[1], t[0]))
     return {
         "targets": [{"target": target, "calls": total, "failures": failed}
@@ -414,7 +437,7 @@ def _call_evidence(activity: _Activity, key: tuple[str, str, str], calls: int) -
         "targetCount": len(targets),
         "eventIds": activity.scope_event_ids.get(key, []),
         "eventCount": calls,
-        "selector": {"eventSource": source, "eventName": name, "sourceIp": ip},
+        "selector": {"eventSource": source, "eventName": name, "sourceIp": ip, "via": via},
     }
 
 
@@ -444,6 +467,8 @@ ON_INSTANCE_SQL = """(event_source IN ('ec2messages.amazonaws.com', 'ssmmessages
         'UpdateInstanceAssociationStatus', 'PutInventory', 'PutComplianceItems', 'DescribeInstanceAssociationsStatus')))"""
 # The autonomous systems of AWS's own addresses (AMAZON-02, AMAZON-AES, Amazon.com, Inc. ...).
 _AWS_ASO = re.compile(r"amazon", re.IGNORECASE)
+
+MAX_NOTED_CHAINS = 5  # role sessions a note names
 
 # The "new" indicators: with no baseline of the principal's own, every value is new.
 FIRSTS = ("NEW_GEOLOCATION", "NEW_ASO", "NEW_USER_AGENT")
@@ -486,6 +511,13 @@ def _baseline(conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, 
     return out
 
 
+def _chains_note(subject: Subject, chains: list[ChainSession]) -> str:
+    shown = "; ".join(f"{c.label} ({c.events:,} call{'s' if c.events != 1 else ''})" for c in chains[:MAX_NOTED_CHAINS])
+    more = f"; and {len(chains) - MAX_NOTED_CHAINS} more" if len(chains) > MAX_NOTED_CHAINS else ""
+    return (f"This investigation also covers the {len(chains)} role session{'s' if len(chains) != 1 else ''} "
+            f"{subject.arn} started with AssumeRole*, whose calls count as its own (\"via role …\"): {shown}{more}.")
+
+
 def _days(value: float) -> str:
     return "none" if value == 0 else f"{value:g} day" + ("" if value == 1 else "s")
 
@@ -524,7 +556,8 @@ def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
 @dataclass(slots=True)
 class _Activity:
     # (event source, event name, source IP) -> (successes, failures, request flags), in the scope
-    scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = field(default_factory=dict)
+    # (event source, event name, source IP, the role it came through, "" for the principal's own)
+    scope_calls: dict[_Call, tuple[int, int, frozenset[str]]] = field(default_factory=dict)
     baseline_apis: set[tuple[str, str]] = field(default_factory=set)
     baseline_events: int = 0
     baseline_failed_apis: set[tuple[str, str]] = field(default_factory=set)
@@ -538,13 +571,16 @@ class _Activity:
     instances: set[str] = field(default_factory=set)
     baseline_networks: set[str] = field(default_factory=set)
     # (event source, event name, source IP) -> first and last time in the scope
-    scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    scope_call_times: dict[_Call, tuple[int, int]] = field(default_factory=dict)
     # (event source, event name, source IP) -> the error codes of its failed calls in the scope
-    scope_errors: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
+    scope_errors: dict[_Call, frozenset[str]] = field(default_factory=dict)
     # (event source, event name, source IP) -> its first event ids in the scope, and what its
     # calls acted on: (target, calls, failed calls)
-    scope_event_ids: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    scope_targets: dict[tuple[str, str, str], list[tuple[str, int, int]]] = field(default_factory=dict)
+    scope_event_ids: dict[_Call, list[str]] = field(default_factory=dict)
+    scope_targets: dict[_Call, list[tuple[str, int, int]]] = field(default_factory=dict)
+    scope_sessions: dict[_Call, list[str]] = field(default_factory=dict)  # the sessions it came through
+    # The role sessions the principal started (AssumeRole*), whose calls count as its own
+    chains: list[ChainSession] = field(default_factory=list)
     # The places and ASOs of the baseline addresses, from ip_geo when the graph is geolocated
     baseline_geo: tuple[set[str], set[str]] | None = None
 
@@ -565,36 +601,40 @@ class _Activity:
     @classmethod
     def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
         # One scan of the graph's events for the principal's rows; the questions below ask them.
-        load_principal_events(conn, subject, start_ms - BASELINE_MS, end_ms)
+        chains = load_principal_events(conn, subject, start_ms - BASELINE_MS, end_ms)
         # Small aggregates, each of one dimension: far fewer rows to Python than one GROUP BY
         # over all of them (a busy role has thousands of API x address x agent combinations).
         at = {"start": start_ms}
-        activity = cls()
-        calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
+        activity = cls(chains=chains)
+        calls: dict[_Call, tuple[int, int, frozenset[str]]] = {}
         # A service's name given as the address (ec2.amazonaws.com) is no address: "".
         address = f"CASE WHEN {sql_is_ip('source_ip')} THEN source_ip ELSE '' END"
-        for source, name, ip, success, failure, first, last, request_flags, errors, ids in conn.execute(
-            f"""SELECT event_source, event_name, {address}, count(*) FILTER (WHERE NOT failed),
+        for source, name, ip, via, success, failure, first, last, request_flags, errors, ids, sessions in conn.execute(
+            f"""SELECT event_source, event_name, {address}, via_role, count(*) FILTER (WHERE NOT failed),
                        count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
                        string_agg(DISTINCT NULLIF(request_flags, ''), ','),
                        string_agg(DISTINCT NULLIF(error_code, ''), ','),
-                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}]
+                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}],
+                       list(DISTINCT via_session ORDER BY via_session) FILTER (WHERE via_session <> '')
                 FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
         ).fetchall():
-            key = (source, name, ip)
+            key = (source, name, ip, via)
+            if sessions:
+                activity.scope_sessions[key] = list(sessions)
             calls[key] = (success, failure, frozenset(request_flags.split(",")) if request_flags else frozenset())
             activity.scope_call_times[key] = (first, last)
             activity.scope_event_ids[key] = list(ids or ())
             if errors:
                 activity.scope_errors[key] = frozenset(errors.split(","))
-        for source, name, ip, target, total, failure in conn.execute(
-            f"""SELECT event_source, event_name, address, target, count(*), count(*) FILTER (WHERE failed) FROM (
-                    SELECT event_source, event_name, {address} AS address, failed,
+        for source, name, ip, via, target, total, failure in conn.execute(
+            f"""SELECT event_source, event_name, address, via_role, target, count(*), count(*) FILTER (WHERE failed)
+                FROM (
+                    SELECT event_source, event_name, {address} AS address, via_role, failed,
                            unnest(string_split(targets, ' ')) AS target
                     FROM principal_events WHERE time_ms >= $start AND targets <> ''
                 ) WHERE target <> '' GROUP BY ALL""", at,
         ).fetchall():
-            activity.scope_targets.setdefault((source, name, ip), []).append((target, total, failure))
+            activity.scope_targets.setdefault((source, name, ip, via), []).append((target, total, failure))
         activity.scope_calls = calls
         for source, name, failed, events in conn.execute(
             "SELECT event_source, event_name, failed, count(*) FROM principal_events WHERE time_ms < $start GROUP BY ALL",
