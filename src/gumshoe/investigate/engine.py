@@ -23,7 +23,6 @@ from typing import Any
 
 import duckdb
 
-from gumshoe.formats.sql import is_ip as sql_is_ip
 from gumshoe.graph.store import GraphStore
 from gumshoe.investigate.evidence import (
     EVIDENCE_EVENT_IDS,
@@ -287,38 +286,52 @@ class Investigator:
                       notes: list[str]) -> list[Indicator]:
         """Instance-profile credentials (a role session named after its instance) used in the
         scope from an address the instance itself does not use, or from outside AWS."""
-        rows = conn.execute(
-            f"""SELECT instance, principal_id, source_ip, time_ms >= $start AS scoped,
-                       bool_or({ON_INSTANCE_SQL}) AS on_box, bool_and(vpc_endpoint_id <> '') AS inside,
-                       count(*), min(time_ms), max(time_ms),
-                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}],
-                       list(DISTINCT event_source || ':' || event_name)
-                FROM principal_events WHERE instance <> '' AND {sql_is_ip('source_ip')} GROUP BY ALL
-                ORDER BY min(time_ms), source_ip""", {"start": start_ms},
-        ).fetchall()
-        own: dict[str, set[str]] = defaultdict(set)  # instance -> its own addresses
-        for instance, _, ip, scoped, on_box, inside, *_ in rows:
-            if on_box or inside or not scoped:
+        # Per instance and address: whether the instance's own (its agent's calls, a VPC
+        # endpoint's, the baseline's), and whether used in the scope from outside a VPC endpoint.
+        own: dict[str, set[str]] = defaultdict(set)
+        used: list[tuple[str, str]] = []
+        for instance, ip, is_own, in_scope in conn.execute(
+            f"""SELECT instance, source_ip, bool_or(time_ms < $start OR vpc_endpoint_id <> '' OR {ON_INSTANCE_SQL}),
+                       bool_or(time_ms >= $start AND vpc_endpoint_id = '')
+                FROM principal_events WHERE instance <> '' AND source_ip <> '' GROUP BY ALL""", {"start": start_ms},
+        ).fetchall():
+            if not is_ip(ip):
+                continue
+            if is_own:
                 own[instance].add(ip)
+            elif in_scope:
+                used.append((instance, ip))
         out: list[Indicator] = []
         unknown: set[str] = set()
-        for instance, session, ip, scoped, _, inside, calls, first, last, ids, apis in rows:
-            if not scoped or inside or ip in own[instance]:
-                continue
+        suspects: list[tuple[str, str, str | None, bool]] = []
+        for instance, ip in sorted(used):
             aso = self.geo.aso(ip) if self.geo is not None and has_asn else None
             outside = aso is not None and not _AWS_ASO.search(aso)
-            if not own[instance] and not outside:
+            if own[instance] or outside:
+                suspects.append((instance, ip, aso, outside))
+            else:
                 unknown.add(instance)
-                continue
-            out.append(Indicator("INSTANCE_CREDENTIALS_OFF_INSTANCE", {
-                "InstanceId": instance, "SessionArn": session, "IpAddress": ip,
-                "InstanceIpAddresses": sorted(own[instance])[:EVIDENCE_EVENT_IDS],
-                "Reason": "OUTSIDE_AWS" if outside else "NOT_THE_INSTANCES_ADDRESS",
-            }, evidence={
-                "firstSeen": first, "lastSeen": last, "aso": aso, "apis": sorted(api_label(*a.split(":", 1))
-                                                                               for a in apis)[:EVIDENCE_TARGETS],
-                "eventIds": list(ids or ()), "eventCount": calls, "selector": {"principal": session, "sourceIp": ip},
-            }))
+        if suspects:
+            pairs = {"start": start_ms, "instances": [i for i, _, _, _ in suspects], "ips": [a for _, a, _, _ in suspects]}
+            found = {(instance, ip): rest for instance, ip, *rest in conn.execute(
+                f"""SELECT instance, source_ip, any_value(principal_id), count(*), min(time_ms), max(time_ms),
+                           arg_min(event_id, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                           list(DISTINCT event_source || ':' || event_name)
+                    FROM principal_events e
+                    JOIN (SELECT unnest($instances) AS i, unnest($ips) AS a) k ON k.i = e.instance AND k.a = e.source_ip
+                    WHERE time_ms >= $start AND vpc_endpoint_id = '' GROUP BY ALL""", pairs).fetchall()}
+            for instance, ip, aso, outside in suspects:
+                session, calls, first, last, ids, apis = found[(instance, ip)]
+                out.append(Indicator("INSTANCE_CREDENTIALS_OFF_INSTANCE", {
+                    "InstanceId": instance, "SessionArn": session, "IpAddress": ip,
+                    "InstanceIpAddresses": sorted(own[instance])[:EVIDENCE_EVENT_IDS],
+                    "Reason": "OUTSIDE_AWS" if outside else "NOT_THE_INSTANCES_ADDRESS",
+                }, evidence={
+                    "firstSeen": first, "lastSeen": last, "aso": aso,
+                    "apis": sorted(api_label(*a.split(":", 1)) for a in apis)[:EVIDENCE_TARGETS],
+                    "eventIds": list(ids or ()), "eventCount": calls,
+                    "selector": {"principal": session, "sourceIp": ip},
+                }))
         if unknown:
             notes.append(f"The credentials of {len(unknown)} instance(s) ({', '.join(sorted(unknown)[:3])}) were used "
                          "from addresses that could not be told apart from the instance's own: no call of the instance "
@@ -607,34 +620,54 @@ class _Activity:
         at = {"start": start_ms}
         activity = cls(chains=chains)
         calls: dict[_Call, tuple[int, int, frozenset[str]]] = {}
-        # A service's name given as the address (ec2.amazonaws.com) is no address: "".
-        address = f"CASE WHEN {sql_is_ip('source_ip')} THEN source_ip ELSE '' END"
-        for source, name, ip, via, success, failure, first, last, request_flags, errors, ids, sessions in conn.execute(
-            f"""SELECT event_source, event_name, {address}, via_role, count(*) FILTER (WHERE NOT failed),
+        # A service's name given as the address (ec2.amazonaws.com) is no address: "" (folded
+        # here, once per distinct value, rather than tested on every row).
+        firsts: dict[_Call, list[tuple[int, str]]] = {}
+        for source, name, raw_ip, via, success, failure, first, last, request_flags, errors, ids, times, sessions in \
+                conn.execute(
+            f"""SELECT event_source, event_name, source_ip, via_role, count(*) FILTER (WHERE NOT failed),
                        count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
                        string_agg(DISTINCT NULLIF(request_flags, ''), ','),
                        string_agg(DISTINCT NULLIF(error_code, ''), ','),
-                       list(event_id ORDER BY time_ms, event_id) FILTER (WHERE event_id <> '')[1:{EVIDENCE_EVENT_IDS}],
-                       list(DISTINCT via_session ORDER BY via_session) FILTER (WHERE via_session <> '')
+                       arg_min(event_id, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                       arg_min(time_ms, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                       list(DISTINCT via_session) FILTER (WHERE via_session <> '')
                 FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
         ).fetchall():
-            key = (source, name, ip, via)
-            if sessions:
-                activity.scope_sessions[key] = list(sessions)
-            calls[key] = (success, failure, frozenset(request_flags.split(",")) if request_flags else frozenset())
+            key = (source, name, raw_ip if raw_ip and is_ip(raw_ip) else "", via)
+            flags = frozenset(request_flags.split(",")) if request_flags else frozenset()
+            codes = frozenset(errors.split(",")) if errors else frozenset()
+            if key in calls:  # service names as addresses fold into ""
+                s0, f0, fl0 = calls[key]
+                success, failure, flags = s0 + success, f0 + failure, fl0 | flags
+                seen = activity.scope_call_times[key]
+                first, last = min(first, seen[0]), max(last, seen[1])
+                codes |= activity.scope_errors.get(key, frozenset())
+            calls[key] = (success, failure, flags)
             activity.scope_call_times[key] = (first, last)
-            activity.scope_event_ids[key] = list(ids or ())
-            if errors:
-                activity.scope_errors[key] = frozenset(errors.split(","))
-        for source, name, ip, via, target, total, failure in conn.execute(
-            f"""SELECT event_source, event_name, address, via_role, target, count(*), count(*) FILTER (WHERE failed)
-                FROM (
-                    SELECT event_source, event_name, {address} AS address, via_role, failed,
-                           unnest(string_split(targets, ' ')) AS target
-                    FROM principal_events WHERE time_ms >= $start AND targets <> ''
-                ) WHERE target <> '' GROUP BY ALL""", at,
+            firsts.setdefault(key, []).extend(zip(times or (), ids or (), strict=False))
+            if codes:
+                activity.scope_errors[key] = codes
+            if sessions:
+                activity.scope_sessions[key] = sorted(set(activity.scope_sessions.get(key, [])) | set(sessions))
+        activity.scope_event_ids = {key: [i for _, i in sorted(pairs)[:EVIDENCE_EVENT_IDS]]
+                                    for key, pairs in firsts.items()}
+        for source, name, raw_ip, via, target, total, failure in conn.execute(
+            """SELECT event_source, event_name, source_ip, via_role, target, count(*), count(*) FILTER (WHERE failed)
+               FROM (
+                   SELECT event_source, event_name, source_ip, via_role, failed,
+                          unnest(string_split(targets, ' ')) AS target
+                   FROM principal_events WHERE time_ms >= $start AND targets <> ''
+               ) WHERE target <> '' GROUP BY ALL""", at,
         ).fetchall():
-            activity.scope_targets.setdefault((source, name, ip, via), []).append((target, total, failure))
+            key = (source, name, raw_ip if raw_ip and is_ip(raw_ip) else "", via)
+            activity.scope_targets.setdefault(key, []).append((target, total, failure))
+        for key, found in list(activity.scope_targets.items()):  # one target through folded addresses: once
+            merged: dict[str, tuple[int, int]] = {}
+            for target, total, failure in found:
+                t0, f0 = merged.get(target, (0, 0))
+                merged[target] = (t0 + total, f0 + failure)
+            activity.scope_targets[key] = [(t, total, failure) for t, (total, failure) in merged.items()]
         activity.scope_calls = calls
         for source, name, failed, events in conn.execute(
             "SELECT event_source, event_name, failed, count(*) FROM principal_events WHERE time_ms < $start GROUP BY ALL",
