@@ -9,6 +9,7 @@ from typing import Any
 TITLES = {
     "TTP_OBSERVED": "Tactics, techniques and procedures observed",
     "INSTANCE_CREDENTIALS_OFF_INSTANCE": "Instance credentials used off the instance",
+    "UNUSUAL_VOLUME": "Unusual volume against the principal's baseline",
     "IMPOSSIBLE_TRAVEL": "Impossible travel",
     "FLAGGED_IP_ADDRESS": "Flagged IP addresses",
     "NEW_GEOLOCATION": "New geolocations",
@@ -19,7 +20,7 @@ TITLES = {
 }
 # Gumshoe's own indicators, beyond Detective's catalog: in Gumshoe's report, never in the AWS
 # API's ListIndicators (its IndicatorType has no value for them).
-GUMSHOE_TYPES = frozenset({"INSTANCE_CREDENTIALS_OFF_INSTANCE"})
+GUMSHOE_TYPES = frozenset({"INSTANCE_CREDENTIALS_OFF_INSTANCE", "UNUSUAL_VOLUME"})
 # What the values of the "new" indicators are called, for a finding that groups them.
 FIRSTS = {"NEW_GEOLOCATION": ("place", "places"), "NEW_ASO": ("network (ASO)", "networks (ASOs)"),
           "NEW_USER_AGENT": ("user agent", "user agents")}

@@ -302,3 +302,13 @@ def test_the_report_reads_in_order_of_importance(world: Any) -> None:
     every = _investigate(world, stolen.expected.entity_arn, "--all", *window, columns=400).stdout
     assert "(--all lists them)" not in every
     assert all(i["detail"]["APIName"] in every for i in discovery if "APIName" in i["detail"])
+
+
+def test_ordinary_principals_have_none_of_gumshoes_own_indicators_either(world: Any) -> None:
+    for outcome in _cases(world, False):
+        report = _report(world, outcome)
+        own = [(i["type"], i["detail"]) for i in report["indicators"]
+               if i["type"] in ("INSTANCE_CREDENTIALS_OFF_INSTANCE", "UNUSUAL_VOLUME")]
+        assert own == [], (outcome.expected.entity_arn, own)
+        assert not any(n.startswith("UNUSUAL_VOLUME was not evaluated") for n in report["notes"]), (
+            outcome.expected.entity_arn, report["notes"])

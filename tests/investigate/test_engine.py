@@ -77,9 +77,10 @@ def of(result: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def baseline(graph: Graph, who: str = ALICE, **kwargs: Any) -> None:
-    """Ordinary work over the whole 45-day baseline."""
+    """Ordinary work over the whole 45-day baseline: 30 active hours."""
     for day in (45, *range(1, 40, 3)):
-        graph.call(START - day * DAY_MS, who=who, **kwargs)
+        for hour in (0, 2):
+            graph.call(START - day * DAY_MS + hour * HOUR_MS, who=who, **kwargs)
 
 
 # --- new geolocation, ASO, user agent ---------------------------------------------------
@@ -479,7 +480,7 @@ def test_a_full_baseline_says_nothing(graph: Graph) -> None:
     graph.call(START - 50 * DAY_MS)
     graph.call(START + HOUR_MS)
     result = run(graph, None)
-    assert not any("baseline" in n.lower() for n in result.notes)
+    assert not any(n.startswith(("No baseline", "Short baseline")) for n in result.notes)
     assert result.why["baseline"]["accountDays"] == 45.0
 
 
@@ -647,3 +648,61 @@ def test_a_roles_own_sessions_are_not_counted_twice(graph: Graph) -> None:
     assert {(i.detail["APISuccessCount"], i.evidence.get("via", {}).get("role")) for i in creates} == {
         (1, None), (1, ADMIN_ROLE)}  # build-2 is the role's own session; from-ci one it started
     assert [c["sessionArn"] for c in result.why["roleSessions"]] == [session_arn(ADMIN_ROLE, "from-ci")]
+
+
+# --- unusual volume against the principal's own baseline ------------------------------------------
+
+
+def busy_baseline(graph: Graph, calls_an_hour: int = 20, **kwargs: Any) -> None:
+    """30 days, each with two active hours of about calls_an_hour calls."""
+    for day in range(1, 31):
+        for hour in (9, 14):
+            for n in range(calls_an_hour + (day % 3) - 1):
+                graph.call(START - day * DAY_MS + hour * HOUR_MS + n * 1000, **kwargs)
+
+
+def volume_of(result: Any) -> list[Any]:
+    return [i for i in result.indicators if i.type == "UNUSUAL_VOLUME"]
+
+
+def test_an_hour_far_busier_than_the_principals_baseline_is_unusual_volume(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(25):
+        graph.call(START + 9 * HOUR_MS + n * 1000)  # an ordinary hour
+    for n in range(400):
+        graph.call(START + 20 * HOUR_MS + n * 5)  # twenty times the usual
+    result = run(graph, None)
+    [spike] = volume_of(result)
+    assert spike.detail == {"Kind": "CALLS", "Hour": START + 20 * HOUR_MS, "APICallCount": 400, "APIFailureCount": 0,
+                            "BaselineMedian": 20.0, "Factor": 20.0}
+    assert spike.evidence["baselineHours"] == 60 and spike.evidence["z"] >= 6
+    assert spike.evidence["selector"] == {"from": START + 20 * HOUR_MS, "to": START + 21 * HOUR_MS}
+    assert next(c for c in result.why["contributions"] if c["bucket"] == "UNUSUAL_VOLUME")["counted"] == 10
+
+
+def test_a_burst_of_failures_is_unusual_volume_too(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(30):
+        graph.call(START + 9 * HOUR_MS + n * 1000, error="AccessDenied" if n < 24 else "")
+    [spike] = volume_of(run(graph, None))
+    assert (spike.detail["Kind"], spike.detail["APIFailureCount"], spike.detail["BaselineMedian"]) == (
+        "FAILURES", 24, 0.0)
+
+
+def test_ordinary_ups_and_downs_are_no_spike(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(45):  # twice a usual hour, and the hour after it half
+        graph.call(START + 9 * HOUR_MS + n * 1000)
+    for n in range(10):
+        graph.call(START + 10 * HOUR_MS + n * 1000)
+    assert volume_of(run(graph, None)) == []
+
+
+def test_without_enough_baseline_volume_is_not_judged_and_said_so(graph: Graph) -> None:
+    for day in range(1, 5):
+        graph.call(START - day * DAY_MS)
+    for n in range(500):
+        graph.call(START + HOUR_MS + n * 5)
+    result = run(graph, None)
+    assert volume_of(result) == []
+    assert any(n.startswith("UNUSUAL_VOLUME was not evaluated: the baseline holds 4 active hours") for n in result.notes)

@@ -320,6 +320,15 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
                          str(e.get("eventCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
                          ", ".join(apis[:SHOWN_APIS]) + (f" (+{len(apis) - SHOWN_APIS} more)"
                                                           if len(apis) > SHOWN_APIS else "")])
+    elif kind == "UNUSUAL_VOLUME":
+        columns = ["hour", "what", "calls", "failed", "baseline (median hour)", "factor", "robust z"]
+        for i in items:
+            d, e = i["detail"], i["evidence"]
+            what = "API calls" if d["Kind"] == "CALLS" else "failed share of calls"
+            median = f"{d['BaselineMedian']:g} calls" if d["Kind"] == "CALLS" else f"{d['BaselineMedian']:.0%} failed"
+            rows.append([when(d["Hour"]), what, str(d["APICallCount"]), str(d["APIFailureCount"]),
+                         f"{median} ({e.get('baselineHours', '-')} active hours)", f"×{d['Factor']:g}",
+                         str(e.get("z", "-"))])
     elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from gumshoe.graph.store import GraphStore
+from gumshoe.investigate import volume
 from gumshoe.investigate.evidence import (
     EVIDENCE_EVENT_IDS,
     EVIDENCE_TARGETS,
@@ -51,12 +52,13 @@ GROUP_WINDOW_MS = 14 * DAY_MS
 GROUP_NAMESPACE = uuid.UUID("6f1d8c1e-3b1a-4c55-9e0b-6a9f2f1e7c40")
 
 INDICATOR_ORDER = (
-    "TTP_OBSERVED", "INSTANCE_CREDENTIALS_OFF_INSTANCE", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
+    "TTP_OBSERVED", "INSTANCE_CREDENTIALS_OFF_INSTANCE", "UNUSUAL_VOLUME", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
     "NEW_USER_AGENT", "RELATED_FINDING", "RELATED_FINDING_GROUP",
 )
 DETAIL_MEMBER = {
     "TTP_OBSERVED": "TTPsObservedDetail",
     "INSTANCE_CREDENTIALS_OFF_INSTANCE": "InstanceCredentialsDetail",  # Gumshoe's own, never on the AWS wire
+    "UNUSUAL_VOLUME": "UnusualVolumeDetail",  # Gumshoe's own
     "IMPOSSIBLE_TRAVEL": "ImpossibleTravelDetail",
     "FLAGGED_IP_ADDRESS": "FlaggedIpAddressDetail",
     "NEW_GEOLOCATION": "NewGeolocationDetail",
@@ -181,6 +183,8 @@ class Investigator:
                 indicators += self._travel(activity)
             indicators += self._flagged(activity)
             indicators += self._off_instance(conn, start_ms, has_asn, notes)
+            if activity.scope_calls:
+                indicators += _unusual_volume(conn, start_ms, notes)
             if has_city or has_asn:
                 indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
@@ -471,6 +475,36 @@ def outcome_procedure(procedure: str, success: int, failure: int, errors: frozen
     if errors and all(_DENIED.search(code) for code in errors):
         return f"Attempted, and denied ({codes}): {procedure[:1].lower()}{procedure[1:]}"
     return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"
+
+
+def _unusual_volume(conn: duckdb.DuckDBPyConnection, start_ms: int, notes: list[str]) -> list[Indicator]:
+    """Hours of the scope whose API calls (or failed share of them) stand far out from the
+    principal's active hours of the baseline (investigate/volume.py)."""
+    base: list[tuple[int, int]] = []
+    scope: list[tuple[int, int, int]] = []
+    for hour, scoped, calls, failures in conn.execute(
+        f"""SELECT time_ms // {HOUR_MS}, time_ms >= $start, count(*), count(*) FILTER (WHERE failed)
+            FROM principal_events GROUP BY ALL ORDER BY 1""", {"start": start_ms},
+    ).fetchall():
+        if scoped:
+            scope.append((hour * HOUR_MS, calls, failures))
+        else:
+            base.append((calls, failures))
+    baseline = volume.baseline(base)
+    if baseline is None:
+        notes.append(f"UNUSUAL_VOLUME was not evaluated: the baseline holds {len(base)} active hours of the "
+                     f"principal, fewer than the {volume.MIN_BASELINE_HOURS} it needs.")
+        return []
+    return [
+        Indicator("UNUSUAL_VOLUME", {
+            "Kind": spike.kind, "Hour": spike.hour_ms, "APICallCount": spike.calls, "APIFailureCount": spike.failures,
+            "BaselineMedian": spike.baseline_median, "Factor": spike.factor,
+        }, evidence={
+            "firstSeen": spike.hour_ms, "z": spike.z, "baselineHours": baseline.hours, "eventCount": spike.calls,
+            "selector": {"from": spike.hour_ms, "to": spike.hour_ms + HOUR_MS},
+        })
+        for spike in volume.spikes(baseline, scope)
+    ]
 
 
 # Calls only an instance's own software makes (the Systems Manager agent, on the instance):

@@ -9,7 +9,8 @@ and the ones a single indicator stands for, a page at a time.
 A selector is what an indicator's evidence keeps to find its events again: any of
 ``eventSource``, ``eventName``, ``sourceIp`` ("" for calls with no address, or an AWS service's
 name as one), ``userAgent``, ``principal`` (one role session of the principal's), ``via`` (the
-role of the sessions it started that made the calls; "" for its own calls). Only those keys reach the SQL, each as a bound value.
+role of the sessions it started that made the calls; "" for its own calls), ``from`` and ``to``
+(epoch ms: an hour of them). Only those keys reach the SQL, each as a bound value.
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ def selector_sql(selector: dict[str, Any], params: dict[str, Any]) -> str:
         if isinstance(selector.get(key), str):
             params[key] = selector[key]
             tests.append(f"{column} = ${key}")
+    for key, test in (("from", "time_ms >= $sel_from"), ("to", "time_ms < $sel_to")):
+        if isinstance(selector.get(key), int):
+            params[f"sel_{key}"] = selector[key]
+            tests.append(test)
     ip = selector.get("sourceIp")
     if isinstance(ip, str):
         if ip:

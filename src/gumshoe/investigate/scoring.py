@@ -29,6 +29,7 @@ CAPS = {
     "TTP_OBSERVED:low": 12,
     "IMPOSSIBLE_TRAVEL": 40,
     "INSTANCE_CREDENTIALS_OFF_INSTANCE": 60,
+    "UNUSUAL_VOLUME": 20,
     "FLAGGED_IP_ADDRESS": 60,
     "NEW_GEOLOCATION": 30,
     "NEW_ASO": 25,
@@ -70,6 +71,8 @@ def points(indicator: _Scored) -> tuple[str, int]:
         return f"{kind}:{weight}", value
     if kind == "IMPOSSIBLE_TRAVEL":
         return kind, 30
+    if kind == "UNUSUAL_VOLUME":
+        return kind, 10
     if kind in ("FLAGGED_IP_ADDRESS", "INSTANCE_CREDENTIALS_OFF_INSTANCE"):
         return kind, 45
     if kind in FIRST_POINTS:
