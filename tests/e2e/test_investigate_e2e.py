@@ -1,5 +1,5 @@
 """Investigations end to end: a generated multi-account scenario (60 days of ordinary work, then
-five attacks) ingested by a live server with GeoIP databases and a threat-intel list, then
+seven attacks) ingested by a live server with GeoIP databases and a threat-intel list, then
 investigated through boto3 and `gumshoe investigate`. Every expected indicator must appear,
 every attack must reach its severity, and ordinary principals must stay INFORMATIONAL or LOW
 with no indicator at all."""
@@ -34,7 +34,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             server = srv
             graph = arn
             sc: Scenario = scenario
-            outcomes = detection.run_all(srv.client(scenario.admin_account), arn, scenario)
+            outcomes = detection.run_all(srv.client(scenario.admin_account), arn, scenario,
+                                         detection.report_reader(srv.url, scenario.admin_account, arn))
 
         yield World
 
@@ -45,7 +46,7 @@ def _cases(world: Any, attack: bool) -> list[detection.Outcome]:
 
 def test_every_attack_shows_its_indicators_and_severity(world: Any) -> None:
     attacks = _cases(world, True)
-    assert len(attacks) == 5
+    assert len(attacks) == 7
     for outcome in attacks:
         assert outcome.status == "SUCCESSFUL", outcome.expected.entity_arn
         assert outcome.missing == {}, (outcome.expected.description, outcome.missing)
@@ -235,7 +236,8 @@ def _busiest(world: Any) -> tuple[detection.Outcome, dict[str, Any], dict[str, A
     """The attack TTP that stands for the most events, its investigation and its report."""
     reports = {o.investigation_id: _report(world, o) for o in world.outcomes if o.attack}
     outcome_id, busiest = max(((r, i) for r, report in reports.items() for i in report["indicators"]
-                               if i["evidence"].get("eventCount")), key=lambda pair: pair[1]["evidence"]["eventCount"])
+                               if i["type"] == "TTP_OBSERVED" and i["evidence"].get("eventCount")),
+                              key=lambda pair: pair[1]["evidence"]["eventCount"])
     outcome = next(o for o in world.outcomes if o.investigation_id == outcome_id)
     return outcome, busiest, reports[outcome_id]
 
@@ -312,3 +314,20 @@ def test_ordinary_principals_have_none_of_gumshoes_own_indicators_either(world: 
         assert own == [], (outcome.expected.entity_arn, own)
         assert not any(n.startswith("UNUSUAL_VOLUME was not evaluated") for n in report["notes"]), (
             outcome.expected.entity_arn, report["notes"])
+
+
+def test_what_a_user_did_through_a_role_is_in_its_investigation(world: Any) -> None:
+    carol = next(o for o in world.outcomes if o.attack and o.expected.entity_arn.endswith(":user/carol"))
+    report = _report(world, carol)
+    creates = [i for i in report["indicators"] if i["detail"].get("APIName") == "iam:CreateUser"]
+    assert creates and all(i["evidence"]["via"]["label"] == "role Admin, session carol" for i in creates)
+    assert any(s["roleArn"] == "arn:aws:iam::333333333333:role/Admin" for s in report["roleSessions"])
+
+
+def test_stolen_instance_credentials_are_told_from_the_instances_own(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "INSTANCE_CREDENTIALS_OFF_INSTANCE" in o.expected.indicators)
+    report = _report(world, stolen)
+    first = report["indicators"][0]
+    assert first["type"] == "INSTANCE_CREDENTIALS_OFF_INSTANCE" and first["detail"]["Reason"] == "OUTSIDE_AWS"
+    assert first["detail"]["InstanceIpAddresses"] == ["3.91.44.120"]  # the instance's own elastic IP
+    assert stolen.severity == "CRITICAL"
