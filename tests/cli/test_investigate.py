@@ -82,3 +82,20 @@ def test_firsts_with_no_baseline_are_one_line_unless_all(printed: Any) -> None:
     assert "5 of 5" in text and "5 indicators" in text
     every = printed([agent(n) for n in range(5)], show_all=True)
     assert "New user agents (5)" in every and "agent/4" in every
+
+
+def test_gumshoes_own_indicators_have_their_tables(printed: Any) -> None:
+    off = {"seq": 0, "type": "INSTANCE_CREDENTIALS_OFF_INSTANCE",
+           "detail": {"InstanceId": "i-0abc", "SessionArn": "arn:aws:sts::111122223333:assumed-role/web/i-0abc",
+                      "IpAddress": "5.188.86.172", "InstanceIpAddresses": ["3.91.44.120"], "Reason": "OUTSIDE_AWS"},
+           "evidence": {"firstSeen": 1_700_000_000_000, "lastSeen": 1_700_000_060_000, "aso": "Selectel",
+                        "apis": ["iam:ListRoles", "sts:GetCallerIdentity"], "eventCount": 2}}
+    spike = {"seq": 1, "type": "UNUSUAL_VOLUME",
+             "detail": {"Kind": "CALLS", "Hour": 1_700_000_000_000, "APICallCount": 400, "APIFailureCount": 3,
+                        "BaselineMedian": 20.0, "Factor": 20.0},
+             "evidence": {"z": 40.1, "baselineHours": 60}}
+    text = printed([off, spike])
+    assert "Instance credentials used off the instance (1)" in text
+    assert "outside AWS (Selectel)" in text and "3.91.44.120" in text and "iam:ListRoles" in text
+    assert "Unusual volume against the principal's baseline (1)" in text
+    assert "20 calls (60 active hours)" in text and "×20" in text and "40.1" in text
