@@ -126,39 +126,34 @@ class _InstancesSet(msgspec.Struct):
 
 
 class _Request(msgspec.Struct):
-    roleArn: str | None = None
     roleSessionName: str | None = None
-    bucketName: str | None = None
-    instanceId: str | None = None
-    instancesSet: _InstancesSet | None = None
     # What makes a few calls sharing or public (request_flags); any shape is accepted, as
     # they vary between services and API versions, and they are rare.
-    createVolumePermission: Any = None  # ModifySnapshotAttribute
-    launchPermission: Any = None  # ModifyImageAttribute
-    valuesToAdd: Any = None  # ModifyDB(Cluster)SnapshotAttribute
     bucketPolicy: Any = None  # PutBucketPolicy
     AccessControlPolicy: Any = None  # PutBucketAcl
     acl: Any = msgspec.field(default=None, name="x-amz-acl")
     ipPermissions: Any = None  # AuthorizeSecurityGroupIngress
     PublicAccessBlockConfiguration: Any = None  # Put(Bucket|Account)PublicAccessBlock
-    # What a call acted on (targets): names and ids, checked for type in _targets, as a few of
-    # these names mean other things (or other types) in other services.
+    # From here on, what a call acted on (targets), in the order _targets writes them: names and
+    # ids, checked for type there, as a few of these names mean other things (or other types)
+    # in other services.
+    name: Any = None  # a trail (CloudTrail), a parameter (Systems Manager)
+    trailName: Any = None
+    names: Any = None  # GetParameters
+    detectorId: Any = None
+    DeleteFlowLogsRequest: Any = None  # {"FlowLogId": {"tag": 1, "content": "fl-..."}} or a list of them
+    bucketName: str | None = None
     userName: Any = None
     roleName: Any = None
+    roleArn: str | None = None
     groupName: Any = None
     groupId: Any = None
     policyArn: Any = None
     policyName: Any = None
     accessKeyId: Any = None
-    name: Any = None  # a trail (CloudTrail), a parameter (Systems Manager)
-    names: Any = None  # GetParameters
-    trailName: Any = None
-    detectorId: Any = None
     snapshotId: Any = None
     imageId: Any = None
     volumeId: Any = None
-    instanceIds: Any = None  # SendCommand
-    DeleteFlowLogsRequest: Any = None  # {"FlowLogId": {"tag": 1, "content": "fl-..."}} or a list of them
     dBSnapshotIdentifier: Any = None
     dBClusterSnapshotIdentifier: Any = None
     dBInstanceIdentifier: Any = None
@@ -167,6 +162,12 @@ class _Request(msgspec.Struct):
     functionName: Any = None
     logGroupName: Any = None
     keyId: Any = None
+    instanceId: str | None = None
+    instanceIds: Any = None  # SendCommand
+    instancesSet: _InstancesSet | None = None
+    createVolumePermission: Any = None  # ModifySnapshotAttribute (also request_flags)
+    launchPermission: Any = None  # ModifyImageAttribute (also request_flags)
+    valuesToAdd: Any = None  # ModifyDB(Cluster)SnapshotAttribute (also request_flags)
 
 
 class _AssumedRoleUser(msgspec.Struct):
@@ -610,69 +611,95 @@ _TRAIL_CALLS = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "UpdateT
                           "GetTrailStatus", "GetTrail"})
 
 
+# _targets reads the request's fields from _FIRST_TARGET on, the most common first, and stops
+# when it has seen every field the call has: most calls name one thing, or nothing.
+_FIELD_NAMES = tuple(f.name for f in msgspec.structs.fields(_Request))
+_FIRST_TARGET = _FIELD_NAMES.index("name")
+_KINDS = {
+    "name": "@name", "trailName": "trail", "names": "parameter", "detectorId": "detector",
+    "DeleteFlowLogsRequest": "@flow-logs", "bucketName": "bucket", "userName": "user", "roleName": "role",
+    "roleArn": "role", "groupName": "@group", "groupId": "@security-group", "policyArn": "policy",
+    "policyName": "policy", "accessKeyId": "access-key", "snapshotId": "snapshot", "imageId": "image",
+    "volumeId": "volume", "dBSnapshotIdentifier": "db-snapshot", "dBClusterSnapshotIdentifier": "db-cluster-snapshot",
+    "dBInstanceIdentifier": "db-instance", "dBClusterIdentifier": "db-cluster", "secretId": "secret",
+    "functionName": "function", "logGroupName": "log-group", "keyId": "key", "instanceId": "instance",
+    "instanceIds": "instance", "instancesSet": "@instances", "createVolumePermission": "@shared",
+    "launchPermission": "@shared", "valuesToAdd": "account",
+}
+_COMMON_FIRST = ("bucketName", "keyId", "name", "roleArn", "instanceId", "instancesSet", "userName", "roleName",
+                 "secretId", "policyArn", "groupId", "functionName", "logGroupName")
+# (position among the target fields, the rank of its words, its kind), the common fields first
+_SCAN = tuple(sorted(
+    ((_FIELD_NAMES.index(name) - _FIRST_TARGET, _FIELD_NAMES.index(name), kind) for name, kind in _KINDS.items()),
+    key=lambda slot: (_COMMON_FIRST.index(_FIELD_NAMES[slot[1]]) if _FIELD_NAMES[slot[1]] in _COMMON_FIRST
+                      else len(_COMMON_FIRST), slot[1])))
+assert {_FIELD_NAMES[rank] for _, rank, _ in _SCAN} == set(_FIELD_NAMES[_FIRST_TARGET:])
+
+
 def _targets(request: _Request, event_name: str) -> str:
     """What a call acted on, as "kind:value" words: the resources it names (trail, flow log,
     detector, bucket, role, policy, instance, secret ...), the user an access key or login
     profile is for, and the accounts a snapshot or image is shared with."""
-    found: list[str] = []
+    values = msgspec.structs.astuple(request)[_FIRST_TARGET:]
+    remaining = len(values) - values.count(None)
+    if not remaining:
+        return ""
+    found: list[tuple[int, str]] = []
+    for position, rank, kind in _SCAN:
+        value = values[position]
+        if value is None:
+            continue
+        if kind[0] != "@":
+            for one in value if value.__class__ is list else (value,):
+                _add_target(found, rank, kind, one)
+        else:
+            _special_targets(found, rank, kind, value, event_name)
+        remaining -= 1
+        if not remaining:
+            break
+    if len(found) == 1:
+        return found[0][1]
+    found.sort(key=lambda pair: pair[0])  # stable: a field's words keep their order
+    words: list[str] = []
+    for _, word in found:
+        if word not in words:
+            words.append(word)
+    return " ".join(words[:MAX_TARGETS])
 
-    def add(kind: str, value: Any) -> None:
-        if isinstance(value, str) and value and len(found) < MAX_TARGETS:
-            word = f"{kind}:{'_'.join(value.split())[:MAX_TARGET_CHARS]}"
-            if word not in found:
-                found.append(word)
 
-    def add_all(kind: str, values: Any) -> None:
-        for value in values if isinstance(values, list) else (values,):
-            add(kind, value)
-
-    r = request
-    if event_name in _TRAIL_CALLS:
-        add("trail", r.name)
-    elif "Parameter" in event_name:
-        add("parameter", r.name)
-    add("trail", r.trailName)
-    add_all("parameter", r.names)
-    add("detector", r.detectorId)
-    if r.DeleteFlowLogsRequest is not None:
-        add_all("flow-log", [v for v in _values(r.DeleteFlowLogsRequest) if isinstance(v, str) and v.startswith("fl-")])
-    add("bucket", r.bucketName)
-    add("user", r.userName)
-    add("role", r.roleName)
-    add("role", r.roleArn)
-    add("security-group" if "SecurityGroup" in event_name else "group", r.groupName)
-    if isinstance(r.groupId, str) and r.groupId.startswith("sg-"):
-        add("security-group", r.groupId)
-    add("policy", r.policyArn)
-    add("policy", r.policyName)
-    add("access-key", r.accessKeyId)
-    add("snapshot", r.snapshotId)
-    add("image", r.imageId)
-    add("volume", r.volumeId)
-    add("db-snapshot", r.dBSnapshotIdentifier)
-    add("db-cluster-snapshot", r.dBClusterSnapshotIdentifier)
-    add("db-instance", r.dBInstanceIdentifier)
-    add("db-cluster", r.dBClusterIdentifier)
-    add("secret", r.secretId)
-    add("function", r.functionName)
-    add("log-group", r.logGroupName)
-    add("key", r.keyId)
-    add("instance", r.instanceId)
-    add_all("instance", r.instanceIds)
-    if r.instancesSet is not None:
-        for item in r.instancesSet.items or ():
-            add("instance", item.instanceId)
-            add("image", item.imageId)
-    # Whom a snapshot or image is shared with: accounts ("all" is everyone), organizations.
-    for permission in (r.createVolumePermission, r.launchPermission):
-        added = permission.get("add") if isinstance(permission, dict) else None
+def _special_targets(found: list[tuple[int, str]], rank: int, kind: str, value: Any, event_name: str) -> None:
+    """The targets of the few fields that need more than a name or a list of names."""
+    if kind == "@name":
+        if event_name in _TRAIL_CALLS:
+            _add_target(found, rank, "trail", value)
+        elif "Parameter" in event_name:
+            _add_target(found, rank, "parameter", value)
+    elif kind == "@flow-logs":
+        for one in _values(value):
+            if isinstance(one, str) and one.startswith("fl-"):
+                _add_target(found, rank, "flow-log", one)
+    elif kind == "@group":
+        _add_target(found, rank, "security-group" if "SecurityGroup" in event_name else "group", value)
+    elif kind == "@security-group":
+        if isinstance(value, str) and value.startswith("sg-"):
+            _add_target(found, rank, "security-group", value)
+    elif kind == "@instances":
+        for item in value.items or ():
+            _add_target(found, rank, "instance", item.instanceId)
+            _add_target(found, rank, "image", item.imageId)
+    else:  # @shared: whom a snapshot or image is shared with (an account, "all" is everyone)
+        added = value.get("add") if isinstance(value, dict) else None
         items = added.get("items") if isinstance(added, dict) else None
         for item in items if isinstance(items, list) else ():
             if isinstance(item, dict):
-                add("account", item.get("userId") or item.get("group"))
-                add("organization", item.get("organizationArn") or item.get("organizationalUnitArn"))
-    add_all("account", r.valuesToAdd)
-    return " ".join(found)
+                _add_target(found, rank, "account", item.get("userId") or item.get("group"))
+                _add_target(found, rank, "organization", item.get("organizationArn") or item.get("organizationalUnitArn"))
+
+
+def _add_target(found: list[tuple[int, str]], rank: int, kind: str, value: Any) -> None:
+    if value.__class__ is str and value and len(found) < 4 * MAX_TARGETS:
+        words = value.split()
+        found.append((rank, f"{kind}:{(words[0] if len(words) == 1 else '_'.join(words))[:MAX_TARGET_CHARS]}"))
 
 
 # --- In the behavior graph (graph/store.py builds its tables from these) ---------------
