@@ -53,7 +53,8 @@ def main() -> int:
             begin = time.perf_counter()
             detection.ingest(server.url, scenario)
             console.print(f"ingested in {time.perf_counter() - begin:.1f} s")
-            outcomes = detection.run_all(server.client(scenario.admin_account), arn, scenario)
+            outcomes = detection.run_all(server.client(scenario.admin_account), arn, scenario,
+                                         detection.report_reader(server.url, scenario.admin_account, arn))
         finally:
             server.stop()
     finally:

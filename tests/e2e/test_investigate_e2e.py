@@ -1,5 +1,5 @@
 """Investigations end to end: a generated multi-account scenario (60 days of ordinary work, then
-five attacks) ingested by a live server with GeoIP databases and a threat-intel list, then
+seven attacks) ingested by a live server with GeoIP databases and a threat-intel list, then
 investigated through boto3 and `gumshoe investigate`. Every expected indicator must appear,
 every attack must reach its severity, and ordinary principals must stay INFORMATIONAL or LOW
 with no indicator at all."""
@@ -34,7 +34,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             server = srv
             graph = arn
             sc: Scenario = scenario
-            outcomes = detection.run_all(srv.client(scenario.admin_account), arn, scenario)
+            outcomes = detection.run_all(srv.client(scenario.admin_account), arn, scenario,
+                                         detection.report_reader(srv.url, scenario.admin_account, arn))
 
         yield World
 
@@ -45,7 +46,7 @@ def _cases(world: Any, attack: bool) -> list[detection.Outcome]:
 
 def test_every_attack_shows_its_indicators_and_severity(world: Any) -> None:
     attacks = _cases(world, True)
-    assert len(attacks) == 5
+    assert len(attacks) == 7
     for outcome in attacks:
         assert outcome.status == "SUCCESSFUL", outcome.expected.entity_arn
         assert outcome.missing == {}, (outcome.expected.description, outcome.missing)
@@ -82,10 +83,10 @@ def test_list_indicators_filters_by_type(world: Any) -> None:
     assert stolen.investigation_id in {d["InvestigationId"] for d in critical["InvestigationDetails"]}
 
 
-def _investigate(world: Any, *args: str) -> subprocess.CompletedProcess[str]:
+def _investigate(world: Any, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID=world.sc.admin_account, AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
-               COLUMNS="200")
+               COLUMNS=str(columns))
     return subprocess.run([str(GUMSHOE), "investigate", "--endpoint-url", world.server.url, *args],
                           capture_output=True, text=True, env=env, timeout=300, check=False)
 
@@ -179,3 +180,154 @@ def test_gumshoe_investigate_says_in_one_line_that_no_server_answers() -> None:
                             capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 1
     assert f"cannot reach the server at {url}" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+# --- evidence with its targets, and every event behind an indicator ----------------------------
+
+
+def _report(world: Any, outcome: detection.Outcome) -> dict[str, Any]:
+    answer = raw(world.server, "GET", "/_gumshoe/v1/investigation", account=world.sc.admin_account,
+                 params={"graph": world.graph, "id": outcome.investigation_id})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _outcome_with(world: Any, api: str) -> detection.Outcome:
+    return next(o for o in world.outcomes if api in o.expected.indicators.get("TTP_OBSERVED", ()))
+
+
+def _ttp(report: dict[str, Any], api: str) -> dict[str, Any]:
+    return next(i for i in report["indicators"] if i["detail"].get("APIName") == api)
+
+
+def _targets(indicator: dict[str, Any]) -> set[str]:
+    return {t["target"] for t in indicator["evidence"]["targets"]}
+
+
+def test_the_report_names_what_the_calls_acted_on(world: Any) -> None:
+    exfiltration = _report(world, _outcome_with(world, "ec2:ModifySnapshotAttribute"))
+    foreign = "account:999988887777"
+    assert {foreign, "snapshot:snap-0f3e5d7c9b1a2e4d6"} <= _targets(_ttp(exfiltration, "ec2:ModifySnapshotAttribute"))
+    assert foreign in _targets(_ttp(exfiltration, "ec2:ModifyImageAttribute"))
+    assert "bucket:acme-datalake-curated-333333333333" in _targets(_ttp(exfiltration, "s3:PutBucketPolicy"))
+    tampering = _report(world, _outcome_with(world, "cloudtrail:StopLogging"))
+    assert {t.split(":")[0] for t in _targets(_ttp(tampering, "cloudtrail:StopLogging"))} == {"trail"}
+    assert _targets(_ttp(tampering, "ec2:DeleteFlowLogs")) == {"flow-log:fl-0a1b2c3d4e5f67890"}
+    assert {t.split(":")[0] for t in _targets(_ttp(tampering, "guardduty:DeleteDetector"))} == {"detector"}
+    escalation = _report(world, _outcome_with(world, "iam:CreateAccessKey"))
+    assert {"user:svc-support", "user:heidi"} <= _targets(_ttp(escalation, "iam:CreateAccessKey"))
+    # ... while the AWS API's TTPsObservedDetail keeps the model's members, and nothing more.
+    client = world.server.client(world.sc.admin_account)
+    listed = client.list_indicators(GraphArn=world.graph, InvestigationId=exfiltration["investigationId"],
+                                    IndicatorType="TTP_OBSERVED")["Indicators"]
+    for indicator in listed:
+        assert set(indicator["IndicatorDetail"]["TTPsObservedDetail"]) <= {
+            "Tactic", "Technique", "Procedure", "IpAddress", "APIName", "APISuccessCount", "APIFailureCount"}
+
+
+def _events_page(world: Any, investigation_id: str, seq: int, account: str | None = None,
+                 **extra: Any) -> Any:
+    params = {"graph": world.graph, "id": investigation_id, "indicator": str(seq), **extra}
+    return raw(world.server, "GET", "/_gumshoe/v1/investigation/events", account=account or world.sc.admin_account,
+               params=params)
+
+
+def _busiest(world: Any) -> tuple[detection.Outcome, dict[str, Any], dict[str, Any]]:
+    """The attack TTP that stands for the most events, its investigation and its report."""
+    reports = {o.investigation_id: _report(world, o) for o in world.outcomes if o.attack}
+    outcome_id, busiest = max(((r, i) for r, report in reports.items() for i in report["indicators"]
+                               if i["type"] == "TTP_OBSERVED" and i["evidence"].get("eventCount")),
+                              key=lambda pair: pair[1]["evidence"]["eventCount"])
+    outcome = next(o for o in world.outcomes if o.investigation_id == outcome_id)
+    return outcome, busiest, reports[outcome_id]
+
+
+def test_every_event_behind_an_indicator_is_a_page_away(world: Any) -> None:
+    outcome, busiest, _ = _busiest(world)
+    evidence = busiest["evidence"]
+    assert evidence["eventCount"] >= 2 and evidence["eventIds"]
+    seen: list[dict[str, Any]] = []
+    token = None
+    while True:
+        answer = _events_page(world, outcome.investigation_id, busiest["seq"], limit="1",
+                              **({"nextToken": token} if token else {}))
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert len(page["events"]) == 1
+        seen += page["events"]
+        token = page.get("nextToken")
+        if token is None:
+            break
+    assert len(seen) == evidence["eventCount"] == len({e["eventId"] for e in seen})
+    assert [e["eventId"] for e in seen[:len(evidence["eventIds"])]] == evidence["eventIds"]
+    assert [e["eventTime"] for e in seen] == sorted(e["eventTime"] for e in seen)
+    assert {e["eventName"] for e in seen} == {busiest["detail"]["APIName"].split(":")[1]}
+    whole = _events_page(world, outcome.investigation_id, busiest["seq"]).json()
+    assert [e["eventId"] for e in whole["events"]] == [e["eventId"] for e in seen] and "nextToken" not in whole
+
+
+def test_the_events_of_an_indicator_are_the_administrators_alone(world: Any) -> None:
+    outcome, busiest, report = _busiest(world)
+    seq = busiest["seq"]
+    another = next(i["seq"] for i in report["indicators"] if i["evidence"].get("selector") and i["seq"] != seq)
+    first = _events_page(world, outcome.investigation_id, seq, limit="1").json()
+    for account in world.sc.member_accounts:
+        theirs = _events_page(world, outcome.investigation_id, seq, account=account)
+        assert theirs.status_code == 404 and theirs.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    other = _events_page(world, outcome.investigation_id, another, nextToken=first["nextToken"])
+    assert other.status_code == 400 and other.headers["x-amzn-errortype"] == "ValidationException"
+    assert "not issued for this caller and request" in other.json()["message"]
+    assert _events_page(world, outcome.investigation_id, 99_999).status_code == 404
+    assert _events_page(world, outcome.investigation_id, seq, limit="0").status_code == 400
+    no_events = next(i["seq"] for i in report["indicators"] if not i["evidence"].get("selector"))
+    assert _events_page(world, outcome.investigation_id, no_events).status_code == 400
+
+
+def test_the_events_of_a_new_place_are_its_address(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "FLAGGED_IP_ADDRESS" in o.expected.indicators)
+    report = _report(world, stolen)
+    flagged = next(i for i in report["indicators"] if i["type"] == "FLAGGED_IP_ADDRESS")
+    page = _events_page(world, stolen.investigation_id, flagged["seq"]).json()
+    assert page["events"] and {e["sourceIpAddress"] for e in page["events"]} == {flagged["detail"]["IpAddress"]}
+
+
+def test_the_report_reads_in_order_of_importance(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "FLAGGED_IP_ADDRESS" in o.expected.indicators)
+    report = _report(world, stolen)
+    points = [i["evidence"]["points"] for i in report["indicators"]]
+    assert points == sorted(points, reverse=True) and points[0] > 0
+    window = ["--from", str(stolen.expected.scope_start_ms), "--to", str(stolen.expected.scope_end_ms)]
+    text = _investigate(world, stolen.expected.entity_arn, *window).stdout
+    discovery = [i for i in report["indicators"] if i["type"] == "TTP_OBSERVED" and i["detail"]["Tactic"] == "Discovery"]
+    assert len(discovery) >= 2 and f"Discovery ({len(discovery)})" in text
+    assert "(--all lists them)" in text
+    every = _investigate(world, stolen.expected.entity_arn, "--all", *window, columns=400).stdout
+    assert "(--all lists them)" not in every
+    assert all(i["detail"]["APIName"] in every for i in discovery if "APIName" in i["detail"])
+
+
+def test_ordinary_principals_have_none_of_gumshoes_own_indicators_either(world: Any) -> None:
+    for outcome in _cases(world, False):
+        report = _report(world, outcome)
+        own = [(i["type"], i["detail"]) for i in report["indicators"]
+               if i["type"] in ("INSTANCE_CREDENTIALS_OFF_INSTANCE", "UNUSUAL_VOLUME")]
+        assert own == [], (outcome.expected.entity_arn, own)
+        assert not any(n.startswith("UNUSUAL_VOLUME was not evaluated") for n in report["notes"]), (
+            outcome.expected.entity_arn, report["notes"])
+
+
+def test_what_a_user_did_through_a_role_is_in_its_investigation(world: Any) -> None:
+    carol = next(o for o in world.outcomes if o.attack and o.expected.entity_arn.endswith(":user/carol"))
+    report = _report(world, carol)
+    creates = [i for i in report["indicators"] if i["detail"].get("APIName") == "iam:CreateUser"]
+    assert creates and all(i["evidence"]["via"]["label"] == "role Admin, session carol" for i in creates)
+    assert any(s["roleArn"] == "arn:aws:iam::333333333333:role/Admin" for s in report["roleSessions"])
+
+
+def test_stolen_instance_credentials_are_told_from_the_instances_own(world: Any) -> None:
+    stolen = next(o for o in world.outcomes if "INSTANCE_CREDENTIALS_OFF_INSTANCE" in o.expected.indicators)
+    report = _report(world, stolen)
+    first = report["indicators"][0]
+    assert first["type"] == "INSTANCE_CREDENTIALS_OFF_INSTANCE" and first["detail"]["Reason"] == "OUTSIDE_AWS"
+    assert first["detail"]["InstanceIpAddresses"] == ["3.91.44.120"]  # the instance's own elastic IP
+    assert stolen.severity == "CRITICAL"

@@ -1,4 +1,4 @@
-"""A deterministic multi-account AWS log scenario: 60 days of ordinary work, then five attacks.
+"""A deterministic multi-account AWS log scenario: 60 days of ordinary work, then seven attacks.
 
     root/
       AWSLogs/<account>/CloudTrail/us-east-1/YYYY/MM/DD/
@@ -20,6 +20,8 @@ last five days, each attack uses a principal that has been working normally sinc
     d  ci-deploy       a poisoned CI build stops logging and deletes GuardDuty and flow logs
     e  backup-operator stolen session credentials share a snapshot and an AMI, open a bucket
     f  GuardDuty       two findings on attack a's key and address
+    g  app-server      an instance's credentials, taken off the box, used from a VPS
+    h  carol           from her own desk, through the Admin role she often assumes, a backdoor user
 
 Everything comes from one ``random.Random(seed)``: the same seed writes the same bytes.
 """
@@ -159,6 +161,7 @@ _GEO: dict[str, Geo] = {
     "218.92.0.112": _at("Nanjing", 4134, "Chinanet"),
     "45.148.10.92": _at("Amsterdam", 48090, "Techoff SRV Limited"),
     "193.42.33.15": _at("Moscow", 50867, "Hostkey B.V."),
+    "5.188.86.172": _at("Moscow", 49505, "Selectel"),
 }
 
 _LAMBDA_IPS = tuple(f"44.192.0.{n}" for n in (17, 23, 41, 58, 77, 96, 130, 161, 189, 204, 226, 245))
@@ -1156,6 +1159,56 @@ def _attack_exfiltration(world: _World, day_ms: int) -> Expected:
     )
 
 
+def _attack_instance_credentials(world: _World, start: int) -> Expected:
+    """g: the credentials of one of the app servers, taken off the box (SSRF to the metadata
+    service), used from a VPS in Moscow while the instance goes on working."""
+    instance, ip = "i-03e5b7d9f1a2c4e68", "5.188.86.172"
+    session = _Session(world, PROD, "app-server", instance, start - 20 * 60_000, ec2=True)
+    steps = [STS_WHOAMI, IAM_ROLES, _Op("iam", "ListAttachedRolePolicies", request={"roleName": "app-server"}),
+             S3_LIST_BUCKETS, _Op("secretsmanager", "ListSecrets"), SECRET_VALUE, SECRET_VALUE, SECRET_VALUE,
+             _Op("ssm", "DescribeParameters")]
+    times = _spread(world.rng, start, len(steps), (20, 90))
+    for ms, op in zip(times, steps, strict=True):
+        world.call(PROD, ms, session.identity, op, ip, ATTACKER_KALI)
+    low, high = _scope(times)
+    return Expected(
+        entity_arn=session.role_arn, scope_start_ms=low, scope_end_ms=high,
+        indicators={
+            "INSTANCE_CREDENTIALS_OFF_INSTANCE": {ip}, "NEW_GEOLOCATION": {ip}, "NEW_ASO": {_GEO[ip][6]},
+            "NEW_USER_AGENT": {ATTACKER_KALI},
+            "TTP_OBSERVED": {"iam:ListRoles", "secretsmanager:ListSecrets", "secretsmanager:GetSecretValue"},
+        },
+        min_severity="HIGH",
+        description=f"app-server's credentials of {instance}, taken off the instance, read secrets from Moscow",
+    )
+
+
+def _attack_role_chain(world: _World, start: int) -> Expected:
+    """h: carol, from her own desk and tool, assumes the data account's Admin role as she often
+    does, and leaves a backdoor user with administrator rights: only what the session did says so."""
+    carol = _BY_NAME["carol"]
+    ip, agent = carol.ips[0], carol.agents[0]
+    session = _Session(world, DATA, "Admin", carol.name, start, mfa=True)
+    world.assume_role(start, world.user_identity[carol.name], ADMIN, session, ip, agent)
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    steps: list[tuple[_Op, Json]] = [
+        (_Op("iam", "CreateUser", read_only=False), {"userName": "svc-metrics"}),
+        (_Op("iam", "AttachUserPolicy", read_only=False), {"userName": "svc-metrics", "policyArn": admin}),
+        (_Op("iam", "CreateAccessKey", read_only=False), {"userName": "svc-metrics"}),
+    ]
+    times = _spread(world.rng, start + 30_000, len(steps), (20, 60))
+    for ms, (op, request) in zip(times, steps, strict=True):
+        world.call(DATA, ms, session.identity, op, ip, agent, request=request)
+    low, high = _scope([start, *times])
+    return Expected(
+        entity_arn=carol.arn, scope_start_ms=low, scope_end_ms=high,
+        indicators={"TTP_OBSERVED": {"iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"}},
+        min_severity="HIGH",
+        description="carol, through the Admin role of 333333333333 she often assumes, creates an administrator "
+                    "user with an access key",
+    )
+
+
 # --- GuardDuty --------------------------------------------------------------------------------
 
 _DETECTORS = {PROD: "3ab4c5d6e7f8091a2b3c4d5e6f708192", DATA: "8e9f0a1b2c3d4e5f60718293a4b5c6d7"}
@@ -1328,6 +1381,11 @@ def _generate(root: Path, seed: int, days: int, events_per_day: int, end: dateti
         _attack_exfiltration(world, end_ms - DAY_MS),
     ]
     findings = _background_findings(world) + _attack_findings(world, first, last)
+    # Written after the others, so that the earlier attacks and findings draw the same numbers.
+    attacks += [
+        _attack_instance_credentials(world, end_ms - 4 * DAY_MS + 15 * HOUR_MS + 7 * 60_000),
+        _attack_role_chain(world, end_ms - 3 * DAY_MS + 17 * HOUR_MS + 40 * 60_000),
+    ]
 
     normal = [
         Expected(arn, end_ms - NORMAL_SCOPE_MS, end_ms, {}, "LOW", description)

@@ -10,6 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from graph_rows import (
+    ACCOUNT,
+    ALICE,
+    AWS_EAST,
+    AWS_EAST_2,
+    BOB,
+    END,
+    FRANKFURT,
+    GEO,
+    NOWHERE,
+    ROLE,
+    SEATTLE,
+    START,
+    SYDNEY,
+    TOKYO_V6,
+    Graph,
+)
 from mmdb_writer import build_geo_dbs
 
 from gumshoe.graph.store import GraphStore
@@ -24,62 +41,6 @@ from gumshoe.investigate.engine import (
 from gumshoe.investigate.geo import GeoIP
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.ttp import TtpMap
-
-ACCOUNT = "111111111111"
-ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
-BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/Deployer"
-START = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # a scope start at midnight
-END = START + 2 * DAY_MS
-
-SEATTLE, FRANKFURT, SYDNEY, TOKYO_V6, NOWHERE = "198.51.100.10", "203.0.113.20", "192.0.2.30", "2001:db8::5", "198.18.0.1"
-GEO = {
-    "198.51.100.0/24": ("Seattle", "United States", "US", 47.61, -122.33, 64500, "HomeNet ISP"),
-    "203.0.113.0/24": ("Frankfurt am Main", "Germany", "DE", 50.11, 8.68, 64501, "Bulletproof VPS"),
-    "192.0.2.0/24": ("Sydney", "Australia", "AU", -33.87, 151.21, 64502, "Down Under Telecom"),
-    "2001:db8::/32": ("Tokyo", "Japan", "JP", 35.68, 139.69, 64503, "Tokyo Fiber"),
-}
-COLUMNS = ("object_ref", "time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type",
-           "read_only", "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
-           "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-           "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags")
-
-
-class Graph:
-    def __init__(self, store: GraphStore) -> None:
-        self.store = store
-        self.n = 0
-
-    def call(self, t: int, *, who: str = ALICE, ip: str = SEATTLE, ua: str = "aws-cli/2.15.0", source: str = "s3.amazonaws.com",
-             name: str = "ListBuckets", error: str = "", session: str = "s1", key: str = "AKIAALICE",
-             flags: str = "") -> None:
-        self.n += 1
-        if ":role/" in who:
-            role_name = who.rsplit("/", 1)[1]
-            principal_type, principal_id, role = "role_session", f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{session}", who
-        else:
-            principal_type, principal_id, role = "aws_user", who, ""
-        row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-        row.update(object_ref="test", time_ms=t, account_id=ACCOUNT, region="us-east-1", event_id=f"e{self.n}",
-                   event_source=source, event_name=name, event_type="AwsApiCall", read_only=True, error_code=error,
-                   source_ip=ip, user_agent=ua, identity_type="IAMUser", principal_type=principal_type,
-                   principal_id=principal_id, principal_account=ACCOUNT, access_key_id=key, role_arn=role,
-                   session_name=session if role else "", mfa=False, request_flags=flags)
-        with self.store.cursor() as conn:
-            conn.execute(f"INSERT INTO api_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         [row[c] for c in COLUMNS])
-
-    def finding(self, fid: str, t: int, *, kind: str = "UnauthorizedAccess:IAMUser/MaliciousIPCaller", severity: float = 8.0,
-                key: str = "", user: str = "", ips: tuple[str, ...] = (), instance: str = "") -> None:
-        with self.store.cursor() as conn:
-            conn.execute(
-                """INSERT INTO findings (object_ref, time_ms, account_id, region, id, arn, type, title, severity,
-                   created_ms, updated_ms, first_seen_ms, last_seen_ms, resource_type, instance_id, access_key_id,
-                   principal_id, user_name, remote_ips, local_ips, buckets, raw)
-                   VALUES ('t', ?, ?, 'us-east-1', ?, ?, ?, '', ?, ?, ?, ?, ?, 'AccessKey', ?, ?, '', ?, ?, [], [], '{}')""",
-                [t, ACCOUNT, fid, f"arn:aws:guardduty:us-east-1:{ACCOUNT}:detector/d/finding/{fid}", kind, severity,
-                 t, t, t, t, instance, key, user, list(ips)],
-            )
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +77,10 @@ def of(result: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def baseline(graph: Graph, who: str = ALICE, **kwargs: Any) -> None:
-    for day in range(1, 40, 3):
-        graph.call(START - day * DAY_MS, who=who, **kwargs)
+    """Ordinary work over the whole 45-day baseline: 30 active hours."""
+    for day in (45, *range(1, 40, 3)):
+        for hour in (0, 2):
+            graph.call(START - day * DAY_MS + hour * HOUR_MS, who=who, **kwargs)
 
 
 # --- new geolocation, ASO, user agent ---------------------------------------------------
@@ -433,3 +396,313 @@ def test_the_result_says_why_its_severity(graph: Graph, geo: GeoIP) -> None:
     high = next(c for c in why["contributions"] if c["bucket"] == "TTP_OBSERVED:high")
     assert (high["indicators"], high["points"], high["cap"], high["counted"]) == (1, 45, 90, 45)
     assert why["corroborationBonus"] == 20  # a new place (Frankfurt) with the tactic
+
+
+# --- evidence: what the calls acted on, and their events ------------------------------------------
+
+
+def test_a_ttp_names_what_its_calls_acted_on_and_its_first_events(graph: Graph, geo: GeoIP) -> None:
+    share = "snapshot:snap-1 account:999988887777"
+    graph.call(START + HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute", flags="shared", targets=share)
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute", flags="shared",
+               targets="snapshot:snap-2 account:999988887777")
+    graph.call(START + 3 * HOUR_MS, source="ec2.amazonaws.com", name="ModifySnapshotAttribute",
+               error="InvalidSnapshot.NotFound", targets="snapshot:snap-3")
+    [ttp] = [i for i in run(graph, geo).indicators if i.type == "TTP_OBSERVED"]
+    evidence = ttp.evidence
+    assert evidence["targets"] == [
+        {"target": "account:999988887777", "calls": 2, "failures": 0},
+        {"target": "snapshot:snap-1", "calls": 1, "failures": 0},
+        {"target": "snapshot:snap-2", "calls": 1, "failures": 0},
+        {"target": "snapshot:snap-3", "calls": 1, "failures": 1},
+    ]
+    assert evidence["targetCount"] == 4
+    assert evidence["eventIds"] == ["e1", "e2", "e3"] and evidence["eventCount"] == 3
+    assert evidence["selector"] == {"eventSource": "ec2.amazonaws.com", "eventName": "ModifySnapshotAttribute",
+                                    "sourceIp": SEATTLE, "via": ""}
+    assert "targets" not in ttp.wire()["IndicatorDetail"]["TTPsObservedDetail"]  # the model's shape, no more
+
+
+def test_an_indicator_keeps_its_first_five_event_ids_and_lists_twenty_targets(graph: Graph) -> None:
+    for n in range(30):
+        graph.call(START + HOUR_MS + (30 - n) * 1000, source="iam.amazonaws.com", name="CreateAccessKey",
+                   targets=f"user:u{n:02d}")
+    [ttp] = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    assert ttp.evidence["eventIds"] == ["e30", "e29", "e28", "e27", "e26"]  # the earliest first
+    assert len(ttp.evidence["targets"]) == 20 and ttp.evidence["targetCount"] == 30
+    assert ttp.evidence["eventCount"] == 30
+
+
+# --- baselines said out loud ---------------------------------------------------------------------
+
+
+def test_a_principal_with_no_baseline_has_its_firsts_as_one_finding(graph: Graph) -> None:
+    for n in range(30):
+        graph.call(START + HOUR_MS + n, ua=f"agent/{n}")
+    result = run(graph, None)
+    agents = [i for i in result.indicators if i.type == "NEW_USER_AGENT"]
+    assert len(agents) == 30 and all(i.evidence["noBaseline"] for i in agents)  # ListIndicators keeps them all
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert (row["indicators"], row["counted"], row["noBaseline"]) == (1, 4, 30)  # one finding, weighed as one
+    assert result.severity == "INFORMATIONAL"
+    [note] = [n for n in result.notes if n.startswith("No baseline")]
+    assert "none of the 45 days before the scope for account 111111111111" in note
+    assert f"{ALICE} has no event before the scope" in note
+    assert result.why["baseline"] == {"days": 45, "accountDays": 0.0, "accountFirstSeen": START + HOUR_MS,
+                                      "entityDays": 0.0, "entityFirstSeen": START + HOUR_MS, "entityEvents": 0}
+
+
+def test_a_new_principal_in_an_account_with_a_baseline_is_new_against_the_account(graph: Graph) -> None:
+    baseline(graph, who=BOB)  # the account has 40 days of bob
+    graph.call(START + HOUR_MS, ua="aws-cli/2.15.0")  # bob's agent: known to the account
+    graph.call(START + HOUR_MS, ua="kali-boto")  # new to everyone
+    result = run(graph, None)
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert (row["counted"], row["noBaseline"]) == (8, 2)
+    note = next(n for n in result.notes if n.startswith("No baseline"))
+    assert "holds 45 days of the 45 days" in note
+
+
+def test_a_short_baseline_is_said_with_how_much_there_is(graph: Graph) -> None:
+    graph.call(START - 3 * DAY_MS)
+    graph.call(START + HOUR_MS, ua="new-agent")
+    result = run(graph, None)
+    note = next(n for n in result.notes if n.startswith("Short baseline"))
+    assert "holds 3 days of the 45 days before the scope" in note and "1 events of" in note
+    assert result.why["baseline"]["accountDays"] == 3.0 and result.why["baseline"]["entityEvents"] == 1
+    assert not any(i.evidence.get("noBaseline") for i in result.indicators)
+    [row] = [c for c in result.why["contributions"] if c["bucket"] == "NEW_USER_AGENT"]
+    assert "noBaseline" not in row
+
+
+def test_a_full_baseline_says_nothing(graph: Graph) -> None:
+    graph.call(START - 44 * DAY_MS)
+    graph.call(START - 50 * DAY_MS)
+    graph.call(START + HOUR_MS)
+    result = run(graph, None)
+    assert not any(n.startswith(("No baseline", "Short baseline")) for n in result.notes)
+    assert result.why["baseline"]["accountDays"] == 45.0
+
+
+# --- order by importance ----------------------------------------------------------------------
+
+
+def test_indicators_come_by_the_points_they_add_then_by_time(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="ListUsers", ip=SYDNEY)  # low, first
+    graph.call(START + 2 * HOUR_MS, source="iam.amazonaws.com", name="CreateUser", ip=SYDNEY)  # normal
+    graph.call(START + 3 * HOUR_MS, source="iam.amazonaws.com", name="CreateUser", ip=FRANKFURT,
+               error="AccessDenied")  # the same technique and API, denied: counted once, by the success
+    graph.call(START + 5 * HOUR_MS, source="cloudtrail.amazonaws.com", name="StopLogging", ip=SYDNEY)  # high, last
+    result = run(graph, geo)
+    order = [(i.type, i.detail.get("APIName") or i.detail.get("IpAddress") or i.detail.get("Aso"),
+              i.evidence["points"]) for i in result.indicators]
+    ttps = [o for o in order if o[0] == "TTP_OBSERVED"]
+    assert ttps == [("TTP_OBSERVED", "cloudtrail:StopLogging", 45), ("TTP_OBSERVED", "iam:CreateUser", 20),
+                    ("TTP_OBSERVED", "iam:ListUsers", 4), ("TTP_OBSERVED", "iam:CreateUser", 0)]
+    points = [p for _, _, p in order]
+    assert points == sorted(points, reverse=True)
+    places = [o for o in order if o[0] == "NEW_GEOLOCATION"]  # 20 points each: the earlier first
+    assert [p[1] for p in places] == [SYDNEY, FRANKFURT]
+
+
+# --- instance credentials used off the instance ------------------------------------------------
+
+INSTANCE = "i-0abc1234def567890"
+APP = f"arn:aws:iam::{ACCOUNT}:role/app-server"
+
+
+def instance_call(graph: Graph, t: int, ip: str, name: str = "DescribeInstances", source: str = "ec2.amazonaws.com",
+                  **kwargs: Any) -> None:
+    graph.call(t, who=APP, session=INSTANCE, ip=ip, source=source, name=name, ua="aws-sdk-go/1.44", **kwargs)
+
+
+def off_instance(result: Any) -> list[Any]:
+    return [i for i in result.indicators if i.type == "INSTANCE_CREDENTIALS_OFF_INSTANCE"]
+
+
+def test_instance_credentials_used_away_from_the_instances_own_address(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST, "UpdateInstanceInformation", "ssm.amazonaws.com")  # its agent
+    instance_call(graph, START + 2 * HOUR_MS, AWS_EAST)
+    instance_call(graph, START + 3 * HOUR_MS, AWS_EAST_2, "ListBuckets", "s3.amazonaws.com")  # another EC2 box
+    result = run(graph, geo, APP)
+    [stolen] = off_instance(result)
+    assert stolen.detail == {"InstanceId": INSTANCE, "SessionArn": f"arn:aws:sts::{ACCOUNT}:assumed-role/app-server/"
+                             f"{INSTANCE}", "IpAddress": AWS_EAST_2, "InstanceIpAddresses": [AWS_EAST],
+                             "Reason": "NOT_THE_INSTANCES_ADDRESS"}
+    assert stolen.evidence["apis"] == ["s3:ListBuckets"] and stolen.evidence["eventCount"] == 1
+    assert stolen.evidence["selector"] == {"principal": stolen.detail["SessionArn"], "sourceIp": AWS_EAST_2}
+    assert result.indicators[0] is stolen  # scored high: the first thing the report shows
+    assert next(c for c in result.why["contributions"] if c["bucket"] == stolen.type)["counted"] == 45
+    assert "InstanceCredentialsDetail" in stolen.wire()["IndicatorDetail"]
+
+
+def test_the_instances_baseline_addresses_are_its_own(graph: Graph, geo: GeoIP) -> None:
+    for day in (44, 20, 3):
+        instance_call(graph, START - day * DAY_MS, AWS_EAST)
+    instance_call(graph, START + HOUR_MS, AWS_EAST)
+    assert off_instance(run(graph, geo, APP)) == []
+    instance_call(graph, START + 2 * HOUR_MS, FRANKFURT)  # a VPS, outside AWS
+    [stolen] = off_instance(run(graph, geo, APP))
+    assert (stolen.detail["IpAddress"], stolen.detail["Reason"]) == (FRANKFURT, "OUTSIDE_AWS")
+    assert stolen.evidence["aso"] == "Bulletproof VPS"
+
+
+def test_with_no_address_of_the_instance_only_outside_aws_counts(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST)
+    instance_call(graph, START + 2 * HOUR_MS, AWS_EAST_2)  # two Amazon addresses: either may be the instance
+    result = run(graph, geo, APP)
+    assert off_instance(result) == []
+    assert any("could not be told apart from the instance's own" in n and INSTANCE in n for n in result.notes)
+    instance_call(graph, START + 3 * HOUR_MS, SYDNEY)
+    assert [i.detail["Reason"] for i in off_instance(run(graph, geo, APP))] == ["OUTSIDE_AWS"]
+    assert off_instance(run(graph, None, APP)) == []  # no ASN database: nothing to tell Amazon's from others'
+
+
+def test_calls_through_a_vpc_endpoint_are_from_inside(graph: Graph, geo: GeoIP) -> None:
+    instance_call(graph, START + HOUR_MS, AWS_EAST, "UpdateInstanceInformation", "ssm.amazonaws.com")
+    instance_call(graph, START + 2 * HOUR_MS, "10.0.3.7", endpoint="vpce-0123")
+    assert off_instance(run(graph, geo, APP)) == []
+
+
+def test_a_session_that_is_not_an_instances_is_not_judged_so(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, who=APP, session="build-7", ip=AWS_EAST, source="ssm.amazonaws.com",
+               name="UpdateInstanceInformation")
+    graph.call(START + 2 * HOUR_MS, who=APP, session="build-7", ip=FRANKFURT)
+    assert off_instance(run(graph, geo, APP)) == []
+
+
+# --- role chains: what a principal did through the roles it assumed ------------------------------
+
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+AUDIT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Audit"
+
+
+def session_arn(role: str, session: str) -> str:
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.rsplit('/', 1)[1]}/{session}"
+
+
+def assume(graph: Graph, t: int, role: str, session: str, who: str = ALICE, **kwargs: Any) -> None:
+    graph.call(t, who=who, source="sts.amazonaws.com", name="AssumeRole", target_role=role,
+               target_session=session_arn(role, session), **kwargs)
+
+
+def via_rows(result: Any) -> list[tuple[str, str, str]]:
+    return [(i.detail["APIName"], i.evidence["via"]["label"], i.detail["Procedure"])
+            for i in result.indicators if i.type == "TTP_OBSERVED" and "via" in i.evidence]
+
+
+def test_a_users_investigation_covers_the_sessions_it_started(graph: Graph) -> None:
+    baseline(graph)
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "eve-admin")
+    graph.call(START + HOUR_MS + 60_000, who=ADMIN_ROLE, session="eve-admin", source="cloudtrail.amazonaws.com",
+               name="StopLogging", targets="trail:main")
+    result = run(graph, None)
+    [(api, label, procedure)] = via_rows(result)
+    assert (api, label) == ("cloudtrail:StopLogging", "role Admin, session eve-admin")
+    assert procedure.endswith("(via role Admin, session eve-admin)")
+    stop = next(i for i in result.indicators if i.detail.get("APIName") == "cloudtrail:StopLogging")
+    assert stop.evidence["via"] == {"role": ADMIN_ROLE, "sessions": [session_arn(ADMIN_ROLE, "eve-admin")],
+                                    "label": "role Admin, session eve-admin"}
+    assert stop.evidence["selector"]["via"] == ADMIN_ROLE and stop.evidence["targets"][0]["target"] == "trail:main"
+    assert result.severity != "INFORMATIONAL" and stop.evidence["points"] == 45  # in the scoring too
+    note = next(n for n in result.notes if "also covers the 1 role session" in n)
+    assert "role Admin, session eve-admin (1 call)" in note
+    assert result.why["roleSessions"] == [{"sessionArn": session_arn(ADMIN_ROLE, "eve-admin"), "roleArn": ADMIN_ROLE,
+                                           "events": 1, "firstSeen": START + HOUR_MS + 60_000,
+                                           "lastSeen": START + HOUR_MS + 60_000}]
+
+
+def test_a_session_started_again_by_someone_else_is_theirs_from_then_on(graph: Graph) -> None:
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "ops")
+    graph.call(START + HOUR_MS + 1000, who=ADMIN_ROLE, session="ops", source="iam.amazonaws.com", name="CreateUser")
+    assume(graph, START + 2 * HOUR_MS, ADMIN_ROLE, "ops", who=BOB)
+    graph.call(START + 2 * HOUR_MS + 1000, who=ADMIN_ROLE, session="ops", source="cloudtrail.amazonaws.com",
+               name="StopLogging")
+    graph.call(START + 20 * HOUR_MS, who=ADMIN_ROLE, session="ops", source="guardduty.amazonaws.com",
+               name="DeleteDetector")  # long after any start: nobody's this investigation knows
+    assert [api for api, _, _ in via_rows(run(graph, None))] == ["iam:CreateUser"]
+    assert [api for api, _, _ in via_rows(run(graph, None, BOB))] == ["cloudtrail:StopLogging"]
+
+
+def test_sessions_started_by_sessions_are_followed(graph: Graph) -> None:
+    assume(graph, START + HOUR_MS, ADMIN_ROLE, "hop-1")
+    graph.call(START + HOUR_MS + 1000, who=ADMIN_ROLE, session="hop-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=AUDIT_ROLE, target_session=session_arn(AUDIT_ROLE, "hop-2"))
+    graph.call(START + HOUR_MS + 2000, who=AUDIT_ROLE, session="hop-2", source="ec2.amazonaws.com",
+               name="GetPasswordData", error="Client.UnauthorizedOperation")
+    labels = {label for _, label, _ in via_rows(run(graph, None))}
+    assert labels == {"role Admin, session hop-1", "role Audit, session hop-2"}
+
+
+def test_a_roles_own_sessions_are_not_counted_twice(graph: Graph) -> None:
+    graph.call(START + HOUR_MS, who=ROLE, session="build-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=ROLE, target_session=session_arn(ROLE, "build-2"))
+    graph.call(START + HOUR_MS + 1000, who=ROLE, session="build-2", source="iam.amazonaws.com", name="CreateUser")
+    graph.call(START + HOUR_MS + 2000, who=ROLE, session="build-1", source="sts.amazonaws.com", name="AssumeRole",
+               target_role=ADMIN_ROLE, target_session=session_arn(ADMIN_ROLE, "from-ci"))
+    graph.call(START + HOUR_MS + 3000, who=ADMIN_ROLE, session="from-ci", source="iam.amazonaws.com",
+               name="CreateUser")
+    result = run(graph, None, ROLE)
+    creates = [i for i in result.indicators if i.detail.get("APIName") == "iam:CreateUser"]
+    assert {(i.detail["APISuccessCount"], i.evidence.get("via", {}).get("role")) for i in creates} == {
+        (1, None), (1, ADMIN_ROLE)}  # build-2 is the role's own session; from-ci one it started
+    assert [c["sessionArn"] for c in result.why["roleSessions"]] == [session_arn(ADMIN_ROLE, "from-ci")]
+
+
+# --- unusual volume against the principal's own baseline ------------------------------------------
+
+
+def busy_baseline(graph: Graph, calls_an_hour: int = 20, **kwargs: Any) -> None:
+    """30 days, each with two active hours of about calls_an_hour calls."""
+    for day in range(1, 31):
+        for hour in (9, 14):
+            for n in range(calls_an_hour + (day % 3) - 1):
+                graph.call(START - day * DAY_MS + hour * HOUR_MS + n * 1000, **kwargs)
+
+
+def volume_of(result: Any) -> list[Any]:
+    return [i for i in result.indicators if i.type == "UNUSUAL_VOLUME"]
+
+
+def test_an_hour_far_busier_than_the_principals_baseline_is_unusual_volume(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(25):
+        graph.call(START + 9 * HOUR_MS + n * 1000)  # an ordinary hour
+    for n in range(400):
+        graph.call(START + 20 * HOUR_MS + n * 5)  # twenty times the usual
+    result = run(graph, None)
+    [spike] = volume_of(result)
+    assert spike.detail == {"Kind": "CALLS", "Hour": START + 20 * HOUR_MS, "APICallCount": 400, "APIFailureCount": 0,
+                            "BaselineMedian": 20.0, "Factor": 20.0}
+    assert spike.evidence["baselineHours"] == 60 and spike.evidence["z"] >= 6
+    assert spike.evidence["selector"] == {"from": START + 20 * HOUR_MS, "to": START + 21 * HOUR_MS}
+    assert next(c for c in result.why["contributions"] if c["bucket"] == "UNUSUAL_VOLUME")["counted"] == 10
+
+
+def test_a_burst_of_failures_is_unusual_volume_too(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(30):
+        graph.call(START + 9 * HOUR_MS + n * 1000, error="AccessDenied" if n < 24 else "")
+    [spike] = volume_of(run(graph, None))
+    assert (spike.detail["Kind"], spike.detail["APIFailureCount"], spike.detail["BaselineMedian"]) == (
+        "FAILURES", 24, 0.0)
+
+
+def test_ordinary_ups_and_downs_are_no_spike(graph: Graph) -> None:
+    busy_baseline(graph)
+    for n in range(45):  # twice a usual hour, and the hour after it half
+        graph.call(START + 9 * HOUR_MS + n * 1000)
+    for n in range(10):
+        graph.call(START + 10 * HOUR_MS + n * 1000)
+    assert volume_of(run(graph, None)) == []
+
+
+def test_without_enough_baseline_volume_is_not_judged_and_said_so(graph: Graph) -> None:
+    for day in range(1, 5):
+        graph.call(START - day * DAY_MS)
+    for n in range(500):
+        graph.call(START + HOUR_MS + n * 5)
+    result = run(graph, None)
+    assert volume_of(result) == []
+    assert any(n.startswith("UNUSUAL_VOLUME was not evaluated: the baseline holds 4 active hours") for n in result.notes)

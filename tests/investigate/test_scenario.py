@@ -67,6 +67,12 @@ def _of(expected: Expected, event: ApiEvent) -> bool:
     return expected.entity_arn in (event.principal_id, event.role_arn)
 
 
+def _with_chains(logs: Logs, expected: Expected) -> list[ApiEvent]:
+    """The principal's events and those of the role sessions it started (its investigation's)."""
+    started = {event.target_session_arn for event in logs.events if _of(expected, event) and event.target_session_arn}
+    return [event for event in logs.events if _of(expected, event) or event.principal_id in started]
+
+
 def _geo(made: Scenario, ip: str) -> Geo | None:
     address = ipaddress.ip_address(ip)
     for key, row in made.geo.items():
@@ -97,7 +103,8 @@ def _evidence(expected: Expected, event: ApiEvent) -> bool:
     for kind, values in expected.indicators.items():
         if kind == "NEW_USER_AGENT" and event.user_agent in values:
             return True
-        if kind in ("NEW_GEOLOCATION", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS") and event.source_ip in values:
+        if kind in ("NEW_GEOLOCATION", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS",
+                    "INSTANCE_CREDENTIALS_OFF_INSTANCE") and event.source_ip in values:
             return True
     return False
 
@@ -234,19 +241,22 @@ def test_flagged_list_holds_the_attacker_and_no_ordinary_address(logs: Logs) -> 
 def test_attacks_are_distinct_principals_in_the_last_five_days(logs: Logs) -> None:
     made = logs.scenario
     arns = [attack.entity_arn for attack in made.attacks]
-    assert len(set(arns)) == len(arns) == 5
-    assert not set(arns) & {normal.entity_arn for normal in made.normal}
+    assert len(set(arns)) == len(arns) == 7
+    for normal in made.normal:  # an attacked principal is ordinary only away from its attack
+        for attack in made.attacks:
+            if attack.entity_arn == normal.entity_arn:
+                assert attack.scope_end_ms <= normal.scope_start_ms
     for attack in made.attacks:
         assert made.end_ms - 5 * DAY_MS <= attack.scope_start_ms < attack.scope_end_ms <= made.end_ms
         assert attack.min_severity in ("MEDIUM", "HIGH", "CRITICAL") and attack.indicators
         assert re.fullmatch(r"arn:aws:iam::\d{12}:(user|role)/[\w+=,.@-]+", attack.entity_arn)
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_attack_evidence_is_inside_its_scope(logs: Logs, index: int) -> None:
     made = logs.scenario
     attack = made.attacks[index]
-    mine = [event for event in logs.events if _of(attack, event)]
+    mine = _with_chains(logs, attack)
     evidence = [event for event in mine if _evidence(attack, event)]
     assert evidence or set(attack.indicators) == {"TTP_OBSERVED"}
     assert all(attack.scope_start_ms <= event.time_ms < attack.scope_end_ms for event in evidence)
@@ -261,7 +271,7 @@ def test_attack_evidence_is_inside_its_scope(logs: Logs, index: int) -> None:
         assert any(_place(made, event.source_ip)[6] == aso for event in in_scope if event.source_ip[0].isdigit())
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_attack_principal_has_a_baseline_and_new_is_new(logs: Logs, index: int) -> None:
     made = logs.scenario
     attack = made.attacks[index]

@@ -77,6 +77,49 @@ def test_ids_are_attack_shaped(ttp_map: TtpMap) -> None:
         assert ttp.weight in ("low", "normal", "high")
 
 
+ATTACK = Path(__file__).resolve().parent / "attack_enterprise.tsv"
+
+
+def attack_enterprise() -> tuple[str, dict[str, tuple[str, frozenset[str]]]]:
+    """The checked-in ATT&CK Enterprise list: its version, and id -> (name, tactic ids)."""
+    text = ATTACK.read_text(encoding="utf-8")
+    version = re.search(r"ATT&CK Enterprise v(\d+\.\d+)", text)
+    assert version is not None, "attack_enterprise.tsv names no ATT&CK version"
+    rows = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            id_, name, tactics = line.split("\t")
+            rows[id_] = (name, frozenset(filter(None, tactics.split(","))))
+    return version.group(1), rows
+
+
+def test_every_attack_id_of_the_mapping_is_a_known_enterprise_id() -> None:
+    """Each tactic and technique of ttp.toml is ATT&CK Enterprise's (neither revoked nor
+    deprecated, named as ATT&CK names it), and each row's tactic is one ATT&CK lists for its
+    technique."""
+    version, known = attack_enterprise()
+    assert float(version) >= 15.0 and len(known) > 600
+    data = tomllib.loads(resources.files("gumshoe.investigate").joinpath("data/ttp.toml").read_text())
+    for table in ("tactics", "techniques"):
+        for id_, name in data[table].items():
+            assert id_ in known, f"{id_} ({name}) is not an ATT&CK Enterprise v{version} id"
+            assert known[id_][0] == name, f"{id_} is named {known[id_][0]!r} in ATT&CK v{version}, not {name!r}"
+    for kind in ("api", "finding"):
+        for row in data[kind]:
+            tactics = known[row["technique"]][1]
+            assert row["tactic"] in tactics, (
+                f"[[{kind}]] {row.get('names', row.get('prefix'))}: ATT&CK v{version} lists {row['technique']} "
+                f"under {sorted(tactics)}, not {row['tactic']}")
+
+
+def test_the_attack_list_tells_a_retired_id_from_a_live_one() -> None:
+    _, known = attack_enterprise()
+    assert known["T1562.008"] == ("Impair Defenses: Disable or Modify Cloud Logs", frozenset({"TA0005"}))
+    assert known["TA0005"] == ("Defense Evasion", frozenset())
+    assert "T1066" not in known  # revoked long ago (Indicator Removal from Tools)
+    assert "T1562.008x" not in known
+
+
 def test_stop_logging_is_high_weight_log_tampering(ttp_map: TtpMap) -> None:
     ttp = _only(ttp_map.for_api("cloudtrail.amazonaws.com", "StopLogging", failed=False))
     assert (ttp.tactic, ttp.tactic_id) == ("Defense Evasion", "TA0005")

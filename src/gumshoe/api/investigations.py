@@ -21,6 +21,7 @@ from gumshoe.api._context import Context
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import next_token, page_list, token_keys
 from gumshoe.errors import ResourceNotFoundException, ValidationException
+from gumshoe.indicators import GUMSHOE_TYPES, group_firsts
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
 from gumshoe.store.schema import investigation_indicators, investigations, members
 
@@ -197,6 +198,8 @@ def list_indicators(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         investigation_indicators.c.investigation_id == investigation_id)
     if kind:
         query = query.where(investigation_indicators.c.indicator_type == kind)
+    else:  # Gumshoe's own indicators are its report's, not the AWS API's
+        query = query.where(investigation_indicators.c.indicator_type.not_in(sorted(GUMSHOE_TYPES)))
     if after is not None:
         query = query.where(investigation_indicators.c.seq > after[0])
     with ctx.store.read() as conn:
@@ -226,15 +229,18 @@ def update_investigation_state(ctx: Context, params: dict[str, Any]) -> None:
 
 def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> dict[str, Any]:
     """Everything about one investigation, for Gumshoe's own API and the command line's report:
-    the AWS fields, why it failed or what it could not evaluate, and each indicator's evidence."""
+    the AWS fields, why it failed or what it could not evaluate, how much baseline it had, how
+    its severity was reached, and each indicator's evidence (a principal's firsts with no
+    baseline as one finding per kind)."""
     with store.read() as conn:
         row = _investigation(conn, graph_arn, investigation_id)
         indicators = conn.execute(
-            select(investigation_indicators.c.indicator_type, investigation_indicators.c.detail,
-                   investigation_indicators.c.evidence)
+            select(investigation_indicators.c.seq, investigation_indicators.c.indicator_type,
+                   investigation_indicators.c.detail, investigation_indicators.c.evidence)
             .where(investigation_indicators.c.investigation_id == investigation_id)
             .order_by(investigation_indicators.c.seq)
         ).all()
+    scoring = orjson.loads(row.scoring or "{}")
     return {
         "graphArn": graph_arn,
         "investigationId": row.investigation_id,
@@ -249,9 +255,28 @@ def investigation_report(store: Any, graph_arn: str, investigation_id: str) -> d
         "state": row.state,
         "reason": row.reason,
         "notes": orjson.loads(row.notes or "[]"),
-        "scoring": orjson.loads(row.scoring or "{}"),
-        "indicators": [
-            {"type": t, "detail": next(iter(orjson.loads(detail).values())), "evidence": orjson.loads(evidence or "{}")}
-            for t, detail, evidence in indicators
-        ],
+        "baseline": scoring.pop("baseline", None),
+        "roleSessions": scoring.pop("roleSessions", []),
+        "scoring": scoring,
+        "indicators": group_firsts([
+            {"seq": seq, "type": t, "detail": next(iter(orjson.loads(detail).values())),
+             "evidence": orjson.loads(evidence or "{}")}
+            for seq, t, detail, evidence in indicators
+        ]),
     }
+
+
+def indicator_scope(store: Any, graph_arn: str, investigation_id: str, seq: int) -> tuple[Any, dict[str, Any]]:
+    """An investigation's row (its entity and scope) and one of its indicators' evidence, for the
+    events behind that indicator."""
+    with store.read() as conn:
+        row = _investigation(conn, graph_arn, investigation_id)
+        evidence = conn.execute(
+            select(investigation_indicators.c.evidence).where(
+                investigation_indicators.c.investigation_id == investigation_id,
+                investigation_indicators.c.seq == seq)
+        ).scalar()
+    if evidence is None:
+        raise ResourceNotFoundException(f"The investigation {investigation_id} has no indicator {seq}.")
+    found: dict[str, Any] = orjson.loads(evidence or "{}")
+    return row, found

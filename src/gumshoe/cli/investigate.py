@@ -111,6 +111,9 @@ def add_parser(commands: Any) -> None:
                              help="Scope start (ISO 8601 or epoch ms) [default: 7 days before --to]")
     investigate.add_argument("--to", dest="end", default=None, help="Scope end (ISO 8601 or epoch ms) [default: now]")
     investigate.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for the result [default 600]")
+    investigate.add_argument("--all", action="store_true",
+                             help="List every indicator: Discovery call by call, firsts with no baseline one by one "
+                                  "[default: Discovery one line per service, firsts with no baseline one line]")
     add_endpoint(investigate)
     investigate.add_argument("--json", action="store_true", help="Print JSON.")
 
@@ -140,13 +143,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(report))
     else:
-        print_report(report)
+        print_report(report, show_all=args.all)
     if any(NEVER_SEEN in note for note in report.get("notes", [])):
         return 1  # not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?)
     return 0 if report["status"] == "SUCCESSFUL" else 1
 
 
-def print_report(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any], show_all: bool = False) -> None:
+    """The report as an analyst reads it: the verdict and why, the notes, then the indicators
+    by kind, the kind with the weightiest indicator first (the report's order)."""
     severity = report.get("severity") or "-"
     out.print(f"[bold]Investigation {report['investigationId']}[/]  {escape(report['entityArn'])} "
               f"({report['entityType']})")
@@ -155,8 +160,8 @@ def print_report(report: dict[str, Any]) -> None:
     if report["status"] == "FAILED":
         out.print(f"  [bold red]FAILED[/]: {escape(report.get('reason') or 'no reason recorded')}")
         return
-    out.print(f"  severity [{SEVERITY_STYLE.get(severity, 'bold')}] {severity} [/]   "
-              f"{len(report['indicators'])} indicators")
+    total = sum(i.get("count", 1) for i in report["indicators"])
+    out.print(f"  severity [{SEVERITY_STYLE.get(severity, 'bold')}] {severity} [/]   {total} indicators")
     why = report.get("scoring") or {}
     if why.get("contributions") is not None:
         out.print(f"  why: {escape(why_line(why))}")
@@ -164,11 +169,14 @@ def print_report(report: dict[str, Any]) -> None:
         out.print(f"  [yellow]note:[/] {escape(note)}")
     groups: dict[str, list[dict[str, Any]]] = {}
     for indicator in report["indicators"]:
-        groups.setdefault(indicator["type"], []).append(indicator)
+        if show_all and indicator.get("group"):
+            groups.setdefault(indicator["type"], []).extend(indicator["members"])
+        else:
+            groups.setdefault(indicator["type"], []).append(indicator)
     if not groups:
         out.print("  No indicator of compromise in the scope.")
     for kind, items in groups.items():
-        out.print(_table(kind, items))
+        out.print(_ttp_table(items, show_all) if kind == "TTP_OBSERVED" else _table(kind, items))
 
 
 def why_line(why: dict[str, Any]) -> str:
@@ -176,12 +184,123 @@ def why_line(why: dict[str, Any]) -> str:
     parts = []
     for c in why["contributions"]:
         capped = f", capped at {c['cap']}" if c["cap"] is not None and c["points"] > c["cap"] else ""
-        parts.append(f"{c['bucket']} {c['counted']} ({c['indicators']} indicators{capped})")
+        folded = f", {c['noBaseline']} with no baseline counted as one" if c.get("noBaseline") else ""
+        parts.append(f"{c['bucket']} {c['counted']} ({c['indicators']} indicators{capped}{folded})")
     if why.get("corroborationBonus"):
         parts.append(f"unusual access with a tactic +{why['corroborationBonus']}")
     threshold = why.get("thresholds", {}).get(why["severity"])
     reached = f" (≥ {threshold})" if threshold is not None else ""
     return f"score {why['score']} = " + (" + ".join(parts) or "nothing") + f" → {why['severity']}{reached}"
+
+
+SHOWN_TARGETS = 3
+REASONS = {"NOT_THE_INSTANCES_ADDRESS": "not an address of the instance", "OUTSIDE_AWS": "outside AWS"}
+# Calls of this tactic are the bulk of an attacker's (and an administrator's) work: one line per
+# service unless --all.
+COLLAPSED_TACTIC = "Discovery"
+SHOWN_APIS = 4
+TTP_COLUMNS = ["tactic", "technique", "API", "IP address", "ok", "failed", "first", "last", "procedure"]
+
+
+def _ttp_table(items: list[dict[str, Any]], show_all: bool) -> Table:
+    """The TTPs by tactic, the tactic of the weightiest first, each with its count; Discovery one
+    line per service unless show_all."""
+    by_tactic: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_tactic.setdefault(item["detail"]["Tactic"], []).append(item)
+    title = f"{TITLES['TTP_OBSERVED']} ({len(items)}, {len(by_tactic)} tactics)"
+    table = Table(title=title, title_justify="left")
+    for column in TTP_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for tactic, rows in by_tactic.items():
+        lines = _service_lines(rows) if tactic == COLLAPSED_TACTIC and not show_all else [_ttp_row(r) for r in rows]
+        for n, line in enumerate(lines):
+            label = f"{tactic} ({len(rows)})" if n == 0 else ""
+            table.add_row(*(escape(cell) for cell in [label, *line]), end_section=n == len(lines) - 1)
+    return table
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _ttp_row(item: dict[str, Any]) -> list[str]:
+    d, e = item["detail"], item["evidence"]
+    api = d.get("APIName") or ("finding " + e.get("finding", "").rsplit("/", 1)[-1])
+    via = f"\nvia {e['via']['label']}" if e.get("via") else ""
+    return [d["Technique"], api + via, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
+            str(d.get("APIFailureCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
+            procedure_cell(d["Procedure"], e)]
+
+
+def _service_lines(items: list[dict[str, Any]]) -> list[list[str]]:
+    """Discovery calls folded: one line per service, with its APIs, addresses, counts and times."""
+    services: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        api = item["detail"].get("APIName") or "finding:"
+        services.setdefault(api.split(":", 1)[0], []).append(item)
+    lines = []
+    for service, rows in services.items():
+        apis = sorted({r["detail"].get("APIName", "").split(":", 1)[-1] for r in rows} - {""})
+        ips = sorted({r["detail"].get("IpAddress", "-") for r in rows})
+        techniques = sorted({r["detail"]["Technique"].split(" ", 1)[0] for r in rows})
+        firsts = [r["evidence"]["firstSeen"] for r in rows if r["evidence"].get("firstSeen")]
+        lasts = [r["evidence"]["lastSeen"] for r in rows if r["evidence"].get("lastSeen")]
+        shown = ", ".join(apis[:SHOWN_APIS]) + (f" (+{len(apis) - SHOWN_APIS} more)" if len(apis) > SHOWN_APIS else "")
+        lines.append([
+            ", ".join(techniques), f"{service}: {_count(len(apis), 'API')}", ", ".join(ips[:2]) + (
+                f" (+{len(ips) - 2})" if len(ips) > 2 else ""),
+            str(sum(int(r["detail"].get("APISuccessCount") or 0) for r in rows)),
+            str(sum(int(r["detail"].get("APIFailureCount") or 0) for r in rows)),
+            when(min(firsts) if firsts else None), when(max(lasts) if lasts else None),
+            f"{_count(len(rows), 'indicator')}: {shown} (--all lists them)",
+        ])
+    return lines
+
+
+def procedure_cell(procedure: str, evidence: dict[str, Any]) -> str:
+    """The procedure, then what the calls acted on (the most called first) and the first event
+    id (all of them through /_gumshoe/v1/investigation/events)."""
+    lines = [procedure]
+    targets = [str(t["target"]) for t in evidence.get("targets", ())]
+    if targets:
+        more = max(int(evidence.get("targetCount") or 0), len(targets)) - SHOWN_TARGETS
+        lines.append("on " + ", ".join(targets[:SHOWN_TARGETS]) + (f" (+{more} more)" if more > 0 else ""))
+    ids = [str(i) for i in evidence.get("eventIds") or ()]
+    if ids:
+        count = int(evidence.get("eventCount") or len(ids))
+        lines.append("event " + ids[0] + (f" (+{count - 1} more)" if count > 1 else ""))
+    return "\n".join(lines)
+
+
+FIRST_COLUMNS = {
+    "NEW_GEOLOCATION": ["location", "IP address", "new for the account", "first seen"],
+    "NEW_ASO": ["organization", "first IP address", "new for the account", "first seen"],
+    "NEW_USER_AGENT": ["user agent", "new for the account", "first seen"],
+}
+GROUP_EXAMPLES = 3
+
+
+def _first_row(kind: str, indicator: dict[str, Any]) -> list[str]:
+    d, e = indicator["detail"], indicator["evidence"]
+    new, first = _yes(d["IsNewForEntireAccount"]), when(e.get("firstSeen"))
+    if kind == "NEW_GEOLOCATION":
+        return [d["Location"], d["IpAddress"], new, first]
+    if kind == "NEW_ASO":
+        return [d["Aso"], e.get("ipAddress", "-"), new, first]
+    return [d["UserAgent"], new, first]
+
+
+def _first_group_row(kind: str, group: dict[str, Any], width: int) -> list[str]:
+    """One row for a principal's firsts with no baseline: the summary, a few of them, the
+    earliest time (--all lists them one by one)."""
+    members = group["members"]
+    examples = ", ".join(_first_row(kind, m)[0] for m in members[:GROUP_EXAMPLES])
+    more = f" (+{len(members) - GROUP_EXAMPLES} more)" if len(members) > GROUP_EXAMPLES else ""
+    new = sum(1 for m in members if m["detail"].get("IsNewForEntireAccount"))
+    first = min((m["evidence"].get("firstSeen") or 0 for m in members), default=0)
+    return [f"{group['summary']}: {examples}{more}", *["-"] * (width - 3), f"{new:,} of {len(members):,}",
+            when(first or None)]
 
 
 def _yes(value: Any) -> str:
@@ -191,14 +310,25 @@ def _yes(value: Any) -> str:
 def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{TITLES.get(kind, kind)} ({len(items)})", title_justify="left")
     rows: list[list[str]] = []
-    if kind == "TTP_OBSERVED":
-        columns = ["tactic", "technique", "API", "IP address", "ok", "failed", "first", "last", "procedure"]
+    if kind == "INSTANCE_CREDENTIALS_OFF_INSTANCE":
+        columns = ["instance", "used from", "why", "the instance's addresses", "calls", "first", "last", "APIs"]
         for i in items:
             d, e = i["detail"], i["evidence"]
-            api = d.get("APIName") or ("finding " + e.get("finding", "").rsplit("/", 1)[-1])
-            rows.append([d["Tactic"], d["Technique"], api, d.get("IpAddress", "-"), str(d.get("APISuccessCount", "-")),
-                         str(d.get("APIFailureCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
-                         d["Procedure"]])
+            why = REASONS.get(d["Reason"], d["Reason"]) + (f" ({e['aso']})" if e.get("aso") else "")
+            apis = e.get("apis", [])
+            rows.append([d["InstanceId"], d["IpAddress"], why, ", ".join(d.get("InstanceIpAddresses", [])) or "-",
+                         str(e.get("eventCount", "-")), when(e.get("firstSeen")), when(e.get("lastSeen")),
+                         ", ".join(apis[:SHOWN_APIS]) + (f" (+{len(apis) - SHOWN_APIS} more)"
+                                                          if len(apis) > SHOWN_APIS else "")])
+    elif kind == "UNUSUAL_VOLUME":
+        columns = ["hour", "what", "calls", "failed", "baseline (median hour)", "factor", "robust z"]
+        for i in items:
+            d, e = i["detail"], i["evidence"]
+            what = "API calls" if d["Kind"] == "CALLS" else "failed share of calls"
+            median = f"{d['BaselineMedian']:g} calls" if d["Kind"] == "CALLS" else f"{d['BaselineMedian']:.0%} failed"
+            rows.append([when(d["Hour"]), what, str(d["APICallCount"]), str(d["APIFailureCount"]),
+                         f"{median} ({e.get('baselineHours', '-')} active hours)", f"×{d['Factor']:g}",
+                         str(e.get("z", "-"))])
     elif kind == "IMPOSSIBLE_TRAVEL":
         columns = ["from", "at", "to", "at", "hours", "km"]
         for i in items:
@@ -209,18 +339,13 @@ def _table(kind: str, items: list[dict[str, Any]]) -> Table:
     elif kind == "FLAGGED_IP_ADDRESS":
         columns = ["IP address", "reason"]
         rows = [[i["detail"]["IpAddress"], i["detail"]["Reason"]] for i in items]
-    elif kind == "NEW_GEOLOCATION":
-        columns = ["location", "IP address", "new for the account", "first seen"]
-        rows = [[i["detail"]["Location"], i["detail"]["IpAddress"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
-    elif kind == "NEW_ASO":
-        columns = ["organization", "first IP address", "new for the account", "first seen"]
-        rows = [[i["detail"]["Aso"], i["evidence"].get("ipAddress", "-"), _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
-    elif kind == "NEW_USER_AGENT":
-        columns = ["user agent", "new for the account", "first seen"]
-        rows = [[i["detail"]["UserAgent"], _yes(i["detail"]["IsNewForEntireAccount"]),
-                 when(i["evidence"].get("firstSeen"))] for i in items]
+    elif kind in FIRST_COLUMNS:
+        columns = FIRST_COLUMNS[kind]
+        for i in items:
+            if i.get("group") == "noBaseline":
+                rows.append(_first_group_row(kind, i, len(columns)))
+            else:
+                rows.append(_first_row(kind, i))
     elif kind == "RELATED_FINDING":
         columns = ["type", "IP address", "first seen", "last seen", "ARN"]
         rows = [[i["detail"]["Type"], i["detail"].get("IpAddress", "-"), when(i["evidence"].get("firstSeen")),

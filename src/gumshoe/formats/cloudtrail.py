@@ -77,6 +77,9 @@ class ApiEvent(msgspec.Struct, gc=False):
     # with everyone, a bucket opened to all, ingress from any address), "unblocked" (Block
     # Public Access turned off); "" for every other call.
     request_flags: str = ""
+    # What the call acted on, from its request parameters: "kind:value" words separated by
+    # spaces ("snapshot:snap-1 account:999988887777"); "" when it names nothing (_targets).
+    targets: str = ""
 
 
 # --- Typed input: only the fields used ------------------------------------------------
@@ -115,6 +118,7 @@ class _Identity(msgspec.Struct):
 
 class _Instance(msgspec.Struct):
     instanceId: str | None = None
+    imageId: str | None = None  # RunInstances
 
 
 class _InstancesSet(msgspec.Struct):
@@ -122,21 +126,48 @@ class _InstancesSet(msgspec.Struct):
 
 
 class _Request(msgspec.Struct):
-    roleArn: str | None = None
     roleSessionName: str | None = None
-    bucketName: str | None = None
-    instanceId: str | None = None
-    instancesSet: _InstancesSet | None = None
     # What makes a few calls sharing or public (request_flags); any shape is accepted, as
     # they vary between services and API versions, and they are rare.
-    createVolumePermission: Any = None  # ModifySnapshotAttribute
-    launchPermission: Any = None  # ModifyImageAttribute
-    valuesToAdd: Any = None  # ModifyDB(Cluster)SnapshotAttribute
     bucketPolicy: Any = None  # PutBucketPolicy
     AccessControlPolicy: Any = None  # PutBucketAcl
     acl: Any = msgspec.field(default=None, name="x-amz-acl")
     ipPermissions: Any = None  # AuthorizeSecurityGroupIngress
     PublicAccessBlockConfiguration: Any = None  # Put(Bucket|Account)PublicAccessBlock
+    # From here on, what a call acted on (targets), in the order _targets writes them: names and
+    # ids, checked for type there, as a few of these names mean other things (or other types)
+    # in other services.
+    name: Any = None  # a trail (CloudTrail), a parameter (Systems Manager)
+    trailName: Any = None
+    names: Any = None  # GetParameters
+    detectorId: Any = None
+    DeleteFlowLogsRequest: Any = None  # {"FlowLogId": {"tag": 1, "content": "fl-..."}} or a list of them
+    bucketName: str | None = None
+    userName: Any = None
+    roleName: Any = None
+    roleArn: str | None = None
+    groupName: Any = None
+    groupId: Any = None
+    policyArn: Any = None
+    policyName: Any = None
+    accessKeyId: Any = None
+    snapshotId: Any = None
+    imageId: Any = None
+    volumeId: Any = None
+    dBSnapshotIdentifier: Any = None
+    dBClusterSnapshotIdentifier: Any = None
+    dBInstanceIdentifier: Any = None
+    dBClusterIdentifier: Any = None
+    secretId: Any = None
+    functionName: Any = None
+    logGroupName: Any = None
+    keyId: Any = None
+    instanceId: str | None = None
+    instanceIds: Any = None  # SendCommand
+    instancesSet: _InstancesSet | None = None
+    createVolumePermission: Any = None  # ModifySnapshotAttribute (also request_flags)
+    launchPermission: Any = None  # ModifyImageAttribute (also request_flags)
+    valuesToAdd: Any = None  # ModifyDB(Cluster)SnapshotAttribute (also request_flags)
 
 
 class _AssumedRoleUser(msgspec.Struct):
@@ -461,6 +492,7 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
                 first = request.instancesSet.items[0].instanceId
                 instance = first or ""
     flags = _request_flags(request) if request is not None else ""
+    targets = _targets(request, event.eventName) if request is not None else ""
     login = ""
     if response is not None:
         if response.assumedRoleUser is not None:
@@ -501,6 +533,7 @@ def _normalize(event: _Event, size: int) -> ApiEvent:
         instance_id=instance,
         vpc_endpoint_id=event.vpcEndpointId or "",
         request_flags=flags,
+        targets=targets,
     )
 
 
@@ -571,6 +604,104 @@ def _request_flags(request: _Request) -> str:
     return ",".join(sorted(flags))
 
 
+# What _targets keeps of one call: a few words, each short (a request can name thousands).
+MAX_TARGETS = 10
+MAX_TARGET_CHARS = 256
+_TRAIL_CALLS = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "UpdateTrail", "CreateTrail",
+                          "GetTrailStatus", "GetTrail"})
+
+
+# _targets reads the request's fields from _FIRST_TARGET on, the most common first, and stops
+# when it has seen every field the call has: most calls name one thing, or nothing.
+_FIELD_NAMES = tuple(f.name for f in msgspec.structs.fields(_Request))
+_FIRST_TARGET = _FIELD_NAMES.index("name")
+_KINDS = {
+    "name": "@name", "trailName": "trail", "names": "parameter", "detectorId": "detector",
+    "DeleteFlowLogsRequest": "@flow-logs", "bucketName": "bucket", "userName": "user", "roleName": "role",
+    "roleArn": "role", "groupName": "@group", "groupId": "@security-group", "policyArn": "policy",
+    "policyName": "policy", "accessKeyId": "access-key", "snapshotId": "snapshot", "imageId": "image",
+    "volumeId": "volume", "dBSnapshotIdentifier": "db-snapshot", "dBClusterSnapshotIdentifier": "db-cluster-snapshot",
+    "dBInstanceIdentifier": "db-instance", "dBClusterIdentifier": "db-cluster", "secretId": "secret",
+    "functionName": "function", "logGroupName": "log-group", "keyId": "key", "instanceId": "instance",
+    "instanceIds": "instance", "instancesSet": "@instances", "createVolumePermission": "@shared",
+    "launchPermission": "@shared", "valuesToAdd": "account",
+}
+_COMMON_FIRST = ("bucketName", "keyId", "name", "roleArn", "instanceId", "instancesSet", "userName", "roleName",
+                 "secretId", "policyArn", "groupId", "functionName", "logGroupName")
+# (position among the target fields, the rank of its words, its kind), the common fields first
+_SCAN = tuple(sorted(
+    ((_FIELD_NAMES.index(name) - _FIRST_TARGET, _FIELD_NAMES.index(name), kind) for name, kind in _KINDS.items()),
+    key=lambda slot: (_COMMON_FIRST.index(_FIELD_NAMES[slot[1]]) if _FIELD_NAMES[slot[1]] in _COMMON_FIRST
+                      else len(_COMMON_FIRST), slot[1])))
+assert {_FIELD_NAMES[rank] for _, rank, _ in _SCAN} == set(_FIELD_NAMES[_FIRST_TARGET:])
+
+
+def _targets(request: _Request, event_name: str) -> str:
+    """What a call acted on, as "kind:value" words: the resources it names (trail, flow log,
+    detector, bucket, role, policy, instance, secret ...), the user an access key or login
+    profile is for, and the accounts a snapshot or image is shared with."""
+    values = msgspec.structs.astuple(request)[_FIRST_TARGET:]
+    remaining = len(values) - values.count(None)
+    if not remaining:
+        return ""
+    found: list[tuple[int, str]] = []
+    for position, rank, kind in _SCAN:
+        value = values[position]
+        if value is None:
+            continue
+        if kind[0] != "@":
+            for one in value if value.__class__ is list else (value,):
+                _add_target(found, rank, kind, one)
+        else:
+            _special_targets(found, rank, kind, value, event_name)
+        remaining -= 1
+        if not remaining:
+            break
+    if len(found) == 1:
+        return found[0][1]
+    found.sort(key=lambda pair: pair[0])  # stable: a field's words keep their order
+    words: list[str] = []
+    for _, word in found:
+        if word not in words:
+            words.append(word)
+    return " ".join(words[:MAX_TARGETS])
+
+
+def _special_targets(found: list[tuple[int, str]], rank: int, kind: str, value: Any, event_name: str) -> None:
+    """The targets of the few fields that need more than a name or a list of names."""
+    if kind == "@name":
+        if event_name in _TRAIL_CALLS:
+            _add_target(found, rank, "trail", value)
+        elif "Parameter" in event_name:
+            _add_target(found, rank, "parameter", value)
+    elif kind == "@flow-logs":
+        for one in _values(value):
+            if isinstance(one, str) and one.startswith("fl-"):
+                _add_target(found, rank, "flow-log", one)
+    elif kind == "@group":
+        _add_target(found, rank, "security-group" if "SecurityGroup" in event_name else "group", value)
+    elif kind == "@security-group":
+        if isinstance(value, str) and value.startswith("sg-"):
+            _add_target(found, rank, "security-group", value)
+    elif kind == "@instances":
+        for item in value.items or ():
+            _add_target(found, rank, "instance", item.instanceId)
+            _add_target(found, rank, "image", item.imageId)
+    else:  # @shared: whom a snapshot or image is shared with (an account, "all" is everyone)
+        added = value.get("add") if isinstance(value, dict) else None
+        items = added.get("items") if isinstance(added, dict) else None
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                _add_target(found, rank, "account", item.get("userId") or item.get("group"))
+                _add_target(found, rank, "organization", item.get("organizationArn") or item.get("organizationalUnitArn"))
+
+
+def _add_target(found: list[tuple[int, str]], rank: int, kind: str, value: Any) -> None:
+    if value.__class__ is str and value and len(found) < 4 * MAX_TARGETS:
+        words = value.split()
+        found.append((rank, f"{kind}:{(words[0] if len(words) == 1 else '_'.join(words))[:MAX_TARGET_CHARS]}"))
+
+
 # --- In the behavior graph (graph/store.py builds its tables from these) ---------------
 
 # The raw table of these records and its columns (attribute names of the record type); the
@@ -583,15 +714,16 @@ CREATE TABLE IF NOT EXISTS api_events (
     source_ip VARCHAR, user_agent VARCHAR, identity_type VARCHAR, principal_type VARCHAR, principal_id VARCHAR,
     principal_account VARCHAR, access_key_id VARCHAR, role_arn VARCHAR, session_name VARCHAR, mfa BOOLEAN,
     target_role_arn VARCHAR, target_session_arn VARCHAR, login_result VARCHAR, bucket VARCHAR,
-    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR
+    instance_id VARCHAR, vpc_endpoint_id VARCHAR, request_flags VARCHAR, targets VARCHAR
 );
--- Graphs made before request_flags existed.
+-- Graphs made before request_flags, then targets, existed.
 ALTER TABLE api_events ADD COLUMN IF NOT EXISTS request_flags VARCHAR DEFAULT '';
+ALTER TABLE api_events ADD COLUMN IF NOT EXISTS targets VARCHAR DEFAULT '';
 """
 RAW_COLUMNS = ("time_ms", "account_id", "region", "event_id", "event_source", "event_name", "event_type", "read_only",
         "error_code", "source_ip", "user_agent", "identity_type", "principal_type", "principal_id",
         "principal_account", "access_key_id", "role_arn", "session_name", "mfa", "target_role_arn",
-        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags",
+        "target_session_arn", "login_result", "bucket", "instance_id", "vpc_endpoint_id", "request_flags", "targets",
 )
 # CloudTrail may deliver an event more than once, and trails are often copied to a second
 # folder: an event whose eventID is already in the graph for its account and Region (or

@@ -24,10 +24,19 @@ from typing import Any
 import duckdb
 
 from gumshoe.graph.store import GraphStore
+from gumshoe.investigate import volume
+from gumshoe.investigate.evidence import (
+    EVIDENCE_EVENT_IDS,
+    EVIDENCE_TARGETS,
+    ChainSession,
+    Subject,
+    load_principal_events,
+    principal_filter,
+)
 from gumshoe.investigate.geo import GeoIP, Place, distance_km, routable
 from gumshoe.investigate.intel import ThreatIntel
 from gumshoe.investigate.located import IP_GEO, is_located, locate_addresses
-from gumshoe.investigate.scoring import explain
+from gumshoe.investigate.scoring import counted_points, explain
 from gumshoe.investigate.ttp import Ttp, TtpMap, api_label
 
 log = logging.getLogger("gumshoe.investigate")
@@ -43,11 +52,13 @@ GROUP_WINDOW_MS = 14 * DAY_MS
 GROUP_NAMESPACE = uuid.UUID("6f1d8c1e-3b1a-4c55-9e0b-6a9f2f1e7c40")
 
 INDICATOR_ORDER = (
-    "TTP_OBSERVED", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
+    "TTP_OBSERVED", "INSTANCE_CREDENTIALS_OFF_INSTANCE", "UNUSUAL_VOLUME", "IMPOSSIBLE_TRAVEL", "FLAGGED_IP_ADDRESS", "NEW_GEOLOCATION", "NEW_ASO",
     "NEW_USER_AGENT", "RELATED_FINDING", "RELATED_FINDING_GROUP",
 )
 DETAIL_MEMBER = {
     "TTP_OBSERVED": "TTPsObservedDetail",
+    "INSTANCE_CREDENTIALS_OFF_INSTANCE": "InstanceCredentialsDetail",  # Gumshoe's own, never on the AWS wire
+    "UNUSUAL_VOLUME": "UnusualVolumeDetail",  # Gumshoe's own
     "IMPOSSIBLE_TRAVEL": "ImpossibleTravelDetail",
     "FLAGGED_IP_ADDRESS": "FlaggedIpAddressDetail",
     "NEW_GEOLOCATION": "NewGeolocationDetail",
@@ -58,17 +69,8 @@ DETAIL_MEMBER = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """The principal under investigation: an IAM user or role ARN."""
-
-    arn: str
-    entity_type: str  # IAM_USER | IAM_ROLE
-    account_id: str
-
-    @property
-    def name(self) -> str:
-        return self.arn.rsplit("/", 1)[-1]
+# One kind of call: (event source, event name, source IP, the role it came through or "").
+_Call = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -180,22 +182,36 @@ class Investigator:
             if has_city:
                 indicators += self._travel(activity)
             indicators += self._flagged(activity)
+            indicators += self._off_instance(conn, start_ms, has_asn, notes)
+            if activity.scope_calls:
+                indicators += _unusual_volume(conn, start_ms, notes)
             if has_city or has_asn:
                 indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
+            baseline = _baseline(conn, subject, start_ms, activity)
+        if baseline["note"]:
+            notes.append(baseline.pop("note"))
+        if activity.chains:
+            notes.append(_chains_note(subject, activity.chains))
+        if activity.baseline_events == 0:
+            _group_firsts(indicators, account_has_baseline=baseline["accountDays"] > 0)
         related = [f for f in findings if _involves(f, subject, activity) and f.start_ms < end_ms and f.end_ms >= start_ms]
         indicators += self._related_findings(related)
         indicators += _related_groups(findings, related, graph_arn)
-        rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
-        indicators.sort(key=lambda ind: rank[ind.type])
+        _by_importance(indicators)
         why = explain(indicators)
+        baseline.pop("note", None)
+        why["baseline"] = baseline
+        why["roleSessions"] = [{"sessionArn": c.session_arn, "roleArn": c.role_arn, "events": c.events,
+                                "firstSeen": c.first_ms, "lastSeen": c.last_ms} for c in activity.chains]
         return Result(indicators, why["severity"], why["score"], notes, why)
 
     # --- indicators ------------------------------------------------------------------
 
     def _ttps(self, activity: _Activity) -> list[Indicator]:
         out: list[Indicator] = []
-        for (source, name, ip), (success, failure, flags) in sorted(activity.scope_calls.items()):
+        for call, (success, failure, flags) in sorted(activity.scope_calls.items()):
+            source, name, ip, via = call
             ttps: dict[str, Ttp] = {}
             for failed, count in ((False, success), (True, failure)):
                 if count:
@@ -213,17 +229,24 @@ class Investigator:
                     # What the principal also did in the baseline, from where it usually works,
                     # is its routine, not evidence. Stopping a trail never is.
                     continue
-                errors = activity.scope_errors.get((source, name, ip), frozenset())
+                errors = activity.scope_errors.get(call, frozenset())
+                procedure = outcome_procedure(ttp.procedure, success, failure, errors)
+                sessions = activity.scope_sessions.get(call, [])
+                if via:
+                    procedure += f" (via {_via_label(via, sessions)})"
                 detail: dict[str, Any] = {
-                    "Tactic": ttp.tactic, "Technique": ttp.technique,
-                    "Procedure": outcome_procedure(ttp.procedure, success, failure, errors),
+                    "Tactic": ttp.tactic, "Technique": ttp.technique, "Procedure": procedure,
                     "APIName": api_label(source, name), "APISuccessCount": success, "APIFailureCount": failure,
                 }
                 if ip:
                     detail = {**detail, "IpAddress": ip}
-                first, last = activity.scope_call_times.get((source, name, ip), (None, None))
-                out.append(Indicator("TTP_OBSERVED", detail, evidence={
-                    "firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors)}, facts={
+                first, last = activity.scope_call_times.get(call, (None, None))
+                evidence = {"firstSeen": first, "lastSeen": last, "errorCodes": sorted(errors),
+                            **_call_evidence(activity, call, success + failure)}
+                if via:
+                    evidence["via"] = {"role": via, "sessions": sessions[:EVIDENCE_EVENT_IDS],
+                                       "label": _via_label(via, sessions)}
+                out.append(Indicator("TTP_OBSERVED", detail, evidence=evidence, facts={
                     "weight": ttp.weight, "routine": routine, "key": f"{ttp.technique_id}|{source}:{name}",
                     "succeeded": success > 0}))
         # A timeline: what the principal did, in the order it did it.
@@ -263,9 +286,67 @@ class Investigator:
                 previous = (place, ip, last_ms)
         return out
 
+    def _off_instance(self, conn: duckdb.DuckDBPyConnection, start_ms: int, has_asn: bool,
+                      notes: list[str]) -> list[Indicator]:
+        """Instance-profile credentials (a role session named after its instance) used in the
+        scope from an address the instance itself does not use, or from outside AWS."""
+        # Per instance and address: whether the instance's own (its agent's calls, a VPC
+        # endpoint's, the baseline's), and whether used in the scope from outside a VPC endpoint.
+        own: dict[str, set[str]] = defaultdict(set)
+        used: list[tuple[str, str]] = []
+        for instance, ip, is_own, in_scope in conn.execute(
+            f"""SELECT instance, source_ip, bool_or(time_ms < $start OR vpc_endpoint_id <> '' OR {ON_INSTANCE_SQL}),
+                       bool_or(time_ms >= $start AND vpc_endpoint_id = '')
+                FROM principal_events WHERE instance <> '' AND source_ip <> '' GROUP BY ALL""", {"start": start_ms},
+        ).fetchall():
+            if not is_ip(ip):
+                continue
+            if is_own:
+                own[instance].add(ip)
+            elif in_scope:
+                used.append((instance, ip))
+        out: list[Indicator] = []
+        unknown: set[str] = set()
+        suspects: list[tuple[str, str, str | None, bool]] = []
+        for instance, ip in sorted(used):
+            aso = self.geo.aso(ip) if self.geo is not None and has_asn else None
+            outside = aso is not None and not _AWS_ASO.search(aso)
+            if own[instance] or outside:
+                suspects.append((instance, ip, aso, outside))
+            else:
+                unknown.add(instance)
+        if suspects:
+            pairs = {"start": start_ms, "instances": [i for i, _, _, _ in suspects], "ips": [a for _, a, _, _ in suspects]}
+            found = {(instance, ip): rest for instance, ip, *rest in conn.execute(
+                f"""SELECT instance, source_ip, any_value(principal_id), count(*), min(time_ms), max(time_ms),
+                           arg_min(event_id, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                           list(DISTINCT event_source || ':' || event_name)
+                    FROM principal_events e
+                    JOIN (SELECT unnest($instances) AS i, unnest($ips) AS a) k ON k.i = e.instance AND k.a = e.source_ip
+                    WHERE time_ms >= $start AND vpc_endpoint_id = '' GROUP BY ALL""", pairs).fetchall()}
+            for instance, ip, aso, outside in suspects:
+                session, calls, first, last, ids, apis = found[(instance, ip)]
+                out.append(Indicator("INSTANCE_CREDENTIALS_OFF_INSTANCE", {
+                    "InstanceId": instance, "SessionArn": session, "IpAddress": ip,
+                    "InstanceIpAddresses": sorted(own[instance])[:EVIDENCE_EVENT_IDS],
+                    "Reason": "OUTSIDE_AWS" if outside else "NOT_THE_INSTANCES_ADDRESS",
+                }, evidence={
+                    "firstSeen": first, "lastSeen": last, "aso": aso,
+                    "apis": sorted(api_label(*a.split(":", 1)) for a in apis)[:EVIDENCE_TARGETS],
+                    "eventIds": list(ids or ()), "eventCount": calls,
+                    "selector": {"principal": session, "sourceIp": ip},
+                }))
+        if unknown:
+            notes.append(f"The credentials of {len(unknown)} instance(s) ({', '.join(sorted(unknown)[:3])}) were used "
+                         "from addresses that could not be told apart from the instance's own: no call of the instance "
+                         "itself (its Systems Manager agent) nor any baseline shows its address, and "
+                         + ("the addresses are Amazon's." if has_asn else "no GeoIP ASN database is configured."))
+        return out
+
     def _flagged(self, activity: _Activity) -> list[Indicator]:
         return [
-            Indicator("FLAGGED_IP_ADDRESS", {"IpAddress": ip, "Reason": "AWS_THREAT_INTELLIGENCE"})
+            Indicator("FLAGGED_IP_ADDRESS", {"IpAddress": ip, "Reason": "AWS_THREAT_INTELLIGENCE"},
+                      evidence={"firstSeen": activity.scope_ips[ip], "selector": {"sourceIp": ip}})
             for ip in sorted(activity.scope_ips) if self.intel.flagged(ip)
         ]
 
@@ -298,7 +379,7 @@ class Investigator:
         out = [
             Indicator("NEW_GEOLOCATION", {
                 "Location": place.label, "IpAddress": ip, "IsNewForEntireAccount": place.label not in account_places,
-            }, evidence={"firstSeen": activity.scope_ips[ip]})
+            }, evidence={"firstSeen": activity.scope_ips[ip], "selector": {"sourceIp": ip}})
             for ip, place in new_places
         ]
         out += [
@@ -315,7 +396,7 @@ class Investigator:
         account_known = account.user_agents()
         return [
             Indicator("NEW_USER_AGENT", {"UserAgent": ua, "IsNewForEntireAccount": ua not in account_known},
-                      evidence={"firstSeen": activity.scope_agents[ua]})
+                      evidence={"firstSeen": activity.scope_agents[ua], "selector": {"userAgent": ua}})
             for ua in sorted(new, key=lambda u: (activity.scope_agents[u], u))
         ]
 
@@ -337,6 +418,46 @@ class Investigator:
         return out
 
 
+def _by_importance(indicators: list[Indicator]) -> None:
+    """In the order an analyst reads them: by the points each adds to the score, then by time,
+    then by kind; each indicator's evidence says its points."""
+    counted = counted_points(indicators)
+    rank = {name: i for i, name in enumerate(INDICATOR_ORDER)}
+    for indicator, value in zip(indicators, counted, strict=True):
+        indicator.evidence["points"] = value
+    order = sorted(range(len(indicators)), key=lambda i: (
+        -counted[i], _time_of(indicators[i]), rank.get(indicators[i].type, len(rank)), i))
+    indicators[:] = [indicators[i] for i in order]
+
+
+def _time_of(indicator: Indicator) -> int:
+    evidence = indicator.evidence
+    moment = evidence.get("firstSeen") or evidence.get("startTime")
+    return int(moment) if moment is not None else 1 << 62  # a group has no time of its own: last
+
+
+def _via_label(role_arn: str, sessions: list[str]) -> str:
+    """"role Admin, session eve-admin" ("sessions a, b (+3 more)" when several)."""
+    names = [arn.rsplit("/", 1)[-1] for arn in sessions]
+    shown = ", ".join(names[:2]) + (f" (+{len(names) - 2} more)" if len(names) > 2 else "")
+    return f"role {role_arn.rsplit('/', 1)[-1]}, session{'s' if len(names) > 1 else ''} {shown}"
+
+
+def _call_evidence(activity: _Activity, key: _Call, calls: int) -> dict[str, Any]:
+    """What an API's calls from one address acted on (the targets most called, and that
+    succeeded, first), its first event ids, and the selector that finds all of its events."""
+    source, name, ip, via = key
+    targets = sorted(activity.scope_targets.get(key, ()), key=lambda t: (-(t[1] - t[2]), -t[1], t[0]))
+    return {
+        "targets": [{"target": target, "calls": total, "failures": failed}
+                    for target, total, failed in targets[:EVIDENCE_TARGETS]],
+        "targetCount": len(targets),
+        "eventIds": activity.scope_event_ids.get(key, []),
+        "eventCount": calls,
+        "selector": {"eventSource": source, "eventName": name, "sourceIp": ip, "via": via},
+    }
+
+
 # --- what the graph says about the principal ---------------------------------------------
 
 # Error codes that mean "not allowed" (the call reached AWS, which refused it); any other code
@@ -350,10 +471,116 @@ def outcome_procedure(procedure: str, success: int, failure: int, errors: frozen
     if success and not failure:
         return procedure
     if success:
-        return f"{procedure} ({failure:,} other attempts failed: {codes})"
+        return f"{procedure} ({failure:,} other attempt{'s' if failure != 1 else ''} failed: {codes})"
     if errors and all(_DENIED.search(code) for code in errors):
         return f"Attempted, and denied ({codes}): {procedure[:1].lower()}{procedure[1:]}"
     return f"Attempted, and failed ({codes}): {procedure[:1].lower()}{procedure[1:]}"
+
+
+def _unusual_volume(conn: duckdb.DuckDBPyConnection, start_ms: int, notes: list[str]) -> list[Indicator]:
+    """Hours of the scope whose API calls (or failed share of them) stand far out from the
+    principal's active hours of the baseline (investigate/volume.py)."""
+    base: list[tuple[int, int]] = []
+    scope: list[tuple[int, int, int]] = []
+    for hour, scoped, calls, failures in conn.execute(
+        f"""SELECT time_ms // {HOUR_MS}, time_ms >= $start, count(*), count(*) FILTER (WHERE failed)
+            FROM principal_events GROUP BY ALL ORDER BY 1""", {"start": start_ms},
+    ).fetchall():
+        if scoped:
+            scope.append((hour * HOUR_MS, calls, failures))
+        else:
+            base.append((calls, failures))
+    baseline = volume.baseline(base)
+    if baseline is None:
+        notes.append(f"UNUSUAL_VOLUME was not evaluated: the baseline holds {len(base)} active hours of the "
+                     f"principal, fewer than the {volume.MIN_BASELINE_HOURS} it needs.")
+        return []
+    return [
+        Indicator("UNUSUAL_VOLUME", {
+            "Kind": spike.kind, "Hour": spike.hour_ms, "APICallCount": spike.calls, "APIFailureCount": spike.failures,
+            "BaselineMedian": spike.baseline_median, "Factor": spike.factor,
+        }, evidence={
+            "firstSeen": spike.hour_ms, "z": spike.z, "baselineHours": baseline.hours, "eventCount": spike.calls,
+            "selector": {"from": spike.hour_ms, "to": spike.hour_ms + HOUR_MS},
+        })
+        for spike in volume.spikes(baseline, scope)
+    ]
+
+
+# Calls only an instance's own software makes (the Systems Manager agent, on the instance):
+# their address is the instance's.
+ON_INSTANCE_SQL = """(event_source IN ('ec2messages.amazonaws.com', 'ssmmessages.amazonaws.com')
+    OR (event_source = 'ssm.amazonaws.com' AND event_name IN ('UpdateInstanceInformation', 'ListInstanceAssociations',
+        'UpdateInstanceAssociationStatus', 'PutInventory', 'PutComplianceItems', 'DescribeInstanceAssociationsStatus')))"""
+# The autonomous systems of AWS's own addresses (AMAZON-02, AMAZON-AES, Amazon.com, Inc. ...).
+_AWS_ASO = re.compile(r"amazon", re.IGNORECASE)
+
+MAX_NOTED_CHAINS = 5  # role sessions a note names
+
+# The "new" indicators: with no baseline of the principal's own, every value is new.
+FIRSTS = ("NEW_GEOLOCATION", "NEW_ASO", "NEW_USER_AGENT")
+
+
+def _baseline(conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, activity: _Activity) -> dict[str, Any]:
+    """How much of the 45-day baseline the graph holds, for the account and for the principal
+    (from the first records of each, kept in the graph's entities), with a note when short."""
+    base = start_ms - BASELINE_MS
+
+    def first(kind: str, entity_id: str) -> int | None:
+        row = conn.execute("SELECT min(first_ms) FROM entities WHERE ekey = hash($id) AND type = $type AND id = $id",
+                           {"id": entity_id, "type": kind}).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def days(first_ms: int | None) -> float:
+        if first_ms is None or first_ms >= start_ms:
+            return 0.0
+        return round((start_ms - max(first_ms, base)) / DAY_MS, 1)
+
+    account_first = first("aws_account", subject.account_id)
+    entity_first = first("aws_role" if subject.entity_type == "IAM_ROLE" else "aws_user", subject.arn)
+    out: dict[str, Any] = {
+        "days": BASELINE_MS // DAY_MS, "accountDays": days(account_first), "accountFirstSeen": account_first,
+        "entityDays": days(entity_first), "entityFirstSeen": entity_first, "entityEvents": activity.baseline_events,
+        "note": "",
+    }
+    if not activity.scope_calls:
+        return out  # a quiet scope has its own note
+    held = (f"the graph holds {_days(out['accountDays'])} of the 45 days before the scope for account "
+            f"{subject.account_id}" + (f" (its records start {_day(account_first)})" if account_first else ""))
+    if activity.baseline_events == 0:
+        mine = (f"{subject.arn} made no call in them" if out["entityDays"] else
+                f"{subject.arn} has no event before the scope")
+        out["note"] = (f"No baseline: {held}, and {mine}. Every user agent, place and network it used is new to "
+                       "it, so each kind is one finding, weighed as one.")
+    elif out["accountDays"] < out["days"]:
+        out["note"] = (f"Short baseline: {held}, and {activity.baseline_events:,} events of {subject.arn}: "
+                       "\"new\" means not seen since then.")
+    return out
+
+
+def _chains_note(subject: Subject, chains: list[ChainSession]) -> str:
+    shown = "; ".join(f"{c.label} ({c.events:,} call{'s' if c.events != 1 else ''})" for c in chains[:MAX_NOTED_CHAINS])
+    more = f"; and {len(chains) - MAX_NOTED_CHAINS} more" if len(chains) > MAX_NOTED_CHAINS else ""
+    return (f"This investigation also covers the {len(chains)} role session{'s' if len(chains) != 1 else ''} "
+            f"{subject.arn} started with AssumeRole*, whose calls count as its own (\"via role …\"): {shown}{more}.")
+
+
+def _days(value: float) -> str:
+    return "none" if value == 0 else f"{value:g} day" + ("" if value == 1 else "s")
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _group_firsts(indicators: list[Indicator], *, account_has_baseline: bool) -> None:
+    """With no baseline of the principal's own, its "new" indicators of one kind are one finding:
+    they score once, as one value new for the account only if the account has a baseline."""
+    for indicator in indicators:
+        if indicator.type in FIRSTS:
+            new_for_account = bool(indicator.detail.get("IsNewForEntireAccount")) and account_has_baseline
+            indicator.facts.update(noBaseline=True, key=f"no-baseline:{indicator.type}", newForAccount=new_for_account)
+            indicator.evidence["noBaseline"] = True
 
 
 # How a report says that the principal was not seen: the CLI recognises the first (exit 1).
@@ -364,29 +591,22 @@ def _why_quiet(conn: duckdb.DuckDBPyConnection, subject: Subject) -> str:
     """A scope without a single call of the principal is not a clean verdict: say whether the
     graph knows the principal at all, and when it was active."""
     first, last, events = conn.execute(
-        f"SELECT min(time_ms), max(time_ms), count(*) FROM api_events WHERE {_principal_filter(subject)}",
+        f"SELECT min(time_ms), max(time_ms), count(*) FROM api_events WHERE {principal_filter(subject)}",
         {"arn": subject.arn}).fetchone() or (None, None, 0)
     if not events:
         return (f"{subject.arn} {NEVER_SEEN}: check the ARN (the account, the user or role name and its path), "
                 "or load that account's CloudTrail logs. Nothing was there to investigate.")
-
-    def day(ms: int) -> str:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{subject.arn} made no API call in the scope. The graph holds {events:,} of its events, from "
-            f"{day(first)} to {day(last)}: widen the scope to cover them.")
-
-
-def _principal_filter(subject: Subject) -> str:
-    if subject.entity_type == "IAM_ROLE":
-        return "principal_type = 'role_session' AND role_arn = $arn"
-    return "principal_type = 'aws_user' AND principal_id = $arn"
+            f"{_day(first)} to {_day(last)}: widen the scope to cover them.")
 
 
 @dataclass(slots=True)
 class _Activity:
     # (event source, event name, source IP) -> (successes, failures, request flags), in the scope
-    scope_calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = field(default_factory=dict)
+    # (event source, event name, source IP, the role it came through, "" for the principal's own)
+    scope_calls: dict[_Call, tuple[int, int, frozenset[str]]] = field(default_factory=dict)
     baseline_apis: set[tuple[str, str]] = field(default_factory=set)
+    baseline_events: int = 0
     baseline_failed_apis: set[tuple[str, str]] = field(default_factory=set)
     scope_ips: dict[str, int] = field(default_factory=dict)  # IP -> first seen in the scope
     baseline_ips: set[str] = field(default_factory=set)
@@ -398,9 +618,16 @@ class _Activity:
     instances: set[str] = field(default_factory=set)
     baseline_networks: set[str] = field(default_factory=set)
     # (event source, event name, source IP) -> first and last time in the scope
-    scope_call_times: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    scope_call_times: dict[_Call, tuple[int, int]] = field(default_factory=dict)
     # (event source, event name, source IP) -> the error codes of its failed calls in the scope
-    scope_errors: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict)
+    scope_errors: dict[_Call, frozenset[str]] = field(default_factory=dict)
+    # (event source, event name, source IP) -> its first event ids in the scope, and what its
+    # calls acted on: (target, calls, failed calls)
+    scope_event_ids: dict[_Call, list[str]] = field(default_factory=dict)
+    scope_targets: dict[_Call, list[tuple[str, int, int]]] = field(default_factory=dict)
+    scope_sessions: dict[_Call, list[str]] = field(default_factory=dict)  # the sessions it came through
+    # The role sessions the principal started (AssumeRole*), whose calls count as its own
+    chains: list[ChainSession] = field(default_factory=list)
     # The places and ASOs of the baseline addresses, from ip_geo when the graph is geolocated
     baseline_geo: tuple[set[str], set[str]] | None = None
 
@@ -421,42 +648,66 @@ class _Activity:
     @classmethod
     def read(cls, conn: duckdb.DuckDBPyConnection, subject: Subject, start_ms: int, end_ms: int) -> _Activity:
         # One scan of the graph's events for the principal's rows; the questions below ask them.
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE principal_events AS
-                SELECT time_ms, event_source, event_name, source_ip, user_agent,
-                       error_code <> '' OR login_result = 'Failure' AS failed, error_code, access_key_id, request_flags,
-                       CASE WHEN session_name = instance_id THEN instance_id ELSE '' END AS instance
-                FROM api_events WHERE {_principal_filter(subject)} AND time_ms >= $base AND time_ms < $end""",
-            {"arn": subject.arn, "base": start_ms - BASELINE_MS, "end": end_ms},
-        )
+        chains = load_principal_events(conn, subject, start_ms - BASELINE_MS, end_ms)
         # Small aggregates, each of one dimension: far fewer rows to Python than one GROUP BY
         # over all of them (a busy role has thousands of API x address x agent combinations).
         at = {"start": start_ms}
-        activity = cls()
-        calls: dict[tuple[str, str, str], tuple[int, int, frozenset[str]]] = {}
-        for source, name, ip, success, failure, first, last, request_flags, errors in conn.execute(
-            """SELECT event_source, event_name, source_ip, count(*) FILTER (WHERE NOT failed),
-                      count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
-                      string_agg(DISTINCT NULLIF(request_flags, ''), ','),
-                      string_agg(DISTINCT NULLIF(error_code, ''), ',')
-               FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
+        activity = cls(chains=chains)
+        calls: dict[_Call, tuple[int, int, frozenset[str]]] = {}
+        # A service's name given as the address (ec2.amazonaws.com) is no address: "" (folded
+        # here, once per distinct value, rather than tested on every row).
+        firsts: dict[_Call, list[tuple[int, str]]] = {}
+        for source, name, raw_ip, via, success, failure, first, last, request_flags, errors, ids, times, sessions in \
+                conn.execute(
+            f"""SELECT event_source, event_name, source_ip, via_role, count(*) FILTER (WHERE NOT failed),
+                       count(*) FILTER (WHERE failed), min(time_ms), max(time_ms),
+                       string_agg(DISTINCT NULLIF(request_flags, ''), ','),
+                       string_agg(DISTINCT NULLIF(error_code, ''), ','),
+                       arg_min(event_id, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                       arg_min(time_ms, time_ms, {EVIDENCE_EVENT_IDS}) FILTER (WHERE event_id <> ''),
+                       list(DISTINCT via_session) FILTER (WHERE via_session <> '')
+                FROM principal_events WHERE time_ms >= $start GROUP BY ALL""", at,
         ).fetchall():
-            address = ip if ip and is_ip(ip) else ""
+            key = (source, name, raw_ip if raw_ip and is_ip(raw_ip) else "", via)
             flags = frozenset(request_flags.split(",")) if request_flags else frozenset()
-            key = (source, name, address)
+            codes = frozenset(errors.split(",")) if errors else frozenset()
             if key in calls:  # service names as addresses fold into ""
                 s0, f0, fl0 = calls[key]
                 success, failure, flags = s0 + success, f0 + failure, fl0 | flags
                 seen = activity.scope_call_times[key]
                 first, last = min(first, seen[0]), max(last, seen[1])
+                codes |= activity.scope_errors.get(key, frozenset())
             calls[key] = (success, failure, flags)
             activity.scope_call_times[key] = (first, last)
-            if errors:
-                activity.scope_errors[key] = activity.scope_errors.get(key, frozenset()) | frozenset(errors.split(","))
-        activity.scope_calls = calls
-        for source, name, failed in conn.execute(
-            "SELECT DISTINCT event_source, event_name, failed FROM principal_events WHERE time_ms < $start", at,
+            firsts.setdefault(key, []).extend(zip(times or (), ids or (), strict=False))
+            if codes:
+                activity.scope_errors[key] = codes
+            if sessions:
+                activity.scope_sessions[key] = sorted(set(activity.scope_sessions.get(key, [])) | set(sessions))
+        activity.scope_event_ids = {key: [i for _, i in sorted(pairs)[:EVIDENCE_EVENT_IDS]]
+                                    for key, pairs in firsts.items()}
+        for source, name, raw_ip, via, target, total, failure in conn.execute(
+            """SELECT event_source, event_name, source_ip, via_role, target, count(*), count(*) FILTER (WHERE failed)
+               FROM (
+                   SELECT event_source, event_name, source_ip, via_role, failed,
+                          unnest(string_split(targets, ' ')) AS target
+                   FROM principal_events WHERE time_ms >= $start AND targets <> ''
+               ) WHERE target <> '' GROUP BY ALL""", at,
         ).fetchall():
+            key = (source, name, raw_ip if raw_ip and is_ip(raw_ip) else "", via)
+            activity.scope_targets.setdefault(key, []).append((target, total, failure))
+        for key, found in list(activity.scope_targets.items()):  # one target through folded addresses: once
+            merged: dict[str, tuple[int, int]] = {}
+            for target, total, failure in found:
+                t0, f0 = merged.get(target, (0, 0))
+                merged[target] = (t0 + total, f0 + failure)
+            activity.scope_targets[key] = [(t, total, failure) for t, (total, failure) in merged.items()]
+        activity.scope_calls = calls
+        for source, name, failed, events in conn.execute(
+            "SELECT event_source, event_name, failed, count(*) FROM principal_events WHERE time_ms < $start GROUP BY ALL",
+            at,
+        ).fetchall():
+            activity.baseline_events += events
             activity.baseline_apis.add((source, name))
             if failed:
                 activity.baseline_failed_apis.add((source, name))

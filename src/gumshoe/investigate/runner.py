@@ -21,7 +21,8 @@ from sqlalchemy import delete, insert, select, update
 
 from gumshoe.clock import now_ms
 from gumshoe.graph.stores import GraphStores
-from gumshoe.investigate.engine import Investigator, Subject
+from gumshoe.investigate.engine import Investigator
+from gumshoe.investigate.evidence import Subject
 from gumshoe.investigate.located import add_located, api_event_rows, is_located, mark_located, missing_addresses
 from gumshoe.store.db import ControlStore
 from gumshoe.store.schema import graphs, investigation_indicators, investigations

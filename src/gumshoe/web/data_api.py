@@ -6,6 +6,10 @@
          -> application/x-ndjson: one line per object as it is done, then the summary
     GET  /_gumshoe/v1/entities?graph=ARN[&type=TYPE][&limit=N]   -> {"entities": [...], "truncated": bool}
     GET  /_gumshoe/v1/profile?graph=ARN&entity=ID[&from=ISO|ms][&to=ISO|ms]
+    GET  /_gumshoe/v1/investigation?graph=ARN&id=ID   the report: the AWS fields, the scoring, notes,
+         and each indicator's evidence (its seq, targets, first event ids ...)
+    GET  /_gumshoe/v1/investigation/events?graph=ARN&id=ID&indicator=SEQ[&limit=N][&nextToken=T]
+         -> {"events": [...], "nextToken": ...}: every event behind one indicator, in time order
 
 Requests are authenticated like the AWS API (signed in sigv4 mode). Who may ingest what is
 ingest/access.py's: an upload's records, and those of locations under ``ingest_roots``, load
@@ -27,7 +31,7 @@ import orjson
 
 from gumshoe.api._context import Services
 from gumshoe.api._graphs import administered_graph
-from gumshoe.api.investigations import investigation_report
+from gumshoe.api.investigations import indicator_scope, investigation_report
 from gumshoe.clock import DAY_MS, now_ms, parse_time
 from gumshoe.errors import (
     AccessDeniedException,
@@ -44,6 +48,8 @@ from gumshoe.identity.accounts import Caller
 from gumshoe.ingest.access import LocationRefused, Permit, grant, permit_for
 from gumshoe.ingest.pipeline import Ingestor, ObjectResult, Summary
 from gumshoe.ingest.uploads import uploaded_objects
+from gumshoe.investigate.evidence import Subject, indicator_events
+from gumshoe.pagination import invalid_token
 from gumshoe.web.asgi import (
     Receive,
     Request,
@@ -60,6 +66,8 @@ _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 MAX_LIMIT = 100_000
+EVENTS_PAGE = 100  # an indicator's events per page, unless limit says otherwise
+MAX_EVENTS_PAGE = 1000
 
 
 def parse_limit(value: str | None) -> int:
@@ -128,10 +136,52 @@ class DataPlaneApi:
             raise ValidationException("id is required: the InvestigationId StartInvestigation returned.")
         return investigation_report(self.services.store, arn, investigation_id)
 
+    async def _investigation_events(self, query: dict[str, str], caller: Caller) -> dict[str, Any]:
+        """The events behind one indicator of an investigation, a page at a time, in (time,
+        event id) order; nextToken is bound to the caller, the investigation and the indicator."""
+        arn = self._graph_arn(query, caller)
+        investigation_id = query.get("id")
+        if not investigation_id:
+            raise ValidationException("id is required: the InvestigationId StartInvestigation returned.")
+        seq = query.get("indicator", "")
+        if not (seq.isascii() and seq.isdigit()) or len(seq) > 6:
+            raise ValidationException("indicator is required: the seq of an indicator of the investigation's report.")
+        limit = parse_limit(query.get("limit") or str(EVENTS_PAGE))
+        if limit > MAX_EVENTS_PAGE:
+            raise ValidationException(f"limit must be a whole number from 1 to {MAX_EVENTS_PAGE}.")
+        row, evidence = indicator_scope(self.services.store, arn, investigation_id, int(seq))
+        selector = evidence.get("selector")
+        if not isinstance(selector, dict):
+            raise ValidationException(f"Indicator {seq} of the investigation {investigation_id} stands for no API "
+                                      "events of the principal (a finding, or a pair of places).")
+        binding = (caller.account_id, caller.region, "InvestigationEvents", arn, investigation_id, seq)
+        after: tuple[int, str] | None = None
+        if query.get("nextToken"):
+            keys = self.services.tokens.decode(query["nextToken"], binding)
+            if len(keys) != 2 or not isinstance(keys[0], int) or not isinstance(keys[1], str):
+                raise invalid_token()
+            after = (keys[0], keys[1])
+        subject = Subject(row.entity_arn, row.entity_type, row.entity_arn.split(":")[4])
+        store = self.graph_stores.get(arn)
+
+        def page() -> list[dict[str, Any]]:
+            with store.cursor() as main, main.cursor() as conn:
+                return indicator_events(conn, subject, row.scope_start_ms, row.scope_end_ms, selector, after,
+                                        limit + 1)
+
+        events = await asyncio.to_thread(page)
+        out: dict[str, Any] = {"graphArn": arn, "investigationId": investigation_id, "indicator": int(seq),
+                               "eventCount": evidence.get("eventCount"), "events": events[:limit]}
+        if len(events) > limit:
+            last = events[limit - 1]
+            out["nextToken"] = self.services.tokens.encode(binding, [last["eventTime"], last["eventId"]])
+        return out
+
     _READS: dict[tuple[str, str], Callable[[DataPlaneApi, dict[str, str], Caller], Awaitable[dict[str, Any]]]] = {
         ("GET", "/_gumshoe/v1/entities"): _entities,
         ("GET", "/_gumshoe/v1/profile"): _profile,
         ("GET", "/_gumshoe/v1/investigation"): _investigation,
+        ("GET", "/_gumshoe/v1/investigation/events"): _investigation_events,
     }
 
     def _permit(self, caller: Caller) -> Permit:
