@@ -491,10 +491,12 @@ class Ran:
     seconds: float
     peak: Peak
     summary: dict[str, Any]
+    error: str = ""  # why it failed (with check=False)
 
 
-def run_gumshoe(argv: list[str], env: dict[str, str] | None = None) -> Ran:
-    """``gumshoe ARGV`` (which prints a JSON summary), timed, with its peak memory."""
+def run_gumshoe(argv: list[str], env: dict[str, str] | None = None, check: bool = True) -> Ran:
+    """``gumshoe ARGV`` (which prints a JSON summary), timed, with its peak memory; a failure
+    ends the run, or with ``check=False`` is the result's ``error``."""
     with tempfile.NamedTemporaryFile(prefix="gumshoe-peak-", delete=False) as file:
         peak_file = Path(file.name)
     try:
@@ -505,10 +507,14 @@ def run_gumshoe(argv: list[str], env: dict[str, str] | None = None) -> Ran:
         out, err = proc.communicate()
         seconds = time.perf_counter() - start
         peak = sampler.stop()
-        if proc.returncode != 0:
-            raise SystemExit(f"gumshoe {' '.join(argv)} failed ({proc.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
         text = peak_file.read_text()
         peak.main = int(text.split()[1]) * 1024 if text else peak.main
+        if proc.returncode != 0:
+            if check:
+                raise SystemExit(f"gumshoe {' '.join(argv)} failed ({proc.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
+            said = [ln.strip() for ln in err.splitlines() if ln.strip()]
+            reason = " ".join(said[next((i for i, ln in enumerate(said) if ln.startswith("gumshoe:")), 0):])
+            return Ran(seconds, peak, {}, reason[:500] or f"exit {proc.returncode}")
     finally:
         peak_file.unlink(missing_ok=True)
     return Ran(seconds, peak, _summary(out))
@@ -783,10 +789,13 @@ def through_server(work: Path, folder: Path, events: int, second: Path) -> Serve
         _print_reads("idle server", idle)
         procs = start_reads(server.port, scripts)
         try:
-            loaded = run_gumshoe(["ingest", "--endpoint-url", server.url, "--json", str(second)], client_env())
+            loaded = run_gumshoe(["ingest", "--endpoint-url", server.url, "--json", str(second)], client_env(), check=False)
         finally:
             during = stop_reads(procs)
-        _loaded(loaded.summary, arn, events, "through the server, under reads")
+        if loaded.error:
+            console.print(f"[red]  the ingest under reads failed after {loaded.seconds:.1f} s: {loaded.error}[/]")
+        else:
+            _loaded(loaded.summary, arn, events, "through the server, under reads")
         _print_reads("during ingest", during)
         sampler.sample()
         peak = sampler.stop()
@@ -944,6 +953,138 @@ def _mib(value: int) -> str:
     return f"{value / MIB:,.0f} MiB"
 
 
+@dataclass
+class Measured:
+    """Everything one run measured, for the table and the goals."""
+
+    args: argparse.Namespace
+    files: int
+    flow_files: int
+    flow_ok: int
+    flows: int
+    events: int
+    document: Floor
+    reader: Floor
+    arrow: Floor
+    flow_read: Floor
+    served: ServerRun
+    local: Ran
+    flow_run: Ran
+    big: Ran | None
+    median: float
+    total: int
+    inv: dict[str, float]
+
+
+def tabulate(m: Measured) -> tuple[list[tuple[str, str, str]], list[tuple[str, bool]]]:
+    """The table's rows (measure, result, goal) and the goals, met or not."""
+    args, files, flow_files, flow_ok, flows, events, document, reader, arrow, flow_read, served, local, flow_run, big, median, total, inv = (
+        m.args, m.files, m.flow_files, m.flow_ok, m.flows, m.events, m.document, m.reader, m.arrow, m.flow_read, m.served, m.local, m.flow_run, m.big, m.median, m.total, m.inv)
+    floor_rate = document.rate
+    server_rate = events / served.clean.seconds
+    local_rate = events / local.seconds
+    flow_rate = flows / flow_run.seconds
+    goals: list[tuple[str, bool]] = [
+        (f"end to end through the server: {server_rate / floor_rate:.2f} of the CloudTrail decode floor (goal ≥ {RATIO_GOAL:.2f})",
+         server_rate / floor_rate >= RATIO_GOAL),
+        (f"end to end with --data-dir: {local_rate / floor_rate:.2f} of the CloudTrail decode floor (goal ≥ {RATIO_GOAL:.2f})",
+         local_rate / floor_rate >= RATIO_GOAL),
+        (f"flow logs with --data-dir: {flow_rate / arrow.rate:.2f} of the flow log decode floor (goal ≥ {RATIO_GOAL:.2f})",
+         flow_rate / arrow.rate >= RATIO_GOAL),
+        (f"server peak RSS {_mib(served.server_peak)} (goal < 512 MiB)", served.server_peak < RSS_GOAL),
+        (f"--data-dir peak RSS {_mib(local.peak.main)}, flow logs {_mib(flow_run.peak.main)}"
+         + (f", {args.profile_events:,}-event load {_mib(big.peak.main)}" if big else "") + " (goal < 512 MiB)",
+         max(local.peak.main, flow_run.peak.main, big.peak.main if big else 0) < RSS_GOAL),
+    ]
+    for name, (_, goal_ms) in READERS.items():
+        r = served.during[name]
+        failed = sum(x.errors for x in (r, served.idle[name], served.alone[name]))
+        goals.append((f"{name} during the ingest: p99 {r.p99_ms:,.1f} ms (goal < {goal_ms:.0f} ms)"
+                      + (f"; {failed} requests failed" if failed else ""), r.p99_ms < goal_ms and not failed))
+    goals.append(("the ingest under 16 readers completed" + (f": no, {served.loaded.error}" if served.loaded.error else ""),
+                  not served.loaded.error))
+    goals += [
+        (f"profile query on {total:,} events: {median * 1000:.1f} ms (goal < 50 ms)", median < 0.05),
+        (f"investigation on {total:,} events: {inv['max']:.2f} s max (goal < 2 s)", inv["max"] < 2),
+    ]
+
+    rows = [
+        ("CloudTrail decode floor: gunzip + msgspec `_Document` (the graph's fields, typed), one process",
+         f"{floor_rate:,.0f} events/s ({document.raw / 1e6 / document.seconds:,.0f} MB/s raw)", ""),
+        ("CloudTrail reader floor: gunzip + `cloudtrail.read` (decoded and normalized), one process",
+         f"{reader.rate:,.0f} events/s ({reader.rate / floor_rate:.2f} of the floor)", ""),
+        (f"end to end through `gumshoe serve`: `gumshoe ingest --endpoint-url` (client uploads), {events:,} events in {files} files",
+         f"{server_rate:,.0f} events/s, {server_rate / floor_rate:.2f} of the floor ({served.clean.seconds:.1f} s)",
+         f"≥ {RATIO_GOAL:.2f} of the floor"),
+        ("peak RSS: server (its decoding workers), after the first ingest / at the end; client",
+         f"{_mib(served.server_peak_clean)} ({_mib(served.workers_clean)}) / {_mib(served.server_peak)} "
+         f"({_mib(served.workers)}); client {_mib(served.clean.peak.main)}", "server < 512 MiB"),
+        (f"end to end `gumshoe ingest --data-dir`, {events:,} events",
+         f"{local_rate:,.0f} events/s, {local_rate / floor_rate:.2f} of the floor ({local.seconds:.1f} s)",
+         f"≥ {RATIO_GOAL:.2f} of the floor"),
+        ("peak RSS of `gumshoe ingest --data-dir` (its decoding workers)",
+         f"{_mib(local.peak.main)} ({_mib(local.peak.workers)})", "< 512 MiB"),
+        ("flow log decode floor: gunzip + Arrow CSV (14 typed columns, one thread), one process",
+         f"{arrow.rate:,.0f} rows/s ({arrow.raw / 1e6 / arrow.seconds:,.0f} MB/s raw)", ""),
+        ("flow log reader floor: gunzip + `vpcflow.read` (checked and normalized), one process",
+         f"{flow_read.rate:,.0f} rows/s ({flow_read.rate / arrow.rate:.2f} of the floor)", ""),
+        (f"end to end `gumshoe ingest --data-dir`, {flows:,} flow log rows ({flow_ok:,} OK) in {flow_files} files",
+         f"{flow_rate:,.0f} rows/s, {flow_rate / arrow.rate:.2f} of the floor, {flow_rate / flow_read.rate:.2f} of the reader "
+         f"floor ({flow_run.seconds:.1f} s)", f"≥ {RATIO_GOAL:.2f} of the floor"),
+        ("peak RSS of `gumshoe ingest --data-dir`, flow logs (its decoding workers)",
+         f"{_mib(flow_run.peak.main)} ({_mib(flow_run.peak.workers)})", "< 512 MiB"),
+    ]
+    for name, (connections, goal_ms) in READERS.items():
+        alone, idle, r = served.alone[name], served.idle[name], served.during[name]
+        rows.append((f"{name} ({connections} connections of 16) during a second ingest of {events:,} events "
+                     f"into the same graph ({served.loaded.seconds:.1f} s)",
+                     f"p50 {r.p50_ms:,.1f} ms, p99 {r.p99_ms:,.1f} ms, max {r.max_ms:,.1f} ms; {r.requests:,} requests "
+                     f"finished (idle server: p50 {idle.p50_ms:,.1f}, p99 {idle.p99_ms:,.1f} ms; alone on one connection: "
+                     f"p50 {alone.p50_ms:,.1f} ms)" + (f"; {r.errors} failed" if r.errors else ""),
+                     f"p99 < {goal_ms:.0f} ms"))
+    if served.loaded.error:
+        rows.append(("that ingest, under the 16 readers", f"**failed** after {served.loaded.seconds:.1f} s: "
+                     f"{served.loaded.error}", "completes"))
+    else:
+        rows.append(("that ingest, under the 16 readers", f"{events / served.loaded.seconds:,.0f} events/s, "
+                     f"{events / served.loaded.seconds / floor_rate:.2f} of the floor", "completes"))
+    if big is not None:
+        rows.append((f"`gumshoe ingest --data-dir`, {args.profile_events:,} events (the profile graph)",
+                     f"{args.profile_events / big.seconds:,.0f} events/s; peak RSS {_mib(big.peak.main)} "
+                     f"(workers {_mib(big.peak.workers)})", "< 512 MiB"))
+    rows += [
+        (f"profile of one user, 30 days, graph of {total:,} events", f"{median * 1000:.1f} ms (median of 20)", "< 50 ms"),
+        (f"StartInvestigation to SUCCESSFUL, 10-day scope + 45-day baseline, graph of {total:,} events "
+         f"({inv['runs']} busiest users and roles)", f"{inv['median']:.2f} s median, {inv['max']:.2f} s max "
+         f"(after {inv['located_s']:.0f} s of background geolocation at start-up)", "< 2 s"),
+        (f"ListIndicators, {inv['indicators']} indicators, MaxResults 100 (boto3, 300 calls)",
+         f"p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms", "p99 < 20 ms"),
+    ]
+    return rows, goals
+
+
+def write_doc(rows: list[tuple[str, str, str]], goals: list[tuple[str, bool]], info: dict[str, str], busy: float,
+              elapsed: float, repeat: int) -> None:
+    """The table and the goals into docs/PERFORMANCE.md, between the bench:ingest markers."""
+    command = "make bench" if len(sys.argv) == 1 else "benchmarks/ingest.py " + " ".join(sys.argv[1:])
+    busy_note = f" The machine was {100 * busy:.0f}% busy before the run: figures are noisy." if busy > 0.15 else ""
+    lines = [f"Last run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `{command}`, {elapsed / 60:.0f} min; "
+             f"{info['nproc']} × {info['cpu']}, Python {info['python']}; floors are the median of {repeat} "
+             f"passes.{busy_note}", "",
+             "| measure | result | goal |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += [""] + [f"- {'✅' if met else '❌'} {text}" for text, met in goals]
+    text = DOC.read_text()
+    block = f"{START_MARKER}\n" + "\n".join(lines) + f"\n{END_MARKER}"
+    if START_MARKER in text:
+        head, rest = text.split(START_MARKER, 1)
+        text = head + block + rest.split(END_MARKER, 1)[1]
+    else:
+        text += "\n## Ingestion\n\n" + block + "\n"
+    DOC.write_text(text)
+    console.print(f"wrote {DOC.relative_to(ROOT)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -953,11 +1094,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="passes of each floor (the median is kept)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "gumshoe-bench-logs"))
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--memory-limit", default=None,
+                        help="memory_limit of every server and ingest (GUMSHOE_MEMORY_LIMIT; default: Gumshoe's own)")
     parser.add_argument("--py-spy", type=int, metavar="EVENTS", default=0,
                         help="only profile gumshoe ingest --data-dir of EVENTS events with py-spy, and print where the time goes")
     args = parser.parse_args()
     if args.quick:
         args.events, args.profile_events = 100_000, 1_000_000
+    if args.memory_limit:
+        os.environ["GUMSHOE_MEMORY_LIMIT"] = args.memory_limit
     flows = args.flows or args.events
     cache = Path(args.cache)
     work = Path(tempfile.mkdtemp(prefix="gumshoe-ingest-bench-"))
@@ -1038,80 +1183,8 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    floor_rate = document.rate
-    server_rate = events / served.clean.seconds
-    local_rate = events / local.seconds
-    flow_rate = flows / flow_run.seconds
-    goals: list[tuple[str, bool]] = [
-        (f"end to end through the server: {server_rate / floor_rate:.2f} of the CloudTrail decode floor (goal ≥ {RATIO_GOAL:.2f})",
-         server_rate / floor_rate >= RATIO_GOAL),
-        (f"end to end with --data-dir: {local_rate / floor_rate:.2f} of the CloudTrail decode floor (goal ≥ {RATIO_GOAL:.2f})",
-         local_rate / floor_rate >= RATIO_GOAL),
-        (f"flow logs with --data-dir: {flow_rate / arrow.rate:.2f} of the flow log decode floor (goal ≥ {RATIO_GOAL:.2f})",
-         flow_rate / arrow.rate >= RATIO_GOAL),
-        (f"server peak RSS {_mib(served.server_peak)} (goal < 512 MiB)", served.server_peak < RSS_GOAL),
-        (f"--data-dir peak RSS {_mib(local.peak.main)}, flow logs {_mib(flow_run.peak.main)}"
-         + (f", {args.profile_events:,}-event load {_mib(big.peak.main)}" if big else "") + " (goal < 512 MiB)",
-         max(local.peak.main, flow_run.peak.main, big.peak.main if big else 0) < RSS_GOAL),
-    ]
-    for name, (_, goal_ms) in READERS.items():
-        r = served.during[name]
-        failed = sum(x.errors for x in (r, served.idle[name], served.alone[name]))
-        goals.append((f"{name} during the ingest: p99 {r.p99_ms:,.1f} ms (goal < {goal_ms:.0f} ms)"
-                      + (f"; {failed} requests failed" if failed else ""), r.p99_ms < goal_ms and not failed))
-    goals += [
-        (f"profile query on {total:,} events: {median * 1000:.1f} ms (goal < 50 ms)", median < 0.05),
-        (f"investigation on {total:,} events: {inv['max']:.2f} s max (goal < 2 s)", inv["max"] < 2),
-    ]
-
-    rows = [
-        ("CloudTrail decode floor: gunzip + msgspec `_Document` (the graph's fields, typed), one process",
-         f"{floor_rate:,.0f} events/s ({document.raw / 1e6 / document.seconds:,.0f} MB/s raw)", ""),
-        ("CloudTrail reader floor: gunzip + `cloudtrail.read` (decoded and normalized), one process",
-         f"{reader.rate:,.0f} events/s ({reader.rate / floor_rate:.2f} of the floor)", ""),
-        (f"end to end through `gumshoe serve`: `gumshoe ingest --endpoint-url` (client uploads), {events:,} events in {files} files",
-         f"{server_rate:,.0f} events/s, {server_rate / floor_rate:.2f} of the floor ({served.clean.seconds:.1f} s)",
-         f"≥ {RATIO_GOAL:.2f} of the floor"),
-        ("peak RSS: server (its decoding workers), after the first ingest / at the end; client",
-         f"{_mib(served.server_peak_clean)} ({_mib(served.workers_clean)}) / {_mib(served.server_peak)} "
-         f"({_mib(served.workers)}); client {_mib(served.clean.peak.main)}", "server < 512 MiB"),
-        (f"end to end `gumshoe ingest --data-dir`, {events:,} events",
-         f"{local_rate:,.0f} events/s, {local_rate / floor_rate:.2f} of the floor ({local.seconds:.1f} s)",
-         f"≥ {RATIO_GOAL:.2f} of the floor"),
-        ("peak RSS of `gumshoe ingest --data-dir` (its decoding workers)",
-         f"{_mib(local.peak.main)} ({_mib(local.peak.workers)})", "< 512 MiB"),
-        ("flow log decode floor: gunzip + Arrow CSV (14 typed columns, one thread), one process",
-         f"{arrow.rate:,.0f} rows/s ({arrow.raw / 1e6 / arrow.seconds:,.0f} MB/s raw)", ""),
-        ("flow log reader floor: gunzip + `vpcflow.read` (checked and normalized), one process",
-         f"{flow_read.rate:,.0f} rows/s ({flow_read.rate / arrow.rate:.2f} of the floor)", ""),
-        (f"end to end `gumshoe ingest --data-dir`, {flows:,} flow log rows ({flow_ok:,} OK) in {flow_files} files",
-         f"{flow_rate:,.0f} rows/s, {flow_rate / arrow.rate:.2f} of the floor, {flow_rate / flow_read.rate:.2f} of the reader "
-         f"floor ({flow_run.seconds:.1f} s)", f"≥ {RATIO_GOAL:.2f} of the floor"),
-        ("peak RSS of `gumshoe ingest --data-dir`, flow logs (its decoding workers)",
-         f"{_mib(flow_run.peak.main)} ({_mib(flow_run.peak.workers)})", "< 512 MiB"),
-    ]
-    for name, (connections, goal_ms) in READERS.items():
-        alone, idle, r = served.alone[name], served.idle[name], served.during[name]
-        rows.append((f"{name} ({connections} connections of 16) during a second ingest of {events:,} events "
-                     f"into the same graph ({served.loaded.seconds:.1f} s)",
-                     f"p50 {r.p50_ms:,.1f} ms, p99 {r.p99_ms:,.1f} ms, max {r.max_ms:,.1f} ms; {r.requests:,} requests "
-                     f"finished (idle server: p50 {idle.p50_ms:,.1f}, p99 {idle.p99_ms:,.1f} ms; alone on one connection: "
-                     f"p50 {alone.p50_ms:,.1f} ms)" + (f"; {r.errors} failed" if r.errors else ""),
-                     f"p99 < {goal_ms:.0f} ms"))
-    rows.append(("that ingest, under the 16 readers", f"{events / served.loaded.seconds:,.0f} events/s, "
-                 f"{events / served.loaded.seconds / floor_rate:.2f} of the floor", ""))
-    if big is not None:
-        rows.append((f"`gumshoe ingest --data-dir`, {args.profile_events:,} events (the profile graph)",
-                     f"{args.profile_events / big.seconds:,.0f} events/s; peak RSS {_mib(big.peak.main)} "
-                     f"(workers {_mib(big.peak.workers)})", "< 512 MiB"))
-    rows += [
-        (f"profile of one user, 30 days, graph of {total:,} events", f"{median * 1000:.1f} ms (median of 20)", "< 50 ms"),
-        (f"StartInvestigation to SUCCESSFUL, 10-day scope + 45-day baseline, graph of {total:,} events "
-         f"({inv['runs']} busiest users and roles)", f"{inv['median']:.2f} s median, {inv['max']:.2f} s max "
-         f"(after {inv['located_s']:.0f} s of background geolocation at start-up)", "< 2 s"),
-        (f"ListIndicators, {inv['indicators']} indicators, MaxResults 100 (boto3, 300 calls)",
-         f"p50 {inv['p50'] * 1000:.1f} ms, p99 {inv['p99'] * 1000:.1f} ms", "p99 < 20 ms"),
-    ]
+    rows, goals = tabulate(Measured(args, files, flow_files, flow_ok, flows, events, document, reader, arrow, flow_read,
+                                    served, local, flow_run, big, median, total, inv))
     table = Table(title="Gumshoe ingestion benchmark")
     for column in ("measure", "result", "goal"):
         table.add_column(column)
@@ -1121,27 +1194,12 @@ def main() -> int:
     for text, met in goals:
         console.print(f"  {'[green]met[/]' if met else '[red]NOT met[/]'}  {text}")
     if served.problems:
-        console.print(f"[yellow]the server logged {len(served.problems)} error lines, e.g. {served.problems[0]}[/]")
+        console.print(f"[yellow]the server logged {len(served.problems)} error lines, e.g. {served.problems[0]} "
+                      f"(its log: {Path(args.cache) / 'serve-ingest-bench.log'})[/]")
     elapsed = time.monotonic() - began
     console.print(f"total {elapsed / 60:.1f} min")
     if not args.no_doc:
-        command = "make bench" if len(sys.argv) == 1 else "benchmarks/ingest.py " + " ".join(sys.argv[1:])
-        busy_note = f" The machine was {100 * busy:.0f}% busy before the run: figures are noisy." if busy > 0.15 else ""
-        lines = [f"Last run: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, `{command}`, {elapsed / 60:.0f} min; "
-                 f"{info['nproc']} × {info['cpu']}, Python {info['python']}; floors are the median of {args.repeat} "
-                 f"passes.{busy_note}", "",
-                 "| measure | result | goal |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-        lines += [""] + [f"- {'✅' if met else '❌'} {text}" for text, met in goals]
-        text = DOC.read_text()
-        block = f"{START_MARKER}\n" + "\n".join(lines) + f"\n{END_MARKER}"
-        if START_MARKER in text:
-            head, rest = text.split(START_MARKER, 1)
-            text = head + block + rest.split(END_MARKER, 1)[1]
-        else:
-            text += "\n## Ingestion\n\n" + block + "\n"
-        DOC.write_text(text)
-        console.print(f"wrote {DOC.relative_to(ROOT)}")
+        write_doc(rows, goals, info, busy, elapsed, args.repeat)
     return 0
 
 
