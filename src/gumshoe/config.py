@@ -79,7 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_record_bytes", int, 8 << 20, "Largest log record (a line, an array element); a larger one is one reject."),
     Setting("ingest_unit_bytes", int, 32 << 20, "Compressed bytes of objects loaded together (one transaction per graph); less: less memory."),
     Setting("ingest_workers", int, -1, "Processes that decode a large ingestion's objects: -1 every core but one, 0 none (all in the server's process)."),
-    Setting("memory_limit", str, "128MB", "Memory each behavior graph's DuckDB may use for loads and queries before it spills to disk (DuckDB's memory_limit: 256MB, 2GB ...)."),
+    Setting("memory_limit", str, "256MB", "Memory each behavior graph's DuckDB may use for loads and queries before it spills to disk (DuckDB's memory_limit: 256MB, 2GB ...)."),
     Setting("geoip_city", str, "", "MaxMind DB file of IP locations (GeoLite2-City or DB-IP City Lite); empty: no geolocation indicators."),
     Setting("geoip_asn", str, "", "MaxMind DB file of IP autonomous systems (GeoLite2-ASN or DB-IP ASN Lite); empty: no ASO indicators."),
     Setting("threat_intel", tuple, (), "Files of flagged IP addresses and CIDRs, one a line (repeat --threat-intel; comma-separated in the environment)."),
@@ -148,7 +148,7 @@ class Settings:
     max_record_bytes: int = 8 << 20
     ingest_unit_bytes: int = 32 << 20
     ingest_workers: int = -1
-    memory_limit: str = "128MB"
+    memory_limit: str = "256MB"
     geoip_city: str = ""
     geoip_asn: str = ""
     threat_intel: tuple[str, ...] = ()

@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             elif event["type"] == "summary":
                 summary = event
     if summary is None:
-        console.print("[red]gumshoe: the ingestion ended without a summary; see the server log.[/]")
+        where = "the messages above" if args.data_dir else "the server log"
+        console.print(f"[red]gumshoe: the ingestion ended without a summary; see {where}.[/]")
         return 1
     if args.json:
         out.print_json(json.dumps(summary))

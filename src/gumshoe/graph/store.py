@@ -37,9 +37,10 @@ import pyarrow.compute as pc
 
 from gumshoe.formats import READERS, columns
 
-# Per graph store, unless the memory_limit setting says otherwise: with it, a server or
-# `gumshoe ingest --data-dir` loading a million events peaks under 512 MiB (docs/PERFORMANCE.md).
-MEMORY_LIMIT = "128MB"
+# Per graph store, unless the memory_limit setting says otherwise. Less saves memory (128MB keeps
+# a million-event load under 512 MiB) but runs out beside concurrent reads (docs/PERFORMANCE.md).
+MEMORY_LIMIT = "256MB"
+READERS_AT_ONCE = 2  # per graph store
 
 # The derived tables and the store's own; each format's raw table comes with its reader.
 DERIVED_SCHEMA = """
@@ -134,6 +135,9 @@ class GraphStore:
         self._readers: list[duckdb.DuckDBPyConnection] = []
         self._reads = threading.Condition()
         self._active_reads = 0
+        # Read transactions at once: DuckDB's memory_limit is the whole store's, and more
+        # readers beside a load would run it out of memory (DuckDB fails, it does not wait).
+        self._read_slots = threading.BoundedSemaphore(READERS_AT_ONCE)
         self._closed = False
 
     def close(self) -> None:
@@ -169,8 +173,11 @@ class GraphStore:
                 self._readers.append(reader.conn)
             self._active_reads += 1
         conn = reader.conn
+        outermost = reader.depth == 0
+        if outermost:
+            self._read_slots.acquire()
         try:
-            if reader.depth == 0:
+            if outermost:
                 conn.execute("BEGIN TRANSACTION")
             reader.depth += 1
             try:
@@ -184,6 +191,8 @@ class GraphStore:
             if reader.depth == 0:
                 conn.execute("COMMIT")  # reads commit nothing; a test's rows put in by hand do
         finally:
+            if outermost:
+                self._read_slots.release()
             with self._reads:
                 self._active_reads -= 1
                 self._reads.notify_all()

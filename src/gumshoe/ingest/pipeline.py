@@ -42,6 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO, Literal, NamedTuple
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -298,7 +299,13 @@ class Ingestor:
             for arn in summary.graphs:
                 store = self.graph_stores.opened(arn)  # not one DeleteGraph dropped meanwhile
                 if store is not None:
-                    store.compact()
+                    try:
+                        store.compact()
+                    except duckdb.Error as exc:
+                        # What the run loaded is committed and read correctly without it:
+                        # compaction only makes reads faster, and the next run tries again.
+                        log.warning("could not compact the graph %s (%s); its loads stay as they are, and the "
+                                    "next ingestion tries again (a larger memory_limit helps)", arn, exc)
         return summary
 
     def _to_read_again(self, listed: list[SourceObject], done: dict[str, list[str]], steps: dict[str, LineStep],
