@@ -139,3 +139,20 @@ def test_a_findings_ttp_takes_the_findings_times_and_type() -> None:
 ])
 def test_the_time_between_two_moments(ms: int, text: str) -> None:
     assert report.between(ms) == text
+
+
+def test_a_ttp_row_says_what_its_calls_acted_on_and_which_events_they_are() -> None:
+    shared = {"type": "TTP_OBSERVED", "detail": {"Tactic": "Exfiltration", "Technique": "T1537", "API": "ec2:ModifySnapshotAttribute",
+                                              "IpAddress": "203.0.113.9", "APISuccessCount": 3, "APIFailureCount": 0},
+              "evidence": {"targets": [{"target": "account:999988887777", "calls": 2, "failures": 0},
+                                       {"target": "snapshot:snap-0abc", "calls": 3, "failures": 0}],
+                           "targetCount": 5, "eventIds": ["e-1", "e-2"], "eventCount": 3,
+                           "startTime": 1_700_000_000_000, "endTime": 1_700_000_060_000}}
+    bare = {"type": "TTP_OBSERVED", "detail": {"Tactic": "Discovery", "Technique": "T1087", "API": "iam:ListUsers"},
+            "evidence": {}}
+    (group,) = report.groups({"indicators": [shared, bare]})
+    acted, events = group.columns.index("Acted on"), group.columns.index("Events")
+    rows = {row[1].text: row for row in group.rows}
+    assert rows["T1537"][acted].text == "account:999988887777, snapshot:snap-0abc and 3 more"
+    assert rows["T1537"][events].text == "e-1, e-2 and 1 more"
+    assert rows["T1087"][acted].text == "-" and rows["T1087"][events].text == "-"  # nothing recorded

@@ -622,3 +622,17 @@ def test_the_same_event_id_in_another_account_is_another_event(world):
     summary = ingestor(env, stores).run([str(logs)])
     assert summary.duplicates == {} and summary.graphs == {arn: 2}
     assert sorted(api_events(stores, arn)) == [(ADMIN, f"{ADMIN}-{REGION}-1"), (MEMBER, f"{ADMIN}-{REGION}-1")]
+
+
+def test_a_compaction_that_fails_leaves_the_run_and_its_loads_as_they_are(world, monkeypatch):
+    env, arn, stores, logs = world
+    write_trail(logs, ADMIN, [ct_event(ADMIN, i) for i in range(4)])
+    from gumshoe.graph.store import GraphStore
+
+    def out_of_memory(self, force=False):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+
+    monkeypatch.setattr(GraphStore, "compact", out_of_memory)
+    summary = ingestor(env, stores).run([str(logs)])
+    assert summary.failed == [] and summary.graphs == {arn: 4}
+    assert len(api_events(stores, arn)) == 4

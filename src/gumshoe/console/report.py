@@ -82,10 +82,24 @@ def _travel_time(indicator: dict[str, Any]) -> str:
     return f"{hours} hours" if hours is not None else "-"
 
 
+def _acted_on(evidence: dict[str, Any]) -> str:
+    """What a TTP's calls named (``account:…``, ``trail:…``), as its request parameters recorded them."""
+    targets = [str(t.get("target", "")) for t in evidence.get("targets", []) if isinstance(t, dict)]
+    more = int(evidence.get("targetCount", len(targets)) or 0) - len(targets)
+    return ", ".join(targets) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _event_ids(evidence: dict[str, Any]) -> str:
+    """The first event ids of a TTP, and how many there are (all through /_gumshoe/v1/investigation/events)."""
+    ids = [str(e) for e in evidence.get("eventIds", [])]
+    more = int(evidence.get("eventCount", len(ids)) or 0) - len(ids)
+    return ", ".join(ids) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tuple[list[str], list[list[Cell]]]:
     if kind == "TTP_OBSERVED":
         columns = ["Tactic", "Technique", "API or finding", "IP address", "Successful", "Failed", "First seen",
-                   "Last seen", "Procedure"]
+                   "Last seen", "Procedure", "Acted on", "Events"]
         rows = []
         findings = _findings(report)
         for i, first, last in ttp_times(report):
@@ -95,7 +109,8 @@ def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tup
                 what.entity = ("finding", str(i["evidence"]["finding"]))
             rows.append([_text(d.get("Tactic")), _text(d.get("Technique")), what, _ip(d.get("IpAddress")),
                          _text(d.get("APISuccessCount")), _text(d.get("APIFailureCount")),
-                         _when(first), _when(last), _text(d.get("Procedure"))])
+                         _when(first), _when(last), _text(d.get("Procedure")), _text(_acted_on(i["evidence"])),
+                         _text(_event_ids(i["evidence"]))])
         return columns, rows
     if kind == "IMPOSSIBLE_TRAVEL":
         columns = ["From", "IP address", "At", "To", "IP address", "At", "Time between", "Distance (km)"]
