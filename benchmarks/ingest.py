@@ -802,8 +802,8 @@ def through_server(work: Path, folder: Path, events: int, second: Path) -> Serve
         sampler.sample()
         peak = sampler.stop()
         server_peak = vm_hwm(server.pid)
-        console.print(f"  under reads         {events / loaded.seconds:>10,.0f} events/s  ({loaded.seconds:.1f} s; server "
-                      f"peak RSS {server_peak / MIB:,.0f} MiB)")
+        rate = f"{events / loaded.seconds:>10,.0f} events/s" if not loaded.error else "    failed"
+        console.print(f"  under reads         {rate}  ({loaded.seconds:.1f} s; server peak RSS {server_peak / MIB:,.0f} MiB)")
         problems = server.problems()
     return ServerRun(clean, peak_clean, workers_clean, loaded, alone, idle, during, server_peak, peak.workers, entity,
                      problems)
