@@ -802,8 +802,8 @@ def through_server(work: Path, folder: Path, events: int, second: Path) -> Serve
         sampler.sample()
         peak = sampler.stop()
         server_peak = vm_hwm(server.pid)
-        console.print(f"  under reads         {events / loaded.seconds:>10,.0f} events/s  ({loaded.seconds:.1f} s; server "
-                      f"peak RSS {server_peak / MIB:,.0f} MiB)")
+        rate = f"{events / loaded.seconds:>10,.0f} events/s" if not loaded.error else "    failed"
+        console.print(f"  under reads         {rate}  ({loaded.seconds:.1f} s; server peak RSS {server_peak / MIB:,.0f} MiB)")
         problems = server.problems()
     return ServerRun(clean, peak_clean, workers_clean, loaded, alone, idle, during, server_peak, peak.workers, entity,
                      problems)
@@ -929,7 +929,8 @@ def where_the_time_goes(cache: Path, events: int, work: Path, top: int) -> None:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         role = "decoding worker" if "spawn_main" in stack else "main process"
-        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        # Python frames only: "function (file:line)" (a process's command line holds ";" too).
+        frames = [f for f in stack.split(";") if re.fullmatch(r"\S.* \(.+:\d+\)", f)]
         if not frames:
             continue
         leaf = re.sub(r" \((.*?):\d+\)$", r" (\1)", frames[-1])
@@ -937,8 +938,12 @@ def where_the_time_goes(cache: Path, events: int, work: Path, top: int) -> None:
         own.setdefault(role, Counter())[leaf] += int(count)
         for function in {f.split(" (", 1)[0] for f in frames}:
             within.setdefault(role, Counter())[function] += int(count)
+    waits = ("Condition.wait", "Event.wait", "Queue.get", "_PollLikeSelector.select", "_worker", "wait")
     for role, counter in own.items():
         total = sum(counter.values())
+        waiting = sum(n for frame, n in counter.items() if frame.split(" (", 1)[0] in waits)
+        console.print(f"{role}: {total / 200:.1f} s sampled over its threads, of which {waiting / 200:.1f} s blocked "
+                      "waiting (futures, queues, the pool's threads)")
         for title, counts in (("self time by frame", counter), ("time within each function", within[role])):
             table = Table(title=f"{role}: {title}, {total / 200:.1f} s sampled (all threads)")
             for column in ("frame" if counts is counter else "function", "s", "%"):
