@@ -84,7 +84,6 @@ def decode_with(reader: ModuleType, stream: Any, key: str, limits: Limits) -> It
 
 def decode_bytes(data: bytes, key: str, max_object_bytes: int, limits: Limits) -> list[Decoded]:
     """``decode`` of an object's bytes as stored, whole: what a worker process runs."""
-    return_memory_promptly()
     stream = unpacked(io.BytesIO(data), max_object_bytes)
     try:
         pieces = list(decode(stream, key, limits))
@@ -123,7 +122,7 @@ class Decoders:
         self._most = workers * AHEAD_PER_WORKER
         self._args = (max_object_bytes, limits)
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"))
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=return_memory_promptly)
         self._fill()
 
     @classmethod

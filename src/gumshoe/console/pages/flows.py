@@ -18,20 +18,15 @@ from urllib.parse import parse_qsl
 from gumshoe.console import data, flows
 from gumshoe.console.flows import Conversation
 from gumshoe.console.page import NotFound, Page
-from gumshoe.console.render import flows_url, human_bytes, profile_url, utc_short
-from gumshoe.console.timescope import HOUR_MS, TimeScope, parse_scope
+from gumshoe.console.pages.profile import entity_of, hour_window, int_param
+from gumshoe.console.render import flows_url, human_bytes, utc_short
+from gumshoe.console.timescope import HOUR_MS, parse_scope
 from gumshoe.console.web import Response, redirect, url
 
 ANCHOR = "drilldown"
 # The static plot's drawing area, in SVG units (it scales with the card).
 WIDTH, HEIGHT = 960, 260
 LEFT, RIGHT, TOP, BOTTOM = 78, 14, 12, 40
-
-
-def _int(value: str | None, default: int, low: int, high: int) -> int:
-    if value is None or not value.isascii() or not value.isdigit() or len(value) > 15:
-        return default
-    return max(low, min(high, int(value)))
 
 
 def plotted(raw_query: str) -> tuple[list[Conversation], int]:
@@ -103,16 +98,11 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
                             "plot": [k.token for k in keys]}
     if not query.get("from") or not query.get("to"):
         return redirect(flows_url(graph.id, entity_type, entity_id, scope, hour=query.get("hour"), **keep))
-    found = await page.query(data.entity, graph.store, entity_id)
-    if found is None:
-        raise NotFound("The behavior graph has no such entity. Search for it by a part of its identifier.")
-    if found["type"] != entity_type:
-        return redirect(profile_url(graph.id, found["type"], entity_id, scope))
-    hour = None
-    if query.get("hour"):
-        hour = _int(query.get("hour"), scope.start_ms, scope.start_ms, scope.end_ms - 1) // HOUR_MS * HOUR_MS
-    window = TimeScope(hour, hour + HOUR_MS) if hour is not None else scope
-    number = _int(query.get("page"), 1, 1, 1_000_000)
+    found = await entity_of(page, graph, entity_type, entity_id, scope)
+    if isinstance(found, Response):
+        return found
+    hour, window = hour_window(query, scope)
+    number = int_param(query.get("page"), 1, 1, 1_000_000)
     drill = await page.query(flows.drilldown, graph.store, entity_type, entity_id, window.start_ms, window.end_ms,
                              sort, descending, (number - 1) * flows.PAGE_SIZE, flows.PAGE_SIZE)
     volume_rows = await page.query(data.flow_volume, graph.store, entity_type, entity_id, scope.start_ms,

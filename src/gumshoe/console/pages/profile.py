@@ -22,10 +22,31 @@ from gumshoe.graph import queries
 PAGE_SIZE = 50
 
 
-def _int(value: str | None, default: int, low: int, high: int) -> int:
+def int_param(value: str | None, default: int, low: int, high: int) -> int:
+    """A query parameter's whole number between ``low`` and ``high``; ``default`` when it is none."""
     if value is None or not value.isascii() or not value.isdigit() or len(value) > 15:
         return default
     return max(low, min(high, int(value)))
+
+
+async def entity_of(page: Page, graph: Any, entity_type: str, entity_id: str,
+                    scope: TimeScope) -> dict[str, Any] | Response:
+    """The graph's entity of this type and id; a redirect to its profile when it is of another
+    type; NotFound when the graph has none by that id."""
+    found = await page.query(data.entity, graph.store, entity_id)
+    if found is None:
+        raise NotFound("The behavior graph has no such entity. Search for it by a part of its identifier.")
+    if found["type"] != entity_type:
+        return redirect(profile_url(graph.id, found["type"], entity_id, scope))
+    return found  # type: ignore[no-any-return]
+
+
+def hour_window(query: dict[str, str], scope: TimeScope) -> tuple[int | None, TimeScope]:
+    """The hour ``hour=`` chooses inside the scope (None: none), and the window it narrows to."""
+    if not query.get("hour"):
+        return None, scope
+    hour = int_param(query.get("hour"), scope.start_ms, scope.start_ms, scope.end_ms - 1) // HOUR_MS * HOUR_MS
+    return hour, TimeScope(hour, hour + HOUR_MS)
 
 
 def _panels(profile: dict[str, Any], kinds: dict[str, str], located: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
@@ -82,15 +103,10 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         # A preset (or the default) becomes fixed times: a profile's URL shows the same thing when shared.
         extra = {k: query[k] for k in ("hour",) if query.get(k)}
         return redirect(profile_url(graph.id, entity_type, entity_id, scope, **extra))
-    found = await page.query(data.entity, graph.store, entity_id)
-    if found is None:
-        raise NotFound("The behavior graph has no such entity. Search for it by a part of its identifier.")
-    if found["type"] != entity_type:
-        return redirect(profile_url(graph.id, found["type"], entity_id, scope))
-    hour = None
-    if query.get("hour"):
-        hour = _int(query.get("hour"), scope.start_ms, scope.start_ms, scope.end_ms - 1) // HOUR_MS * HOUR_MS
-    window = TimeScope(hour, hour + HOUR_MS) if hour is not None else scope
+    found = await entity_of(page, graph, entity_type, entity_id, scope)
+    if isinstance(found, Response):
+        return found
+    hour, window = hour_window(query, scope)
     profile = await page.query(queries.profile, graph.store, entity_id, window.start_ms, window.end_ms)
     assert profile is not None
     overall = profile if hour is None else await page.query(queries.profile, graph.store, entity_id,
@@ -102,7 +118,7 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
     addresses = [i for i, t in kinds.items() if t == "ip_address"] + ([entity_id] if entity_type == "ip_address" else [])
     located = await page.query(data.places, graph.store, addresses)
-    page_number = _int(query.get("page"), 1, 1, 1_000_000)
+    page_number = int_param(query.get("page"), 1, 1, 1_000_000)
     events = flows_page = None
     breakdown: list[dict[str, Any]] = []
     if hour is not None:
