@@ -15,6 +15,18 @@
     const d = new Date(v * 1000);
     return i === 0 || (d.getUTCHours() === 0 && d.getUTCMinutes() === 0) ? `${day(d)}\n${clock(d)}` : clock(d);
   });
+  // The chosen hour (seconds, or null) shaded: a uPlot draw hook.
+  const shadeHour = (selected) => (u) => {
+    if (selected === null) return;
+    const left = u.valToPos(selected, "x", true);
+    const right = u.valToPos(selected + HOUR, "x", true);
+    u.ctx.save();
+    u.ctx.fillStyle = "rgba(26, 115, 232, 0.12)";
+    u.ctx.fillRect(left, u.bbox.top, right - left, u.bbox.height);
+    u.ctx.restore();
+  };
+  // What the flow drill-down's plot (flowplot.js, loaded after this file) draws the same way.
+  window.gumshoeCharts = { HOUR, day, clock, ticks, shadeHour };
 
   function drillTo(data, hourSeconds) {
     const target = new URL(data.drill, window.location.origin);
@@ -57,15 +69,7 @@
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
       hooks: {
-        draw: [(u) => {
-          if (selected === null) return;
-          const left = u.valToPos(selected, "x", true);
-          const right = u.valToPos(selected + HOUR, "x", true);
-          u.ctx.save();
-          u.ctx.fillStyle = "rgba(26, 115, 232, 0.12)";
-          u.ctx.fillRect(left, u.bbox.top, right - left, u.bbox.height);
-          u.ctx.restore();
-        }],
+        draw: [shadeHour(selected)],
         ready: [(u) => {
           u.over.style.cursor = "pointer";
           u.over.addEventListener("click", () => {

@@ -7,14 +7,7 @@
 "use strict";
 
 (function flowPlot() {
-  const HOUR = 3600;
-  const pad = (n) => String(n).padStart(2, "0");
-  const day = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-  const clock = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
-  const ticks = (u, splits) => splits.map((v, i) => {
-    const d = new Date(v * 1000);
-    return i === 0 || (d.getUTCHours() === 0 && d.getUTCMinutes() === 0) ? `${day(d)}\n${clock(d)}` : clock(d);
-  });
+  const { HOUR, day, clock, ticks, shadeHour } = window.gumshoeCharts;  // charts.js, loaded first
   const bytes = (v) => {
     if (v === null || v === undefined) return "--";
     let size = v;
@@ -71,15 +64,7 @@
         series: series,
         cursor: { drag: { x: false, y: false } },
         hooks: {
-          draw: [(u) => {
-            if (selected === null) return;
-            const left = u.valToPos(selected, "x", true);
-            const right = u.valToPos(selected + HOUR, "x", true);
-            u.ctx.save();
-            u.ctx.fillStyle = "rgba(26, 115, 232, 0.12)";
-            u.ctx.fillRect(left, u.bbox.top, right - left, u.bbox.height);
-            u.ctx.restore();
-          }],
+          draw: [shadeHour(selected)],
         },
       };
       plot = new uPlot(options, [xs, ...chosen.map(values)], element);
