@@ -188,7 +188,7 @@ def located_graph(base: Path, world: World) -> Iterator[IngestedGraph]:
     geo = GeoIP(*build_geo_dbs(base / "geo", PLACES))
     try:
         with ingested_graph(base / "graph", world) as graph:
-            with graph.store.cursor() as conn:
+            with graph.store.writing() as main, main.cursor() as conn:
                 locate_addresses(conn, geo)
             graph.geo = geo  # type: ignore[attr-defined]
             graph.geo_dir = base / "geo"  # type: ignore[attr-defined]

@@ -330,7 +330,8 @@ def test_partial_aggregates_of_two_loads_sum_the_same_before_and_after_compactio
     # One row per key now, and the readers' sums unchanged.
     with store.cursor() as conn:
         for table, key in (("entities", "type, id"), ("links", "src_id, kind, dst_id, hour"),
-                           ("hourly", "entity_type, entity_id, hour, dimension, value")):
+                           ("hourly", "entity_type, entity_id, hour, dimension, value"),
+                           ("by_hour", "hour, panel, entity_type, entity_id")):
             duplicates = conn.execute(f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)").fetchone()
             assert duplicates == (0,), table
         assert conn.execute("SELECT count(*) FROM entities WHERE id = ?", [ALICE]).fetchone() == (1,)
@@ -563,8 +564,8 @@ def session_line(n: int, session: str, *, ip: str, agent: str, error: str | None
 
 
 def test_a_role_profile_is_the_sum_of_its_sessions_profiles(tmp_path: Path) -> None:
-    """A role's panels and hourly volume are read from its sessions' raw events; they are the
-    sums of the sessions' own profiles (their hourly rows), partial rows and all."""
+    """A role's panels and hourly volume (its own hourly rows, made from its sessions' events)
+    are the sums of the sessions' own profiles, partial rows and all."""
     store = GraphStore(tmp_path / "g.duckdb")
     sessions = ("i-0aaa", "deploy-1", "deploy-2")
     for part in range(2):  # two loads: partial rows to sum
@@ -590,3 +591,44 @@ def test_a_role_profile_is_the_sum_of_its_sessions_profiles(tmp_path: Path) -> N
     assert {h["hour"]: [h["success"], h["failure"]] for h in role["hourlyApiVolume"]} == hours
     assert sum(f for (d, _), (_, f) in summed.items() if d == "api") == 8  # the failed calls count as failures
     store.close()
+
+
+def derived_rows_of_version_2(store: GraphStore) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows derived version 2 added (the summary's rollups and the roles' own hourly rows), summed."""
+    with store.cursor() as conn:
+        return {
+            "by_hour": conn.execute("SELECT hour, panel, entity_type, entity_id, sum(success), sum(failure), sum(bytes) "
+                                    "FROM by_hour GROUP BY ALL ORDER BY ALL").fetchall(),
+            "roles": conn.execute("SELECT entity_id, hour, dimension, value, sum(success), sum(failure) FROM hourly "
+                                  "WHERE entity_type = 'aws_role' GROUP BY ALL ORDER BY ALL").fetchall(),
+        }
+
+
+def test_a_graph_made_before_the_rollups_gets_them_from_its_raw_tables_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "g.duckdb"
+    store = GraphStore(path)
+    load(store, "a", api_events([ct_line(0), ct_line(1, error="AccessDenied"), ct_line(2, user="bob")]
+                                + [session_line(n, f"s-{n % 2}", ip=IP, agent=AGENT) for n in range(4)]))
+    load(store, "f", flow_records(100, 7), "vpcflow", vpcflow.PACKAGE)
+    made_by_loads = derived_rows_of_version_2(store)
+    role = profile(store, f"arn:aws:iam::{ACCOUNT}:role/Deploy")
+    assert made_by_loads["roles"] and {r[1] for r in made_by_loads["by_hour"]} == {"calls", "traffic"}
+    # What an older Gumshoe's graph looks like: none of those rows, and no version.
+    with store.writing() as conn:
+        conn.execute("DELETE FROM by_hour")
+        conn.execute("DELETE FROM hourly WHERE entity_type = 'aws_role'")
+        conn.execute("DELETE FROM store_meta WHERE key = 'derived_version'")
+    store.close()
+
+    again = GraphStore(path)
+    try:
+        assert derived_rows_of_version_2(again) == made_by_loads
+        assert profile(again, f"arn:aws:iam::{ACCOUNT}:role/Deploy") == role
+    finally:
+        again.close()
+    # Once: a third opening makes nothing more.
+    third = GraphStore(path)
+    try:
+        assert derived_rows_of_version_2(third) == made_by_loads
+    finally:
+        third.close()

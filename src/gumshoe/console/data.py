@@ -13,12 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
-from gumshoe.formats.sql import is_ip
 from gumshoe.graph.store import GraphStore
-
-# Up to this many hours, the summary counts addresses' calls and flows from the raw records of
-# the scope; past it, from the hourly rows (cheaper than a month of raw events on the benchmark graph).
-RAW_SUMMARY_HOURS = 7 * 24
 
 PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
 INVESTIGABLE_TYPES = ("aws_user", "aws_role")
@@ -43,6 +38,21 @@ _FLOW_FILTER = {
 
 def _hours(start_ms: int, end_ms: int) -> tuple[int, int]:
     return start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
+
+
+def _links_sorted(conn: Any) -> int:
+    """How many of ``links``' rows ``links_by_dst`` holds (the rest came after the last compaction)."""
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _links_to(ids: str) -> str:
+    """The links pointing at any of the ids in the parameter ``ids`` (a list): those sorted by
+    destination, and those appended since (``$sorted``: ``_links_sorted``)."""
+    keys = f"(SELECT hash(unnest(${ids}::VARCHAR[])))"
+    wanted = f"dkey IN {keys} AND dst_id IN (SELECT unnest(${ids}::VARCHAR[]))"
+    return (f"(SELECT * FROM links_by_dst WHERE {wanted} "
+            f"UNION ALL SELECT * FROM links WHERE rowid >= $sorted AND {wanted})")
 
 
 def entity(store: GraphStore, entity_id: str) -> dict[str, Any] | None:
@@ -77,76 +87,44 @@ def types_of(store: GraphStore, ids: list[str]) -> dict[str, str]:
 
 def graph_extent(store: GraphStore) -> tuple[int, int] | None:
     """The first and last event time of the whole graph, or None when it holds nothing."""
-    with store.cursor() as conn:
-        row = conn.execute("SELECT min(first_ms), max(last_ms) FROM entities").fetchone()
-    if row is None or row[0] is None:
-        return None
-    return int(row[0]), int(row[1])
+    def compute() -> tuple[int, int] | None:
+        with store.cursor() as conn:
+            row = conn.execute("SELECT min(first_ms), max(last_ms) FROM entities").fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
+    return store.remembered("extent", compute)
 
 
 def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
     """The summary page's panels for a scope."""
     first, last = _hours(start_ms, end_ms)
-    # The raw events of the scope's whole hours (the hours the hourly rows count): events
-    # arrive roughly in time order, so DuckDB reads only the row groups of the scope's times,
-    # where the hourly rows (sorted by entity) would all be read.
-    window = {"from": first * HOUR_MS, "to": (last + 1) * HOUR_MS}
+    hours = {"first": first, "last": last, "top": top}
     with store.cursor() as conn:
-        # A role's calls are its sessions' calls; a session is counted under its role.
-        principals = conn.execute(
-            """SELECT CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN 'aws_role' ELSE principal_type END,
-                      CASE WHEN principal_type = 'role_session' AND role_arn <> '' THEN role_arn ELSE principal_id END AS id,
-                      count(*) FILTER (WHERE error_code = ''), count(*) FILTER (WHERE error_code <> '')
-               FROM api_events WHERE time_ms >= $from AND time_ms < $to
-                 AND principal_type IN ('aws_user', 'role_session', 'federated_user') AND principal_id <> ''
-               GROUP BY ALL ORDER BY count(*) DESC, id LIMIT $top""",
-            {**window, "top": top},
+        # The rollups of by_hour (sorted by hour: a scope reads its own hours' row groups). A
+        # role's calls are its sessions' calls; addresses are those of formats/vpcflow.py's
+        # traffic, as either end.
+        rows = conn.execute(
+            """SELECT panel, entity_type, entity_id, sum(success), sum(failure), sum(bytes) FROM by_hour
+               WHERE hour BETWEEN $first AND $last GROUP BY panel, entity_type, entity_id
+               QUALIFY row_number() OVER (
+                   PARTITION BY panel, CASE WHEN panel = 'calls' AND entity_type <> 'ip_address' THEN '' ELSE entity_type END
+                   ORDER BY CASE WHEN panel = 'calls' THEN sum(success) + sum(failure) ELSE sum(bytes) END DESC,
+                            entity_id, entity_type) <= $top""",
+            hours,
         ).fetchall()
+        calls = sorted((r for r in rows if r[0] == "calls"), key=lambda r: (-(r[3] + r[4]), r[2], r[1]))
+        principals = [(t, i, ok, failed) for _, t, i, ok, failed, _ in calls if t != "ip_address"]
+        addresses = [(i, ok, failed) for _, t, i, ok, failed, _ in calls if t == "ip_address"]
         roles = [i for t, i, _, _ in principals if t == "aws_role"]
+        # A role's sessions active in the scope: its session_of links (sorted by destination).
         sessions = dict(conn.execute(
-            """SELECT role_arn, count(DISTINCT principal_id) FROM api_events
-               WHERE time_ms >= $from AND time_ms < $to AND principal_type = 'role_session'
-                 AND role_arn IN (SELECT unnest($roles::VARCHAR[])) GROUP BY role_arn""",
-            {**window, "roles": roles},
+            f"""SELECT dst_id, count(DISTINCT src_id) FROM {_links_to("roles")}
+               WHERE kind = 'session_of' AND src_type = 'role_session' AND hour BETWEEN $first AND $last
+               GROUP BY dst_id""",
+            {"first": first, "last": last, "roles": roles, "sorted": _links_sorted(conn)},
         ).fetchall()) if roles else {}
-        if last - first < RAW_SUMMARY_HOURS:
-            addresses = conn.execute(
-                f"""WITH calls AS MATERIALIZED (
-                        SELECT source_ip, count(*) FILTER (WHERE error_code = '') AS ok,
-                               count(*) FILTER (WHERE error_code <> '') AS failed
-                        FROM api_events WHERE time_ms >= $from AND time_ms < $to AND source_ip <> '' GROUP BY source_ip)
-                    SELECT * FROM calls WHERE {is_ip('source_ip')} ORDER BY ok + failed DESC, source_ip LIMIT $top""",
-                {**window, "top": top},
-            ).fetchall()
-        else:
-            addresses = conn.execute(
-                """SELECT entity_id, sum(success), sum(failure) FROM hourly
-                   WHERE entity_type = 'ip_address' AND dimension = 'api' AND hour BETWEEN $first AND $last
-                   GROUP BY entity_id ORDER BY sum(success) + sum(failure) DESC, entity_id LIMIT $top""",
-                {"first": first, "last": last, "top": top},
-            ).fetchall()
-        # The most VPC flow bytes, of instances and of addresses (as either end), the rows of
-        # formats/vpcflow.py's flow_peer panels.
-        if last - first < RAW_SUMMARY_HOURS:
-            rows = conn.execute(
-                """WITH f AS MATERIALIZED (SELECT src_addr, dst_addr, instance_id, bytes, action FROM flows
-                                           WHERE time_ms >= $from AND time_ms < $to),
-                        ends AS (SELECT 'ec2_instance' AS t, instance_id AS i, bytes, action FROM f WHERE instance_id <> ''
-                                 UNION ALL SELECT 'ip_address', src_addr, bytes, action FROM f
-                                 UNION ALL SELECT 'ip_address', dst_addr, bytes, action FROM f)
-                   SELECT t, i, sum(bytes), count(*) FILTER (WHERE action <> 'REJECT'),
-                          count(*) FILTER (WHERE action = 'REJECT') FROM ends GROUP BY t, i
-                   QUALIFY row_number() OVER (PARTITION BY t ORDER BY sum(bytes) DESC, i) <= $top""",
-                {**window, "top": top},
-            ).fetchall()
-        else:
-            rows = conn.execute(
-                """SELECT entity_type, entity_id, sum(bytes), sum(success), sum(failure) FROM hourly
-                   WHERE entity_type IN ('ec2_instance', 'ip_address') AND dimension = 'flow_peer'
-                     AND hour BETWEEN $first AND $last GROUP BY entity_type, entity_id
-                   QUALIFY row_number() OVER (PARTITION BY entity_type ORDER BY sum(bytes) DESC, entity_id) <= $top""",
-                {"first": first, "last": last, "top": top},
-            ).fetchall()
+        rows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
         traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
         # New in the scope: a row first seen in it, and no row of the entity seen before. The
@@ -204,33 +182,59 @@ def _located(conn: Any, column: str) -> bool:
 # call, so a place's or network's first sighting is a join of the two, not a scan of the events.
 _SEEN = """seen AS (SELECT g.{column}, g.ip, e.first_ms AS first FROM ip_geo g
                      JOIN entities e ON e.ekey = hash(g.ip) AND e.id = g.ip AND e.type = 'ip_address'
-                     WHERE g.{column} <> '')"""
+                     WHERE g.{column} <> '' {only})"""
+
+
+def _first_sightings(store: GraphStore, column: str) -> list[tuple[str, int, str]] | None:
+    """Every place (``location``) or network (``aso``) of the graph's located addresses with its
+    first time and first address, newest first; None when no address was located with that
+    database. All time, so kept until the graph changes (a join of every located address)."""
+    def compute() -> list[tuple[str, int, str]] | None:
+        with store.cursor() as conn:
+            if not _located(conn, column):
+                return None
+            return [(name, int(first), ip) for name, first, ip in conn.execute(
+                f"""WITH {_SEEN.format(column=column, only="")}
+                    SELECT {column}, min(first), arg_min(ip, first) FROM seen GROUP BY 1 ORDER BY 2 DESC, 1""",
+            ).fetchall()]
+    return store.remembered(f"first_sightings:{column}", compute)
+
+
+def _first_in(sightings: list[tuple[str, int, str]], start_ms: int, end_ms: int,
+              top: int) -> list[tuple[str, int, str]]:
+    return [s for s in sightings if start_ms <= s[1] < end_ms][:top]
 
 
 def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> list[dict[str, Any]] | None:
     """Places (GeoIP city, as investigations locate addresses, kept in ``ip_geo``) first seen in
     the scope: none of their addresses was seen before it. Each with its first address, the
-    principal of the first API call from there and the calls from there (all time); None when
-    the graph's addresses were never located (no GeoIP database)."""
+    principal of the first API call from there and the calls from there since the scope began;
+    None when the graph's addresses were never located (no GeoIP database)."""
+    sightings = _first_sightings(store, "location")
+    if sightings is None:
+        return None
+    new = _first_in(sightings, start_ms, end_ms, top)
+    if not new:
+        return []
     first_hour, _ = _hours(start_ms, end_ms)
     with store.cursor() as conn:
-        if not _located(conn, "location"):
-            return None
-        rows = conn.execute(
-            f"""WITH {_SEEN.format(column="location")},
-               new AS (SELECT location, min(first) AS first, arg_min(ip, first) AS ip FROM seen GROUP BY location
-                       HAVING min(first) >= $start AND min(first) < $end ORDER BY first DESC, location LIMIT $top),
-               addresses AS (SELECT DISTINCT location, ip FROM seen WHERE location IN (SELECT location FROM new)),
-               calls AS (SELECT a.location, k.src_type AS pt, k.src_id AS pid, k.first_ms AS first, k.count AS n
-                         FROM links k JOIN addresses a ON a.ip = k.dst_id
-                         WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address' AND k.hour >= $first_hour)
-               SELECT n.location, n.ip, arg_min(c.pt, c.first), arg_min(c.pid, c.first), n.first, COALESCE(sum(c.n), 0)
-               FROM new n LEFT JOIN calls c USING (location)
-               GROUP BY n.location, n.ip, n.first ORDER BY n.first DESC, n.location""",
-            {"start": start_ms, "end": end_ms, "top": top, "first_hour": first_hour},
+        addresses = conn.execute(
+            "SELECT DISTINCT location, ip FROM ip_geo WHERE location IN (SELECT unnest($places::VARCHAR[]))",
+            {"places": [loc for loc, _, _ in new]},
         ).fetchall()
-    return [{"location": loc, "ip": ip, "principalType": pt, "principalId": pid, "firstSeen": first, "calls": int(n)}
-            for loc, ip, pt, pid, first, n in rows]
+        calls = {loc: (pt, pid, n) for loc, pt, pid, n in conn.execute(
+            f"""SELECT a.location, arg_min(k.src_type, k.first_ms), arg_min(k.src_id, k.first_ms), sum(k.count)
+                FROM {_links_to("ips")} k JOIN (SELECT unnest($places::VARCHAR[]) AS location,
+                                                     unnest($ips::VARCHAR[]) AS ip) a ON a.ip = k.dst_id
+                WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address' AND k.hour >= $first_hour
+                GROUP BY a.location""",
+            {"places": [loc for loc, _ in addresses], "ips": [ip for _, ip in addresses], "first_hour": first_hour,
+             "sorted": _links_sorted(conn)},
+        ).fetchall()} if addresses else {}
+    return [{"location": loc, "ip": ip, "principalType": calls.get(loc, (None,))[0],
+             "principalId": calls.get(loc, (None, None))[1], "firstSeen": first,
+             "calls": int(calls[loc][2]) if loc in calls else 0}
+            for loc, first, ip in new]
 
 
 def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, listed: int = 5) -> list[dict[str, Any]] | None:
@@ -239,18 +243,24 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
     scope and the principals whose API calls came from them in the scope (the first
     ``listed`` of each, by first time, and how many in all), and those calls; None when no
     address of the graph was located with an ASN database."""
+    sightings = _first_sightings(store, "aso")
+    if sightings is None:
+        return None
+    new = _first_in(sightings, start_ms, end_ms, top)
+    if not new:
+        return []
     first_hour, last_hour = _hours(start_ms, end_ms)
     with store.cursor() as conn:
-        if not _located(conn, "aso"):
-            return None
+        addresses = conn.execute(
+            f"""WITH {_SEEN.format(column="aso", only="AND g.aso IN (SELECT unnest($asos::VARCHAR[]))")}
+                SELECT aso, ip, min(first) FROM seen GROUP BY ALL HAVING min(first) < $end""",
+            {"asos": [aso for aso, _, _ in new], "end": end_ms},
+        ).fetchall()
         rows = conn.execute(
-            f"""WITH {_SEEN.format(column="aso")},
-               new AS (SELECT aso, min(first) AS first FROM seen GROUP BY aso
-                       HAVING min(first) >= $start AND min(first) < $end ORDER BY first DESC, aso LIMIT $top),
-               addresses AS (SELECT aso, ip, min(first) AS first FROM seen WHERE aso IN (SELECT aso FROM new)
-                             GROUP BY ALL HAVING min(first) < $end),
+            f"""WITH addresses AS (SELECT unnest($asos::VARCHAR[]) AS aso, unnest($ips::VARCHAR[]) AS ip,
+                                          unnest($firsts::BIGINT[]) AS first),
                calls AS (SELECT a.aso, k.src_type AS pt, k.src_id AS pid, min(k.first_ms) AS first, sum(k.count) AS n
-                         FROM links k JOIN addresses a ON a.ip = k.dst_id
+                         FROM {_links_to("ips")} k JOIN addresses a ON a.ip = k.dst_id
                          WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address'
                            AND k.hour BETWEEN $first_hour AND $last_hour
                          GROUP BY ALL),
@@ -259,17 +269,17 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
                by_principal AS (SELECT aso, count(*) AS principals, sum(n) AS calls,
                                        list([pt, pid] ORDER BY first, pt, pid)[1:$listed] AS who
                                 FROM calls GROUP BY aso)
-               SELECT new.aso, new.first, a.addresses, a.ips, COALESCE(p.principals, 0), COALESCE(p.calls, 0),
-                      COALESCE(p.who, [])
-               FROM new JOIN by_address a USING (aso) LEFT JOIN by_principal p USING (aso)
-               ORDER BY new.first DESC, new.aso""",
-            {"start": start_ms, "end": end_ms, "top": top, "listed": listed, "first_hour": first_hour,
-             "last_hour": last_hour},
-        ).fetchall()
-    return [{"aso": aso, "firstSeen": int(first), "addressCount": int(n_ips), "addresses": list(ips),
-             "principalCount": int(n_who), "calls": int(calls),
-             "principals": [{"type": t, "id": i} for t, i in who]}
-            for aso, first, n_ips, ips, n_who, calls, who in rows]
+               SELECT a.aso, a.addresses, a.ips, COALESCE(p.principals, 0), COALESCE(p.calls, 0), COALESCE(p.who, [])
+               FROM by_address a LEFT JOIN by_principal p USING (aso)""",
+            {"asos": [a for a, _, _ in addresses], "ips": [ip for _, ip, _ in addresses],
+             "firsts": [int(f) for _, _, f in addresses], "listed": listed, "first_hour": first_hour,
+             "last_hour": last_hour, "sorted": _links_sorted(conn)},
+        ).fetchall() if addresses else []
+    found = {aso: rest for aso, *rest in rows}
+    return [{"aso": aso, "firstSeen": first, "addressCount": int(found[aso][0]), "addresses": list(found[aso][1]),
+             "principalCount": int(found[aso][2]), "calls": int(found[aso][3]),
+             "principals": [{"type": t, "id": i} for t, i in found[aso][4]]}
+            for aso, first, _ in new if aso in found]
 
 
 def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:

@@ -465,4 +465,15 @@ DERIVED = [
         UNION ALL SELECT 'ec2_instance', instance_id, 'flow_port', CAST(dst_port AS VARCHAR) || '/' || CAST(protocol AS VARCHAR),
             time_ms, action, bytes FROM batch WHERE instance_id <> '' AND dst_port >= 0
     ) GROUP BY ALL""",
+    # The summary's rollup, by hour: the traffic of instances and of addresses (either end),
+    # records accepted and rejected.
+    f"""INSERT INTO by_hour
+    SELECT time_ms // {HOUR_MS}, 'traffic', t, i, count(*) FILTER (WHERE action <> 'REJECT'),
+           count(*) FILTER (WHERE action = 'REJECT'), sum(bytes) FROM (
+        SELECT 'ec2_instance' AS t, instance_id AS i, time_ms, action, bytes FROM batch WHERE instance_id <> ''
+        UNION ALL SELECT 'ip_address', src_addr, time_ms, action, bytes FROM batch
+        UNION ALL SELECT 'ip_address', dst_addr, time_ms, action, bytes FROM batch
+    ) GROUP BY ALL""",
 ]
+# Added at the graph store's derived version 2 (graph/store.py makes them for older graphs).
+DERIVED_ADDED = {2: DERIVED[-1:]}

@@ -9,7 +9,7 @@ over the partial rows the loads appended):
     flow_peer    VPC flow peers with bytes, flow_port             (IP addresses, instances)
     related      relationships from and to the entity, with counts and first / last seen
 
-For a role, the panels sum the activity of all its role sessions (read from their raw events).
+For a role, the panels sum the activity of all its role sessions.
 """
 
 from __future__ import annotations
@@ -26,27 +26,11 @@ ENTITY_TYPES = (
 )
 
 
-# The hourly rows of an entity's panels, in a scope of whole hours (``rows``).
+# The hourly rows of an entity's panels, in a scope of whole hours (``rows``). A role's rows
+# are its sessions' summed at load time (formats/cloudtrail.py): an instance role has tens of
+# thousands of sessions, whose rows lie all over the table (sorted by entity key).
 ENTITY_ROWS = """WITH rows AS (SELECT hour, dimension, value, success, failure, bytes FROM hourly
                                 WHERE ekey = hash($id) AND entity_id = $id AND hour BETWEEN $first AND $last)"""
-# A role's are its sessions' rows. An instance role has tens of thousands of sessions, whose
-# hourly rows lie all over the table (sorted by entity key); their events all carry the role's
-# ARN, so the same rows are made from the raw events of the scope instead: one equality on a
-# dictionary-compressed column, over the row groups of the scope's times only. The dimensions
-# and values are those of formats/cloudtrail.py's hourly rows of principals (the tests check
-# that a role's profile is the sum of its sessions').
-ROLE_ROWS = """WITH events AS MATERIALIZED (
-        SELECT time_ms // 3600000 AS hour, event_source || ':' || event_name AS api, source_ip, user_agent,
-               login_result, CAST(error_code = '' AS BIGINT) AS success, CAST(error_code <> '' AS BIGINT) AS failure
-        FROM api_events WHERE principal_type = 'role_session' AND role_arn = $id AND principal_id <> ''
-          AND time_ms >= $from AND time_ms < $to),
-    rows AS (SELECT hour, 'api' AS dimension, api AS value, success, failure, 0 AS bytes FROM events
-             UNION ALL SELECT hour, 'ip_address', source_ip, success, failure, 0 FROM events WHERE source_ip <> ''
-             UNION ALL SELECT hour, 'user_agent', user_agent, success, failure, 0 FROM events WHERE user_agent <> ''
-             UNION ALL SELECT hour, 'console_login', login_result, success, failure, 0 FROM events
-                 WHERE login_result <> '')"""
-
-
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     sql = (
         "SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
@@ -87,13 +71,11 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
                 f"SELECT count(DISTINCT src_id) FROM {incoming} WHERE kind = 'session_of' AND src_type = 'role_session'",
                 {"id": entity_id},
             ).fetchone()[0]  # type: ignore[index]
-            rows_of, params = ROLE_ROWS, {"id": entity_id, "from": first_hour * HOUR_MS, "to": (last_hour + 1) * HOUR_MS}
-        else:
-            rows_of, params = ENTITY_ROWS, {"id": entity_id, "first": first_hour, "last": last_hour}
+        params = {"id": entity_id, "first": first_hour, "last": last_hour}
         # The panels (the top of each dimension) and the API calls per hour, in one statement
         # over the rows read once.
         both = conn.execute(
-            f"""{rows_of}
+            f"""{ENTITY_ROWS}
                 SELECT * FROM (
                     SELECT 0 AS part, dimension, value, sum(success) AS ok, sum(failure) AS failed, sum(bytes),
                            min(hour), max(hour) AS hour

@@ -4,11 +4,16 @@
 
 Raw tables keep every event for drill-down (``api_events``, ``flows``, ``findings``,
 ``k8s_events``, ``sh_findings``). Three derived tables serve entities, relationships and
-profiles; each load appends its partial aggregates and readers sum them:
+profiles, and a fourth, sorted by time, the summary; each load appends its partial aggregates
+and readers sum them:
 
     entities  (type, id, account_id, first_ms, last_ms, events)
     links     (src_type, src_id, kind, dst_type, dst_id, hour, count, bytes, first_ms, last_ms)
     hourly    (entity_type, entity_id, hour, dimension, value, success, failure, bytes)
+    by_hour   (hour, panel, entity_type, entity_id, success, failure, bytes)
+
+A graph made by an older Gumshoe lacks the derived rows added since: opening it makes them
+from its raw tables, once (``DERIVED_VERSION``).
 
 ``loaded_objects`` makes a load exactly-once: an object's rows and its ``loaded_objects`` row
 commit in one transaction, and a second load of the same object is refused. The object's
@@ -22,13 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import duckdb
 import orjson
@@ -36,6 +43,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gumshoe.formats import READERS, columns
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Per graph store, unless the memory_limit setting says otherwise. Less saves memory (128MB keeps
 # a million-event load under 512 MiB) but runs out beside concurrent reads (docs/PERFORMANCE.md).
@@ -54,6 +64,9 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE TABLE IF NOT EXISTS hourly (
     entity_type VARCHAR, entity_id VARCHAR, hour BIGINT, dimension VARCHAR, value VARCHAR,
     success BIGINT, failure BIGINT, bytes BIGINT, ekey UBIGINT
+);
+CREATE TABLE IF NOT EXISTS by_hour (
+    hour BIGINT, panel VARCHAR, entity_type VARCHAR, entity_id VARCHAR, success BIGINT, failure BIGINT, bytes BIGINT
 );
 CREATE TABLE IF NOT EXISTS links_by_dst AS SELECT * FROM links LIMIT 0;
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
@@ -75,9 +88,12 @@ DERIVED_COLUMNS = {
     "entities": ("type", "id", "account_id", "first_ms", "last_ms", "events"),
     "links": ("src_type", "src_id", "kind", "dst_type", "dst_id", "hour", "count", "bytes", "first_ms", "last_ms"),
     "hourly": ("entity_type", "entity_id", "hour", "dimension", "value", "success", "failure", "bytes"),
+    "by_hour": ("hour", "panel", "entity_type", "entity_id", "success", "failure", "bytes"),
 }
 KEYS = {"entities": "hash(id)", "links": "hash(src_id), hash(dst_id)", "hourly": "hash(entity_id)"}
-SORT = {"entities": "ekey", "links": "skey, hour", "hourly": "ekey, hour"}
+KEY_COLUMNS = {"entities": ("ekey",), "links": ("skey", "dkey"), "hourly": ("ekey",), "by_hour": ()}
+# by_hour is read by time ranges (the summary's scope), the others by entity.
+SORT = {"entities": "ekey", "links": "skey, hour", "hourly": "ekey, hour", "by_hour": "hour, panel"}
 _INSERT = re.compile(r"^\s*INSERT INTO (\w+)\s+", re.DOTALL)
 
 
@@ -87,11 +103,19 @@ def _keyed(statement: str) -> str:
     assert match is not None, statement
     table = match.group(1)
     select = statement[match.end():]
-    return (f"INSERT INTO {table} SELECT *, {KEYS[table]} FROM ({select}) "
-            f"AS s({', '.join(DERIVED_COLUMNS[table])})")
+    keys = f", {KEYS[table]}" if table in KEYS else ""
+    return f"INSERT INTO {table} SELECT *{keys} FROM ({select}) AS s({', '.join(DERIVED_COLUMNS[table])})"
 
 
 DERIVED: dict[str, list[str]] = {r.KIND: [_keyed(statement) for statement in r.DERIVED] for r in READERS}
+# The derived rows' version: each reader's DERIVED_ADDED names the statements (of its DERIVED)
+# added at a version, which opening an older graph runs over the raw table.
+DERIVED_VERSION = 2
+BACKFILLS: dict[int, list[tuple[str, str]]] = {}
+for _reader in READERS:
+    for _version, _statements in getattr(_reader, "DERIVED_ADDED", {}).items():
+        assert _version <= DERIVED_VERSION and all(s in _reader.DERIVED for s in _statements), _reader.KIND
+        BACKFILLS.setdefault(_version, []).extend((_reader.RAW_TABLE, _keyed(s)) for s in _statements)
 
 # Compaction: derived rows appended since the last one, past this many (or a quarter of the
 # table), are summed and the tables rewritten in key order.
@@ -129,8 +153,10 @@ class GraphStore:
         })
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gumshoe-graph-writer")
-        self._conn.execute(SCHEMA)
         self._conn.execute("SET enable_progress_bar = false")  # DuckDB's bar would print amid a command's output
+        made = self._conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_meta'").fetchone()
+        self._conn.execute(SCHEMA)
+        self._bring_up_to_date(old=bool(made and made[0]))
         self._reader = _Reader()
         self._readers: list[duckdb.DuckDBPyConnection] = []
         self._reads = threading.Condition()
@@ -139,6 +165,34 @@ class GraphStore:
         # readers beside a load would run it out of memory (DuckDB fails, it does not wait).
         self._read_slots = threading.BoundedSemaphore(READERS_AT_ONCE)
         self._closed = False
+        # What loads and writes have committed, counted: answers remembered for one count
+        # (``remembered``) are good until the next.
+        self.generation = 0
+        self._remembered: dict[str, tuple[int, Any]] = {}
+
+    def _bring_up_to_date(self, old: bool) -> None:
+        """Make the derived rows a graph made by an older Gumshoe lacks, from its raw tables."""
+        conn = self._conn
+        row = conn.execute("SELECT value FROM store_meta WHERE key = 'derived_version'").fetchone()
+        version = row[0] if row else (1 if old else DERIVED_VERSION)
+        if version >= DERIVED_VERSION and row:
+            return
+        started = time.monotonic()
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for added in range(version + 1, DERIVED_VERSION + 1):
+                for raw_table, statement in BACKFILLS.get(added, []):
+                    conn.execute(f"CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM {raw_table}")
+                    conn.execute(statement)
+            conn.execute("DROP VIEW IF EXISTS batch")
+            conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('derived_version', ?)", [DERIVED_VERSION])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if version < DERIVED_VERSION:
+            log.info("graph store %s: derived rows brought from version %d to %d in %.1f s", self.path.name,
+                     version, DERIVED_VERSION, time.monotonic() - started)
 
     def close(self) -> None:
         with self._reads:
@@ -201,7 +255,26 @@ class GraphStore:
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The store's write connection, between loads (geolocations kept beside the graph)."""
         with self._lock:
-            yield self._conn
+            try:
+                yield self._conn
+            finally:
+                self.changed()
+
+    def changed(self) -> None:
+        """Note a write made outside ``writing()`` and loads, so remembered answers are made again."""
+        self.generation += 1
+
+    def remembered(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()``'s answer, made once while the graph's data does not change: for
+        all-time facts many pages ask of a graph (its extent, where each place was first seen).
+        The answer may come from data newer than the count it is kept under, never older."""
+        generation = self.generation
+        kept = self._remembered.get(key)
+        if kept is not None and kept[0] == generation:
+            return cast(T, kept[1])
+        value = compute()
+        self._remembered[key] = (generation, value)
+        return value
 
     # --- loading -------------------------------------------------------------------
 
@@ -246,16 +319,16 @@ class GraphStore:
             conn.execute("BEGIN TRANSACTION")
             try:
                 for table, columns in DERIVED_COLUMNS.items():
-                    keys = "ekey" if table != "links" else "skey, dkey"
                     sums = {"events": "sum(events)", "count": "sum(count)", "bytes": "sum(bytes)",
                             "success": "sum(success)", "failure": "sum(failure)",
                             "first_ms": "min(first_ms)", "last_ms": "max(last_ms)", "account_id": "min(account_id)"}
-                    select = ", ".join(f"CAST({sums[c]} AS BIGINT) AS {c}" if c in sums and c != "account_id"
-                                       else (f"{sums[c]} AS {c}" if c in sums else c) for c in columns)
+                    select = ", ".join([*(f"CAST({sums[c]} AS BIGINT) AS {c}" if c in sums and c != "account_id"
+                                          else (f"{sums[c]} AS {c}" if c in sums else c) for c in columns),
+                                        *KEY_COLUMNS[table]])
                     group = ", ".join(c for c in columns if c not in sums)
                     if _sums_shrink(conn, table, group):
-                        conn.execute(f"CREATE TABLE {table}_compacted AS SELECT {select}, {keys} FROM {table} "
-                                     f"GROUP BY {group}, {keys} ORDER BY {SORT[table]}")
+                        conn.execute(f"CREATE TABLE {table}_compacted AS SELECT {select} FROM {table} "
+                                     f"GROUP BY {', '.join([group, *KEY_COLUMNS[table]])} ORDER BY {SORT[table]}")
                     else:  # loads of other hours: summing would cost a grouping and save nothing
                         conn.execute(f"CREATE TABLE {table}_compacted AS SELECT * FROM {table} ORDER BY {SORT[table]}")
                     conn.execute(f"DROP TABLE {table}")
@@ -414,6 +487,7 @@ class Load:
         except BaseException:
             self.rollback()
             raise
+        self._store.changed()
         self._close()
 
     def rollback(self) -> None:

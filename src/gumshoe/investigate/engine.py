@@ -189,6 +189,8 @@ class Investigator:
                 indicators += self._new_places_and_asos(activity, account, has_city, has_asn)
             indicators += self._new_user_agents(activity, account)
             baseline = _baseline(conn, subject, start_ms, activity)
+        if account.located_more:
+            store.changed()  # ip_geo grew: what the console keeps of it is out of date
         if baseline["note"]:
             notes.append(baseline.pop("note"))
         if activity.chains:
@@ -755,6 +757,7 @@ class _AccountBaseline:
                          AND time_ms >= $base AND time_ms < $start"""
         self._geo_ready = False
         self._agents: set[str] | None = None
+        self.located_more = False  # whether it added addresses to ip_geo
 
     def _located(self) -> None:
         """The account's baseline addresses with their places (one scan and one join); those
@@ -776,6 +779,7 @@ class _AccountBaseline:
         if conn.execute("SELECT count(*) FROM account_geo WHERE location IS NULL").fetchone()[0]:  # type: ignore[index]
             conn.execute("CREATE OR REPLACE TEMP TABLE account_missing AS SELECT ip FROM account_geo WHERE location IS NULL")
             locate_addresses(conn, geo, table="account_missing")
+            self.located_more = True
             conn.execute(with_places.format(addresses="SELECT ip FROM account_geo"), {"source": geo.signature})
         self._geo_ready = True
 
