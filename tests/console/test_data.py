@@ -326,3 +326,50 @@ def test_without_an_asn_database_the_asos_are_unknown(located: Any) -> None:
         with located.store.writing() as main, main.cursor() as conn:
             locate_addresses(conn, located.geo)
     assert data.new_asos(located.store, start, end)
+
+
+def test_newly_observed_entities_after_a_compaction_and_an_earlier_load(tmp_path: Path) -> None:
+    """Compaction keeps each entity's first sighting sorted by time (``firsts``); entities with
+    rows loaded since count from both, an older log loaded late included."""
+    import io
+    import json
+
+    from gumshoe.formats import cloudtrail
+    from gumshoe.graph.store import GraphStore
+
+    t0 = ms(dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+
+    def calls(*who: tuple[str, int]) -> list[Any]:
+        lines = [json.dumps({
+            "eventTime": dt.datetime.fromtimestamp((t0 + hour * HOUR_MS) / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2", "eventID": f"{user}-{hour}",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::111122223333:user/{user}",
+                             "accountId": "111122223333"}}) for user, hour in who]
+        return [r for b in cloudtrail.read(io.BytesIO("\n".join(lines).encode()), "x.json") for r in b.records]
+
+    def new_users(store: GraphStore, first_hour: int, hours: int) -> dict[str, int]:
+        found = data.summary(store, t0 + first_hour * HOUR_MS, t0 + (first_hour + hours) * HOUR_MS)
+        return {e["id"].rsplit("/", 1)[1]: (e["firstSeen"] - t0) // HOUR_MS
+                for e in found["newEntities"] if e["type"] == "aws_user"}
+
+    def load(store: GraphStore, ref: str, records: list[Any]) -> None:
+        batch = store.begin(t0)
+        batch.add(ref, "cloudtrail", cloudtrail.PACKAGE, records)
+        batch.commit()
+
+    store = GraphStore(tmp_path / "g.duckdb")
+    try:
+        load(store, "a", calls(("alice", 10), ("bob", 11), ("bob", 30)))
+        assert store.compact(force=True)
+        load(store, "b", calls(("carol", 12), ("alice", 40), ("bob", 5)))  # bob's older log comes late
+        assert new_users(store, 0, 48) == {"alice": 10, "bob": 5, "carol": 12}
+        assert new_users(store, 10, 2) == {"alice": 10}  # bob was first seen before this scope
+        assert new_users(store, 11, 24) == {"carol": 12}
+        assert new_users(store, 20, 24) == {}
+        assert store.compact(force=True)  # the same, all of it from firsts now
+        assert new_users(store, 0, 48) == {"alice": 10, "bob": 5, "carol": 12}
+        assert new_users(store, 10, 2) == {"alice": 10}
+    finally:
+        store.close()

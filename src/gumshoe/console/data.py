@@ -46,6 +46,12 @@ def _links_sorted(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
+def _entities_sorted(conn: Any) -> int:
+    """How many of ``entities``' rows ``firsts`` was made from (the rest came after the last compaction)."""
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'entities_sorted'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _links_to(ids: str) -> str:
     """The links pointing at any of the ids in the parameter ``ids`` (a list): those sorted by
     destination, and those appended since (``$sorted``: ``_links_sorted``)."""
@@ -127,18 +133,24 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         rows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
         traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
-        # New in the scope: a row first seen in it, and no row of the entity seen before. The
-        # entities seen in the scope are few beside the whole table, which is only probed by key.
+        # New in the scope: first seen in it. Entities with no row since the last compaction
+        # have their first sighting in ``firsts`` (sorted by time: the scope's row groups only);
+        # those with rows since (the tail of ``entities``) take the earlier of both.
         new = conn.execute(
-            """WITH seen AS (SELECT type, id, any_value(ekey) AS k, min(first_ms) AS first FROM entities
-                             WHERE first_ms >= $start AND first_ms < $end GROUP BY type, id),
-                    before AS (SELECT DISTINCT type, id FROM entities
-                               WHERE first_ms < $start AND ekey IN (SELECT k FROM seen)),
-                    new AS MATERIALIZED (SELECT s.type, s.id, s.first FROM seen s ANTI JOIN before b
-                                         ON s.type = b.type AND s.id = b.id)
+            """WITH tail AS (SELECT type, id, any_value(ekey) AS ekey, min(first_ms) AS first FROM entities
+                             WHERE rowid >= $sorted GROUP BY type, id),
+                    settled AS (SELECT f.type, f.id, f.first_ms AS first FROM firsts f
+                                WHERE f.first_ms >= $start AND f.first_ms < $end
+                                  AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.ekey = f.ekey AND t.type = f.type AND t.id = f.id)),
+                    moved AS (SELECT t.type, t.id, least(t.first, min(f.first_ms)) AS first FROM tail t
+                              LEFT JOIN (SELECT * FROM firsts WHERE ekey IN (SELECT ekey FROM tail)) f
+                                   ON f.ekey = t.ekey AND f.type = t.type AND f.id = t.id
+                              GROUP BY t.type, t.id, t.first),
+                    new AS MATERIALIZED (SELECT * FROM settled
+                                         UNION ALL SELECT * FROM moved WHERE first >= $start AND first < $end)
                SELECT type, NULL, NULL, count(*) FROM new GROUP BY type
                UNION ALL (SELECT type, id, first, NULL FROM new ORDER BY first DESC, type, id LIMIT $top)""",
-            {"start": start_ms, "end": end_ms, "top": top * 2},
+            {"start": start_ms, "end": end_ms, "top": top * 2, "sorted": _entities_sorted(conn)},
         ).fetchall()
         new_counts = sorted(((t, n) for t, i, _, n in new if i is None), key=lambda r: (-r[1], r[0]))
         newest = sorted(((t, i, seen) for t, i, seen, _ in new if i is not None), key=lambda r: (-r[2], r[0], r[1]))

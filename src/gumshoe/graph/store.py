@@ -12,6 +12,10 @@ and readers sum them:
     hourly    (entity_type, entity_id, hour, dimension, value, success, failure, bytes)
     by_hour   (hour, panel, entity_type, entity_id, success, failure, bytes)
 
+Compaction also writes two copies sorted another way: ``links_by_dst`` (links by destination)
+and ``firsts`` (each entity's first sighting, by time); rows appended since are read from
+``links`` and ``entities`` (``store_meta``'s ``links_sorted`` and ``entities_sorted``).
+
 A graph made by an older Gumshoe lacks the derived rows added since: opening it makes them
 from its raw tables, once (``DERIVED_VERSION``).
 
@@ -69,6 +73,7 @@ CREATE TABLE IF NOT EXISTS by_hour (
     hour BIGINT, panel VARCHAR, entity_type VARCHAR, entity_id VARCHAR, success BIGINT, failure BIGINT, bytes BIGINT
 );
 CREATE TABLE IF NOT EXISTS links_by_dst AS SELECT * FROM links LIMIT 0;
+CREATE TABLE IF NOT EXISTS firsts (type VARCHAR, id VARCHAR, ekey UBIGINT, first_ms BIGINT);
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
 CREATE TABLE IF NOT EXISTS loaded_objects (
     object_ref VARCHAR PRIMARY KEY, loaded_ms BIGINT, records BIGINT, volume VARCHAR
@@ -336,10 +341,15 @@ class GraphStore:
                 # The same links sorted by their destination, for "what points at this entity";
                 # links appended later (rowid past links_sorted) are read from links itself.
                 conn.execute("CREATE OR REPLACE TABLE links_by_dst AS SELECT * FROM links ORDER BY dkey, hour")
+                # Each entity's first sighting, sorted by time, for "newly observed in a scope";
+                # entities appended later (rowid past entities_sorted) are read from entities.
+                conn.execute("CREATE OR REPLACE TABLE firsts AS SELECT type, id, ekey, min(first_ms) AS first_ms "
+                             "FROM entities GROUP BY ALL ORDER BY first_ms")
                 after = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
                 links = conn.execute("SELECT count(*) FROM links").fetchone()[0]  # type: ignore[index]
-                conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?), ('links_sorted', ?)",
-                             [after, links])
+                entities = conn.execute("SELECT count(*) FROM entities").fetchone()[0]  # type: ignore[index]
+                conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?), ('links_sorted', ?), "
+                             "('entities_sorted', ?)", [after, links, entities])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
