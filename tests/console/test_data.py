@@ -174,6 +174,11 @@ def test_entity_completion_search_and_types(graph: Any) -> None:
     assert {r["id"] for r in results} >= {cw.ALICE, cw.SESSION} and all("alice" in r["id"].lower() for r in results)
     exact = data.search(graph.store, None, cw.ALICE)
     assert exact[0]["id"] == cw.ALICE and exact[0]["exact"]
+    # LIKE's wildcards are the text itself; a part of an address finds the address.
+    assert data.search(graph.store, None, "%") == data.search(graph.store, None, "a_ice") == []
+    part = cw.IP_HOME[: cw.IP_HOME.rindex(".")]
+    assert cw.IP_HOME in {r["id"] for r in data.search(graph.store, None, part)}
+    assert cw.IP_HOME in {r["id"] for r in data.search(graph.store, "ip_address", part)}
     assert data.types_of(graph.store, [cw.ALICE, cw.IP_HOME, "not-an-entity"]) == {
         cw.ALICE: "aws_user", cw.IP_HOME: "ip_address"}
 
