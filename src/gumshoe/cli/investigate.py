@@ -23,8 +23,10 @@ from gumshoe.cli.client import (
     DEFAULT_ENDPOINT,
     ServerError,
     UsageError,
+    account_of,
     add_endpoint,
     console,
+    credentials,
     get_json,
     out,
     region_of,
@@ -51,7 +53,7 @@ def _client(args: argparse.Namespace) -> Any:
 
     session = boto3.session.Session()
     config = Config(retries={"max_attempts": 2})
-    if session.get_credentials() is None:
+    if credentials() is None:
         config = config.merge(Config(signature_version=botocore.UNSIGNED))  # an open-mode server
     return session.client("detective", endpoint_url=args.endpoint_url or DEFAULT_ENDPOINT,
                           region_name=region_of(args), config=config)
@@ -94,12 +96,11 @@ def _graph(args: argparse.Namespace, client: Any) -> str:
 
 
 def _who(client: Any) -> str:
-    """The account the command calls as, when its access key id is an account id."""
-    import boto3
-
-    credentials = boto3.session.Session().get_credentials()
-    key = credentials.access_key if credentials is not None else ""
-    return f"account {key}" if key.isdigit() and len(key) == 12 else "this account"
+    """The account the command calls as: its access key id when that is an account id (open
+    mode), the default account with no credentials; else the key, which the server maps."""
+    found = credentials(notice=False)
+    account = account_of(found)
+    return f"account {account}" if account else f"the account of access key {found.access_key}"
 
 
 def add_parser(commands: Any) -> None:
