@@ -146,8 +146,45 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_report(report, show_all=args.all)
     if any(NEVER_SEEN in note for note in report.get("notes", [])):
-        return 1  # not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?)
+        # Not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?).
+        console.print(f"[red]gumshoe: {escape(never_seen(args.entity_arn, graph_arn, _principals(args, graph_arn)))}[/]")
+        return 1
     return 0 if report["status"] == "SUCCESSFUL" else 1
+
+
+CLOSEST = 3
+
+
+def _principals(args: argparse.Namespace, graph_arn: str) -> list[str]:
+    """The users and roles the graph knows (the first 10,000 of each), to name the closest."""
+    ids: list[str] = []
+    for kind in ("aws_user", "aws_role"):
+        try:
+            answer = get_json(args, "/_gumshoe/v1/entities", {"graph": graph_arn, "type": kind, "limit": "10000"})
+        except ServerError:
+            continue  # the suggestions are a help, not the answer
+        ids += [str(e["id"]) for e in answer.get("entities", [])]
+    return ids
+
+
+def never_seen(entity_arn: str, graph_arn: str, known: list[str]) -> str:
+    """The error for an entity the graph has no event of: the graph, and the ids closest to
+    the one asked for (a typo, a path left out, another account's)."""
+    import difflib
+
+    def resource(arn: str) -> str:  # user/path/name: the ARNs of one partition share all before it
+        return arn.split(":", 5)[-1].lower()
+
+    def likeness(arn: str) -> tuple[float, float]:
+        return (difflib.SequenceMatcher(None, resource(entity_arn), resource(arn)).ratio(),
+                difflib.SequenceMatcher(None, entity_arn, arn).ratio())
+
+    scored = sorted(((likeness(k), k) for k in known), reverse=True)
+    closest = [k for (name, _), k in scored[:CLOSEST] if name >= 0.7]
+    hint = (f"the closest it has: {', '.join(closest)}" if closest else
+            "it has no user or role with a name like it" if known else "it has no user or role yet")
+    return (f"{entity_arn} has no events in graph {graph_arn} ({hint}): check the ARN, or load that account's "
+            "CloudTrail logs (gumshoe ingest).")
 
 
 def print_report(report: dict[str, Any], show_all: bool = False) -> None:
@@ -297,7 +334,7 @@ def _first_group_row(kind: str, group: dict[str, Any], width: int) -> list[str]:
     earliest time (--all lists them one by one)."""
     members = group["members"]
     examples = ", ".join(_first_row(kind, m)[0] for m in members[:GROUP_EXAMPLES])
-    more = f" (+{len(members) - GROUP_EXAMPLES} more)" if len(members) > GROUP_EXAMPLES else ""
+    more = f" (+{len(members) - GROUP_EXAMPLES} more: --all lists them)" if len(members) > GROUP_EXAMPLES else ""
     new = sum(1 for m in members if m["detail"].get("IsNewForEntireAccount"))
     first = min((m["evidence"].get("firstSeen") or 0 for m in members), default=0)
     return [f"{group['summary']}: {examples}{more}", *["-"] * (width - 3), f"{new:,} of {len(members):,}",
