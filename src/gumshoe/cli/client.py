@@ -54,7 +54,13 @@ def add_endpoint(parser: argparse.ArgumentParser, region: bool = True) -> None:
 
 
 def region_of(args: argparse.Namespace | None = None) -> str:
+    """The Region requests are signed for. A --region with no credentials to sign with is an
+    error: an unsigned request is in the server's default Region, whatever the flag says."""
     given = getattr(args, "region", None) if args is not None else None
+    if given and credentials(notice=False) is None:
+        raise UsageError(f"--region {given} needs AWS credentials: an unsigned request is in the server's default "
+                         "Region. Set AWS_ACCESS_KEY_ID (open mode: your account id) and AWS_SECRET_ACCESS_KEY "
+                         "(any value in open mode), or leave out --region.")
     return given or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 

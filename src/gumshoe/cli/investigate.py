@@ -89,10 +89,13 @@ def _graph(args: argparse.Namespace, client: Any) -> str:
     graphs = _aws(client.list_graphs)["GraphList"]
     if len(graphs) == 1:
         return str(graphs[0]["Arn"])
+    signed = credentials(notice=False) is not None
+    where = region_of(args) if signed else "the server's default Region"
     if not graphs:
-        raise UsageError(f"{_who(client)} has no behavior graph in {region_of(args)}: create one "
-                         "(aws detective create-graph), or name the Region with --region.")
-    raise UsageError(f"{_who(client)} has several behavior graphs in {region_of(args)}: name one with --graph.")
+        other = "or name the Region with --region" if signed else "or set AWS_ACCESS_KEY_ID to act as your account"
+        raise UsageError(f"{_who(client)} has no behavior graph in {where}: create one (aws detective create-graph), "
+                         f"{other}.")
+    raise UsageError(f"{_who(client)} has several behavior graphs in {where}: name one with --graph.")
 
 
 def _who(client: Any) -> str:
