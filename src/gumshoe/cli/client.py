@@ -26,13 +26,15 @@ PIPE_WIDTH = 10_000
 
 def _console(stderr: bool) -> Console:
     """A terminal's width on a terminal (long cells fold there, readable in place); elsewhere
-    PIPE_WIDTH, unless COLUMNS asks for a width."""
+    PIPE_WIDTH: for output, unless COLUMNS asks for a width; for messages, always (one line
+    each, for a log and grep)."""
     stream = sys.stderr if stderr else sys.stdout
     try:
         terminal = stream.isatty()
     except (AttributeError, ValueError):
         terminal = False
-    return Console(stderr=stderr, width=None if terminal or os.environ.get("COLUMNS") else PIPE_WIDTH)
+    chosen = not stderr and os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=None if terminal or chosen else PIPE_WIDTH)
 
 
 console = _console(stderr=True)
