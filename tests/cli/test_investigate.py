@@ -78,7 +78,7 @@ def test_a_procedure_says_what_its_calls_acted_on_and_its_first_event(printed: A
 def test_firsts_with_no_baseline_are_one_line_unless_all(printed: Any) -> None:
     text = printed([agent(n) for n in range(5)])
     assert "New user agents (1)" in text
-    assert "no baseline: 5 user agents seen for the first time: agent/0, agent/1, agent/2 (+2 more)" in text
+    assert "no baseline: 5 user agents seen for the first time: agent/0, agent/1, agent/2 (+2 more: --all lists them)" in text
     assert "5 of 5" in text and "5 indicators" in text
     every = printed([agent(n) for n in range(5)], show_all=True)
     assert "New user agents (5)" in every and "agent/4" in every
@@ -99,3 +99,27 @@ def test_gumshoes_own_indicators_have_their_tables(printed: Any) -> None:
     assert "outside AWS (Selectel)" in text and "3.91.44.120" in text and "iam:ListRoles" in text
     assert "Unusual volume against the principal's baseline (1)" in text
     assert "20 calls (60 active hours)" in text and "×20" in text and "40.1" in text
+
+
+def test_a_quiet_scope_prints_the_engines_note(printed: Any) -> None:
+    quiet = report([])
+    quiet["notes"] = ["arn:aws:iam::111122223333:user/mallory made no API call in the scope. The graph holds 2 of its "
+                      "events, from 2023-01-01 to 2023-01-02: widen the scope to cover them."]
+    investigate.print_report(quiet)
+    text = printed([])
+    assert "note:" in text and "widen the scope to cover them" in text and "No indicator of compromise" in text
+
+
+def test_an_unknown_entity_names_the_graph_and_the_closest_ids() -> None:
+    graph = "arn:aws:detective:us-east-1:111122223333:graph:0123456789abcdef0123456789abcdef"
+    known = ["arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/bob",
+             "arn:aws:iam::111122223333:role/admin", "arn:aws:iam::111122223333:user/ops/alice-ci"]
+    typo = investigate.never_seen("arn:aws:iam::111122223333:user/alicee", graph, known)
+    assert graph in typo and "the closest it has: arn:aws:iam::111122223333:user/alice" in typo
+    assert "user/bob" not in typo and "check the ARN" in typo
+    # The right name in another account, or with its path left out: the name alone still finds it.
+    elsewhere = investigate.never_seen("arn:aws:iam::999999999999:user/ops/alice-ci", graph, known[:3] + known[3:])
+    assert "user/ops/alice-ci" in elsewhere.split("closest it has: ", 1)[1]
+    assert "has no user or role yet" in investigate.never_seen("arn:aws:iam::1:user/x", graph, [])
+    nothing = investigate.never_seen("arn:aws:iam::111122223333:user/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", graph, ["x"])
+    assert "no user or role with a name like it" in nothing

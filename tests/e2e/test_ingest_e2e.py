@@ -109,7 +109,7 @@ def entities(server: Server, graph: str, *, account: str = ADMIN, region: str = 
     args = ["graph", "entities", "--endpoint-url", server.url, "--graph", graph, "--json"]
     if kind:
         args += ["--type", kind]
-    return json.loads(ok(gumshoe(*args, account=account, region=region)).stdout)  # type: ignore[no-any-return]
+    return json.loads(ok(gumshoe(*args, account=account, region=region)).stdout)["entities"]  # type: ignore[no-any-return]
 
 
 def by_type(listed: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -697,7 +697,7 @@ def test_sigv4_mode_signed_cli_requests(make_server: Any, tmp_path: Path) -> Non
                                     env=signed)).stdout)
     assert summary["graphs"] == {arn: len(activity.events)}
     listed = json.loads(ok(gumshoe("graph", "entities", "--endpoint-url", server.url, "--graph", arn, "--json",
-                                   "--type", "aws_user", env=signed)).stdout)
+                                   "--type", "aws_user", env=signed)).stdout)["entities"]
     assert [e["id"] for e in listed] == activity.users
     wrong = gumshoe("graph", "entities", "--endpoint-url", server.url, "--graph", arn,
                     env=cli_env("AKIAGUMSHOEADMIN0001", AWS_SECRET_ACCESS_KEY="not-the-secret"))

@@ -122,6 +122,9 @@ def test_a_mistyped_arn_is_no_clean_verdict(world: Any) -> None:
     result = _investigate(world, typo, *window)
     assert result.returncode == 1, result.stdout
     assert "has no events in this behavior graph" in result.stdout and "check the ARN" in result.stdout
+    # And the error says so on stderr, with the graph and the ids closest to the one asked for.
+    assert f"{typo} has no events in graph {world.graph}" in result.stderr, result.stderr
+    assert f"the closest it has: {tampering.expected.entity_arn}" in result.stderr
 
 
 def test_gumshoe_investigate_explains_bad_input(world: Any) -> None:

@@ -5,6 +5,7 @@
     graph.py        gumshoe graph entities | profile
     investigate.py  gumshoe investigate
     client.py       endpoint, Region, credentials, signed requests, the messages for errors
+    datadir.py      the hold of a data directory: one server, or one ingest --data-dir
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.markup import escape
 from gumshoe import __version__
 from gumshoe.cli import graph, ingest, investigate, serve
 from gumshoe.cli.client import ServerError, UsageError, cannot_reach, console
+from gumshoe.cli.datadir import DataDirInUse
 from gumshoe.config import ConfigError
 
 COMMANDS = {"serve": serve, "reload": serve, "health": serve, "ingest": ingest, "graph": graph,
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         console.print(f"[red]gumshoe: {escape(str(exc))}[/]")
         return 2
+    except DataDirInUse as exc:
+        console.print(f"[red]gumshoe: {escape(str(exc))}[/]")
+        return 1
     except (urllib.error.URLError, ConnectionError, OSError) as exc:
         if getattr(args, "data_dir", None) and args.command == "ingest":
             console.print(f"[red]gumshoe: {escape(str(exc))}[/]")

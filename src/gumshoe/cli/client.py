@@ -9,15 +9,36 @@ import datetime as dt
 import http.client
 import json
 import os
+import sys
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
 from rich.console import Console
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4599"
+# The account an open-mode server gives a request that names none (config.DEFAULT_ACCOUNT_ID,
+# unless the server sets default_account).
+DEFAULT_ACCOUNT = "123456789012"
+# The width of output that goes to a pipe or a file: wide enough that no table folds a cell (an
+# ARN stays whole on one line, for grep and cut), and no message breaks over lines.
+PIPE_WIDTH = 10_000
 
-console = Console(stderr=True)
-out = Console()
+
+def _console(stderr: bool) -> Console:
+    """A terminal's width on a terminal (long cells fold there, readable in place); elsewhere
+    PIPE_WIDTH: for output, unless COLUMNS asks for a width; for messages, always (one line
+    each, for a log and grep)."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    chosen = not stderr and os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=None if terminal or chosen else PIPE_WIDTH)
+
+
+console = _console(stderr=True)
+out = _console(stderr=False)
 
 
 class ServerError(Exception):
@@ -35,7 +56,13 @@ def add_endpoint(parser: argparse.ArgumentParser, region: bool = True) -> None:
 
 
 def region_of(args: argparse.Namespace | None = None) -> str:
+    """The Region requests are signed for. A --region with no credentials to sign with is an
+    error: an unsigned request is in the server's default Region, whatever the flag says."""
     given = getattr(args, "region", None) if args is not None else None
+    if given and credentials(notice=False) is None:
+        raise UsageError(f"--region {given} needs AWS credentials: an unsigned request is in the server's default "
+                         "Region. Set AWS_ACCESS_KEY_ID (open mode: your account id) and AWS_SECRET_ACCESS_KEY "
+                         "(any value in open mode), or leave out --region.")
     return given or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -44,20 +71,46 @@ def cannot_reach(endpoint: str, exc: BaseException, command: str = "") -> str:
     return f"cannot reach the server at {endpoint}: {exc}. Is `gumshoe serve` running?{hint}"
 
 
+_noticed: list[bool] = []
+
+
+def credentials(notice: bool = True) -> Any:
+    """The usual AWS credentials (environment, profile, ...), or None. With none, an open-mode
+    server takes the request as its default account: said once, on stderr, so that nobody
+    reads that account's graphs believing them their own."""
+    import botocore.session
+
+    found = botocore.session.get_session().get_credentials()
+    if found is None and notice and not _noticed:
+        _noticed.append(True)
+        console.print(f"[yellow]gumshoe: no AWS credentials set: acting as account {DEFAULT_ACCOUNT} (an open-mode "
+                      "server's default account); set AWS_ACCESS_KEY_ID to your account id (open mode) or configure "
+                      "credentials (aws configure) to act as your own.[/]")
+    return found
+
+
+def account_of(found: Any) -> str | None:
+    """The account a request is taken as, when the access key id is an account id (open mode),
+    or the default account when there are no credentials; None when the key names no account."""
+    if found is None:
+        return DEFAULT_ACCOUNT
+    key = str(found.access_key or "")
+    return key if key.isdigit() and len(key) == 12 else None
+
+
 def signed_headers(method: str, url: str, body: bytes | BinaryIO, region: str,
-                   headers: dict[str, str] | None = None) -> dict[str, str]:
+                   headers: dict[str, str] | None = None, notice: bool = True) -> dict[str, str]:
     """The headers of a request signed with the usual AWS credentials, if there are any (an
     open-mode server takes the default account otherwise). A file body is read to hash it."""
-    import botocore.session
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
     headers = dict(headers or ({"Content-Type": "application/json"} if body else {}))
-    credentials = botocore.session.get_session().get_credentials()
-    if credentials is None:
+    found = credentials(notice)
+    if found is None:
         return headers
     request = AWSRequest(method=method, url=url, data=body, headers=headers)
-    SigV4Auth(credentials.get_frozen_credentials(), "detective", region).add_auth(request)
+    SigV4Auth(found.get_frozen_credentials(), "detective", region).add_auth(request)
     return dict(request.headers.items())
 
 

@@ -12,6 +12,12 @@ from rich.table import Table
 
 from gumshoe.cli.client import add_endpoint, get_json, out, when
 
+MAX_LIMIT = 100_000  # the most entities the server lists in one answer (web/data_api.py)
+# A profile's panels are the top values of each dimension, its related entities the top ones
+# (graph/queries.py profile()): a full panel may have been cut there.
+PANEL_TOP = 50
+RELATED_TOP = 4 * PANEL_TOP
+
 
 def add_parser(commands: Any) -> None:
     graph = commands.add_parser("graph", help="Look into a behavior graph: its entities and their profiles.")
@@ -19,7 +25,8 @@ def add_parser(commands: Any) -> None:
     entities = sub.add_parser("entities", help="List a graph's entities.")
     entities.add_argument("--graph", required=True, help="Behavior graph ARN.")
     entities.add_argument("--type", default=None, help="Only entities of this type (aws_user, ip_address, ...).")
-    entities.add_argument("--limit", type=int, default=10_000, help="At most this many entities [default 10000].")
+    entities.add_argument("--limit", type=int, default=10_000,
+                          help=f"At most this many entities [default 10000, at most {MAX_LIMIT}].")
     profile = sub.add_parser("profile", help="Print an entity's profile panels.")
     profile.add_argument("--graph", required=True, help="Behavior graph ARN.")
     profile.add_argument("entity_id", metavar="ENTITY_ID", help="The entity's id (an ARN, an IP address, ...).")
@@ -39,9 +46,10 @@ def entities(args: argparse.Namespace) -> int:
     result = get_json(args, "/_gumshoe/v1/entities", query)
     entities = result["entities"]
     if args.json:
-        out.print_json(json.dumps(entities))
+        out.print_json(json.dumps(result))  # as the server answered: the entities, and whether they were cut
         return 0
-    table = Table(title=f"{len(entities)} entities")
+    title = f"the first {len(entities):,} entities" if result.get("truncated") else f"{len(entities):,} entities"
+    table = Table(title=title)
     for column in ("type", "id", "account", "first seen", "last seen", "events"):
         table.add_column(column, justify="right" if column == "events" else "left", overflow="fold")
     for e in entities:
@@ -49,7 +57,10 @@ def entities(args: argparse.Namespace) -> int:
                       f"{e['events']:,}")
     out.print(table)
     if result.get("truncated"):
-        out.print(f"  only the first {len(entities):,}: narrow with --type, or raise --limit")
+        kind = " of this type" if args.type else ""
+        narrow = "" if args.type else ", or narrow with --type"
+        out.print(f"  … and more not listed: the graph has more than {len(entities):,} entities{kind}; "
+                  f"raise --limit (up to {MAX_LIMIT:,}){narrow}")
     return 0
 
 
@@ -68,7 +79,8 @@ def profile(args: argparse.Namespace) -> int:
     if profile.get("sessions") is not None:
         out.print(f"  activity of the role and its {profile['sessions']} role sessions")
     for dimension, rows in profile["panels"].items():
-        table = Table(title=dimension.replace("_", " "), title_justify="left")
+        top = f" (the top {PANEL_TOP}: there may be more)" if len(rows) >= PANEL_TOP else ""
+        table = Table(title=dimension.replace("_", " ") + top, title_justify="left")
         for column in ("value", "success", "failure", "bytes", "first seen", "last seen"):
             table.add_column(column, justify="left" if column == "value" else "right", overflow="fold")
         for r in rows:
@@ -76,7 +88,8 @@ def profile(args: argparse.Namespace) -> int:
                           when(r["firstSeen"]), when(r["lastSeen"]))
         out.print(table)
     if profile["related"]:
-        table = Table(title="related entities", title_justify="left")
+        top = f" (the top {RELATED_TOP}: there may be more)" if len(profile["related"]) >= RELATED_TOP else ""
+        table = Table(title="related entities" + top, title_justify="left")
         for column in ("", "relationship", "type", "id", "count", "first seen", "last seen"):
             table.add_column(column, overflow="fold")
         for r in profile["related"]:

@@ -15,6 +15,7 @@ import json
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
@@ -33,19 +34,32 @@ from rich.table import Table
 from rich.text import Text
 
 from gumshoe.cli.client import add_endpoint, console, out, region_of, request
+from gumshoe.cli.datadir import hold
 
 
 def add_parser(commands: Any) -> None:
     ingest = commands.add_parser("ingest", help="Ingest log files or S3 objects into the behavior graphs.")
     ingest.add_argument("locations", nargs="+", metavar="PATH_OR_URI", help="Folders, files or s3://bucket/prefix.")
     add_endpoint(ingest)
-    ingest.add_argument("--data-dir", default=None, help="Work on this data directory directly (no server running).")
+    ingest.add_argument("--data-dir", default=None,
+                        help="Work on this data directory directly (no server may be running on it: with one, use "
+                             "--endpoint-url).")
     ingest.add_argument("--on-server", action="store_true",
                         help="The paths are the server's own (inside its sources or ingest_roots), not files to upload.")
     ingest.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
 
 def run(args: argparse.Namespace) -> int:
+    # A data directory is one writer's at a time: a server's, or this command's (datadir.py).
+    lock = hold(Path(args.data_dir), "ingest") if args.data_dir else None
+    try:
+        return _run(args)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run(args: argparse.Namespace) -> int:
     events = _events_local(args) if args.data_dir else _events_remote(args)
     summary: dict[str, Any] | None = None
     totals = {"objects": 0, "events": 0, "rejects": 0}

@@ -23,8 +23,10 @@ from gumshoe.cli.client import (
     DEFAULT_ENDPOINT,
     ServerError,
     UsageError,
+    account_of,
     add_endpoint,
     console,
+    credentials,
     get_json,
     out,
     region_of,
@@ -51,7 +53,7 @@ def _client(args: argparse.Namespace) -> Any:
 
     session = boto3.session.Session()
     config = Config(retries={"max_attempts": 2})
-    if session.get_credentials() is None:
+    if credentials() is None:
         config = config.merge(Config(signature_version=botocore.UNSIGNED))  # an open-mode server
     return session.client("detective", endpoint_url=args.endpoint_url or DEFAULT_ENDPOINT,
                           region_name=region_of(args), config=config)
@@ -87,19 +89,21 @@ def _graph(args: argparse.Namespace, client: Any) -> str:
     graphs = _aws(client.list_graphs)["GraphList"]
     if len(graphs) == 1:
         return str(graphs[0]["Arn"])
+    signed = credentials(notice=False) is not None
+    where = region_of(args) if signed else "the server's default Region"
     if not graphs:
-        raise UsageError(f"{_who(client)} has no behavior graph in {region_of(args)}: create one "
-                         "(aws detective create-graph), or name the Region with --region.")
-    raise UsageError(f"{_who(client)} has several behavior graphs in {region_of(args)}: name one with --graph.")
+        other = "or name the Region with --region" if signed else "or set AWS_ACCESS_KEY_ID to act as your account"
+        raise UsageError(f"{_who(client)} has no behavior graph in {where}: create one (aws detective create-graph), "
+                         f"{other}.")
+    raise UsageError(f"{_who(client)} has several behavior graphs in {where}: name one with --graph.")
 
 
 def _who(client: Any) -> str:
-    """The account the command calls as, when its access key id is an account id."""
-    import boto3
-
-    credentials = boto3.session.Session().get_credentials()
-    key = credentials.access_key if credentials is not None else ""
-    return f"account {key}" if key.isdigit() and len(key) == 12 else "this account"
+    """The account the command calls as: its access key id when that is an account id (open
+    mode), the default account with no credentials; else the key, which the server maps."""
+    found = credentials(notice=False)
+    account = account_of(found)
+    return f"account {account}" if account else f"the account of access key {found.access_key}"
 
 
 def add_parser(commands: Any) -> None:
@@ -145,8 +149,45 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_report(report, show_all=args.all)
     if any(NEVER_SEEN in note for note in report.get("notes", [])):
-        return 1  # not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?)
+        # Not a clean verdict: the graph knows nothing of the entity (a typo'd ARN?).
+        console.print(f"[red]gumshoe: {escape(never_seen(args.entity_arn, graph_arn, _principals(args, graph_arn)))}[/]")
+        return 1
     return 0 if report["status"] == "SUCCESSFUL" else 1
+
+
+CLOSEST = 3
+
+
+def _principals(args: argparse.Namespace, graph_arn: str) -> list[str]:
+    """The users and roles the graph knows (the first 10,000 of each), to name the closest."""
+    ids: list[str] = []
+    for kind in ("aws_user", "aws_role"):
+        try:
+            answer = get_json(args, "/_gumshoe/v1/entities", {"graph": graph_arn, "type": kind, "limit": "10000"})
+        except ServerError:
+            continue  # the suggestions are a help, not the answer
+        ids += [str(e["id"]) for e in answer.get("entities", [])]
+    return ids
+
+
+def never_seen(entity_arn: str, graph_arn: str, known: list[str]) -> str:
+    """The error for an entity the graph has no event of: the graph, and the ids closest to
+    the one asked for (a typo, a path left out, another account's)."""
+    import difflib
+
+    def resource(arn: str) -> str:  # user/path/name: the ARNs of one partition share all before it
+        return arn.split(":", 5)[-1].lower()
+
+    def likeness(arn: str) -> tuple[float, float]:
+        return (difflib.SequenceMatcher(None, resource(entity_arn), resource(arn)).ratio(),
+                difflib.SequenceMatcher(None, entity_arn, arn).ratio())
+
+    scored = sorted(((likeness(k), k) for k in known), reverse=True)
+    closest = [k for (name, _), k in scored[:CLOSEST] if name >= 0.7]
+    hint = (f"the closest it has: {', '.join(closest)}" if closest else
+            "it has no user or role with a name like it" if known else "it has no user or role yet")
+    return (f"{entity_arn} has no events in graph {graph_arn} ({hint}): check the ARN, or load that account's "
+            "CloudTrail logs (gumshoe ingest).")
 
 
 def print_report(report: dict[str, Any], show_all: bool = False) -> None:
@@ -296,7 +337,7 @@ def _first_group_row(kind: str, group: dict[str, Any], width: int) -> list[str]:
     earliest time (--all lists them one by one)."""
     members = group["members"]
     examples = ", ".join(_first_row(kind, m)[0] for m in members[:GROUP_EXAMPLES])
-    more = f" (+{len(members) - GROUP_EXAMPLES} more)" if len(members) > GROUP_EXAMPLES else ""
+    more = f" (+{len(members) - GROUP_EXAMPLES} more: --all lists them)" if len(members) > GROUP_EXAMPLES else ""
     new = sum(1 for m in members if m["detail"].get("IsNewForEntireAccount"))
     first = min((m["evidence"].get("firstSeen") or 0 for m in members), default=0)
     return [f"{group['summary']}: {examples}{more}", *["-"] * (width - 3), f"{new:,} of {len(members):,}",
