@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -36,6 +37,7 @@ class ConsoleParts(Protocol):
     sessions: Sessions
     templates: Templates
     regions: list[str]
+    exports: Path  # where raw-event exports are written before they are sent
 
     @property
     def services(self) -> Any: ...
