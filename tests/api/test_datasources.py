@@ -159,3 +159,81 @@ def test_datasources_of_a_graph_the_caller_does_not_administer_are_not_found(env
     # Nothing changed.
     assert packages(env, arn)["DatasourcePackages"] == graph_before
     assert member_history(env, arn, M1) == member_before
+
+
+# --- Gumshoe's own DisableDatasourcePackages --------------------------------------------------
+
+
+def test_disable_datasource_packages_disables_an_optional_package_for_the_graph_and_its_members(make_env):
+    env = make_env(accounts=(account(M2, guardduty=False),))
+    arn = env.graph(ADMIN)
+    env.join(arn, ADMIN, M1)  # ENABLED
+    env.join(arn, ADMIN, M2)  # ACCEPTED_BUT_DISABLED: no package states
+    started = packages(env, arn)["DatasourcePackages"]["EKS_AUDIT"]["LastIngestStateChange"]["STARTED"]
+    time.sleep(0.01)
+    before = time.time()
+    env.call(datasources.disable_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": ["EKS_AUDIT"]})
+    eks = packages(env, arn)["DatasourcePackages"]["EKS_AUDIT"]
+    # As the AWS model's DatasourcePackageIngestState has it, with both changes in the history.
+    assert eks["DatasourcePackageIngestState"] == "DISABLED"
+    assert eks["LastIngestStateChange"]["STARTED"] == started
+    assert before - 5 <= eks["LastIngestStateChange"]["DISABLED"]["Timestamp"] <= time.time() + 5
+    for enabled in (ADMIN, M1):
+        assert env.member(arn, ADMIN, enabled)["DatasourcePackageIngestStates"]["EKS_AUDIT"] == "DISABLED"
+        assert env.member(arn, ADMIN, enabled)["DatasourcePackageIngestStates"]["DETECTIVE_CORE"] == "STARTED"
+        assert {"STARTED", "DISABLED"} <= set(member_history(env, arn, enabled)["EKS_AUDIT"])
+    assert "DISABLED" not in member_history(env, arn, M2).get("EKS_AUDIT", {})
+    assert not env.member(arn, ADMIN, M2).get("DatasourcePackageIngestStates")
+    # The member's own view says so too.
+    [mine] = env.call(datasources.batch_get_membership_datasources, M1, {"GraphArns": [arn]})["MembershipDatasources"]
+    assert "DISABLED" in mine["DatasourcePackageIngestHistory"]["EKS_AUDIT"]
+    # A member enabled later takes the graph's states: EKS_AUDIT disabled.
+    env.join(arn, ADMIN, M3)
+    assert env.member(arn, ADMIN, M3)["DatasourcePackageIngestStates"]["EKS_AUDIT"] == "DISABLED"
+    # Disabling it again changes nothing; UpdateDatasourcePackages starts it again.
+    disabled = packages(env, arn)["DatasourcePackages"]["EKS_AUDIT"]["LastIngestStateChange"]
+    env.call(datasources.disable_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": ["EKS_AUDIT"]})
+    assert packages(env, arn)["DatasourcePackages"]["EKS_AUDIT"]["LastIngestStateChange"] == disabled
+    env.call(datasources.update_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": ["EKS_AUDIT"]})
+    assert packages(env, arn)["DatasourcePackages"]["EKS_AUDIT"]["DatasourcePackageIngestState"] == "STARTED"
+    assert env.member(arn, ADMIN, M1)["DatasourcePackageIngestStates"]["EKS_AUDIT"] == "STARTED"
+
+
+def test_ingestion_skips_a_disabled_packages_records(env):
+    from gumshoe.ingest.pipeline import routes
+
+    arn = env.graph(ADMIN)
+    env.join(arn, ADMIN, M1)
+    env.call(datasources.update_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": ["ASFF_SECURITYHUB_FINDING"]})
+    env.call(datasources.disable_datasource_packages, ADMIN,
+             {"GraphArn": arn, "DatasourcePackages": ["ASFF_SECURITYHUB_FINDING", "EKS_AUDIT"]})
+    with env.store.read() as conn:
+        routed = routes(conn)
+    for who in (ADMIN, M1):
+        [target] = routed[who]
+        assert target.graph_arn == arn and target.packages == {"DETECTIVE_CORE"}
+
+
+@pytest.mark.parametrize("wanted", [["DETECTIVE_CORE"], ["EKS_AUDIT", "DETECTIVE_CORE"], ["NOT_A_PACKAGE"], []])
+def test_detective_core_and_unknown_packages_cannot_be_disabled(env, wanted):
+    arn = env.graph(ADMIN)
+    before = packages(env, arn)["DatasourcePackages"]
+    with pytest.raises(ValidationException) as refused:
+        env.call(datasources.disable_datasource_packages, ADMIN, {"GraphArn": arn, "DatasourcePackages": wanted})
+    if "DETECTIVE_CORE" in wanted:
+        assert "DETECTIVE_CORE cannot be disabled" in refused.value.message
+    assert packages(env, arn)["DatasourcePackages"] == before  # nothing changed, EKS_AUDIT included
+
+
+@pytest.mark.parametrize("who", ["other-admin", "member", "other-region"])
+def test_only_the_graphs_administrator_disables_a_package(env, who):
+    arn = env.graph(ADMIN)
+    env.join(arn, ADMIN, M1)
+    caller, region = {"other-admin": (OTHER_ADMIN, REGION), "member": (M1, REGION),
+                      "other-region": (ADMIN, OTHER_REGION)}[who]
+    before = packages(env, arn)["DatasourcePackages"]
+    with pytest.raises(ResourceNotFoundException):
+        env.call(datasources.disable_datasource_packages, caller, {"GraphArn": arn, "DatasourcePackages": ["EKS_AUDIT"]},
+                 region=region)
+    assert packages(env, arn)["DatasourcePackages"] == before
+    assert env.member(arn, ADMIN, M1)["DatasourcePackageIngestStates"]["EKS_AUDIT"] == "STARTED"

@@ -399,6 +399,13 @@ def test_investigate_starts_an_investigation_and_shows_its_report(world: World, 
     assert any(i["type"] == "IMPOSSIBLE_TRAVEL" for i in report["indicators"])
     assert len(browser.all("#travel-map circle.dot")) == 2 and browser.all("#travel-map path.travel")
     assert "Paris, France" in browser.css("#travels").text and " km in " in browser.css("#travels").text
+    # Gumshoe's own fields: alice had no baseline, her firsts folded; her role session covered.
+    assert "counted as one" in browser.css("#baseline").text
+    sessions = browser.all("#role-sessions a.entity")
+    assert [a.text for a in sessions] == ["Deployer", "alice-deploy"]
+    assert "/entities/role_session/" in sessions[1].get_dom_attribute("href")
+    folded = browser.all("tr.folded details.fold-members")
+    assert folded and len(folded) == sum(1 for i in report["indicators"] if i.get("group") == "noBaseline")
     browser.get(f"/console/graphs/{world.graph_id}/summary")
     assert severity in browser.css("#inv-h ~ table").text
     # The places first seen in the scope on the map, and the networks they belong to.

@@ -1,5 +1,7 @@
 """ListDatasourcePackages, UpdateDatasourcePackages, BatchGetGraphMemberDatasources,
-BatchGetMembershipDatasources."""
+BatchGetMembershipDatasources; and Gumshoe's own DisableDatasourcePackages, which the AWS API
+lacks (its UpdateDatasourcePackages only starts packages) and Detective's console has: the
+console's Accounts page turns an optional package off with it (docs/API.md)."""
 
 from __future__ import annotations
 
@@ -17,8 +19,12 @@ from gumshoe.api._details import (
 )
 from gumshoe.api._graphs import administered_graph
 from gumshoe.api._paging import page_list
+from gumshoe.errors import ValidationException
 from gumshoe.store.queries import SqlAlchemySnapshot as tx
-from gumshoe.store.schema import members
+from gumshoe.store.schema import ingest_states, members
+
+# The packages DisableDatasourcePackages may turn off: DETECTIVE_CORE is the graph itself.
+OPTIONAL_PACKAGES = tuple(p for p in PACKAGES if p != "DETECTIVE_CORE")
 
 
 def list_datasource_packages(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +57,38 @@ def update_datasource_packages(ctx: Context, params: dict[str, Any]) -> None:
             set_ingest_state(conn, arn, GRAPH_LEVEL, package, "STARTED", ctx.now_ms)
             for account_id in enabled:
                 set_ingest_state(conn, arn, account_id, package, "STARTED", ctx.now_ms)
+
+
+def disable_datasource_packages(ctx: Context, params: dict[str, Any]) -> None:
+    """Gumshoe's own: stop ingesting optional datasource packages into a graph. The rules of
+    UpdateDatasourcePackages: the caller administers the graph (in its Region); each package
+    is one of the model's, and DETECTIVE_CORE cannot be disabled (ValidationException, nothing
+    changed). Each package becomes DISABLED for the graph and for every account that has a
+    state of it there (its ENABLED members, and members enabled before), stamped in the
+    ingest history as the AWS model's DatasourcePackageIngestState DISABLED; a member enabled
+    later takes the graph's states. Ingestion routes an account's records only for its
+    STARTED packages, so the graph takes no more EKS audit or Security Hub records; what it
+    holds stays. UpdateDatasourcePackages starts the package again."""
+    arn = params["GraphArn"]
+    wanted = params.get("DatasourcePackages")
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(p, str) for p in wanted):
+        raise ValidationException("DatasourcePackages must list one or more datasource packages.")
+    unknown = [p for p in wanted if p not in PACKAGES]
+    if unknown:
+        raise ValidationException(f"{unknown[0]} is not a datasource package: the packages are {', '.join(PACKAGES)}.")
+    if "DETECTIVE_CORE" in wanted:
+        raise ValidationException("DETECTIVE_CORE cannot be disabled: it is the behavior graph's own data. Only the "
+                                  f"optional packages can: {', '.join(OPTIONAL_PACKAGES)}.")
+    with ctx.store.write() as conn:
+        administered_graph(tx(conn), arn, ctx.caller.account_id, ctx.caller.region)
+        for package in dict.fromkeys(wanted):
+            accounts = [a for (a,) in conn.execute(
+                select(ingest_states.c.account_id).where(ingest_states.c.graph_arn == arn,
+                                                         ingest_states.c.package == package))]
+            set_ingest_state(conn, arn, GRAPH_LEVEL, package, "DISABLED", ctx.now_ms)
+            for account_id in accounts:
+                if account_id != GRAPH_LEVEL:
+                    set_ingest_state(conn, arn, account_id, package, "DISABLED", ctx.now_ms)
 
 
 def _membership_datasources(arn: str, account_id: str, history: dict[str, Any]) -> dict[str, Any]:

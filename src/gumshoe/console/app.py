@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import shutil
 import time
 from typing import Any
 
@@ -55,6 +56,10 @@ class Console:
         regions = botocore.session.get_session().get_available_regions("detective")
         self.regions = sorted(set(regions) | {server.settings.default_region})
         self.routes = pages.routes()
+        # The raw-event exports being written or sent (pages/events.py); a previous run's
+        # leftovers (a crash mid-export) are removed here.
+        self.exports = server.settings.data_dir / "exports"
+        shutil.rmtree(self.exports, ignore_errors=True)
 
     @property
     def services(self) -> Any:

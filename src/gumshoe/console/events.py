@@ -24,10 +24,8 @@ one address, in ``2001:0db8::/48`` however that is written.
 from __future__ import annotations
 
 import csv
-import io
 import ipaddress
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +40,7 @@ from gumshoe.graph.store import GraphStore
 PAGE_SIZE = 100
 MAX_FILTERS = 6  # an instance's flow conversation: the instance, both addresses and ports, the protocol
 MAX_VALUE = 2048
-EXPORT_LIMIT = 100_000
+EXPORT_CHUNK = 5000  # rows a CSV export reads at a time
 
 
 class QueryError(ValueError):
@@ -322,44 +320,30 @@ def csv_cell(value: Any) -> str:
     return str(value)
 
 
-def export_csv(store: GraphStore, query: Query, limit: int = EXPORT_LIMIT) -> tuple[bytes, int, bool]:
-    """The query's records as CSV (header first, newest first), the first ``limit`` of them:
-    (body, rows, whether more matched)."""
+def export_csv(store: GraphStore, query: Query, out: Path) -> int:
+    """Every record of the query as CSV into the file ``out`` (header first, newest first), read
+    EXPORT_CHUNK rows at a time in one read of the store: how many records."""
     built = build(query)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(query.source.columns)
     count = 0
-    with store.cursor() as conn:
-        result = conn.execute(f"{_select(query, built)} LIMIT $limit", {**built.params, "limit": limit + 1})
-        while True:
-            chunk = result.fetchmany(5000)
-            if not chunk:
-                break
-            for row in chunk:
-                if count == limit:
-                    return out.getvalue().encode(), count, True
-                writer.writerow([csv_cell(v) for v in row])
-                count += 1
-    return out.getvalue().encode(), count, False
+    with out.open("w", encoding="utf-8", newline="") as f, store.cursor() as conn:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(query.source.columns)
+        result = conn.execute(_select(query, built), built.params)
+        while chunk := result.fetchmany(EXPORT_CHUNK):
+            writer.writerows([csv_cell(v) for v in row] for row in chunk)
+            count += len(chunk)
+    return count
 
 
-def export_parquet(store: GraphStore, query: Query, limit: int = EXPORT_LIMIT) -> tuple[bytes, int, bool]:
-    """The query's records as a Parquet file (DuckDB's own writer, the columns' own types),
-    the first ``limit`` of them: (body, rows, whether more matched)."""
+def export_parquet(store: GraphStore, query: Query, out: Path) -> int:
+    """Every record of the query as a Parquet file ``out`` (DuckDB's own writer, row group by
+    row group, the columns' own types; newest first): how many records."""
     built = build(query)
-    params = {**built.params, "limit": limit}
-    with tempfile.TemporaryDirectory(prefix="gumshoe-export-") as folder:
-        path = Path(folder) / "events.parquet"
-        with store.cursor() as conn:
-            total = conn.execute(f"SELECT count(*) FROM {query.source.name} WHERE {built.where}",
-                                 built.params).fetchone()
-            # The file's name is ours (a new temporary folder), never the request's.
-            quoted = str(path).replace("'", "''")
-            conn.execute(f"COPY ({_select(query, built)} LIMIT $limit) TO '{quoted}' (FORMAT PARQUET)", params)
-        body = path.read_bytes()
-    matched = int(total[0]) if total else 0
-    return body, min(matched, limit), matched > limit
+    # The file's name is the caller's temporary file (never the request's text).
+    quoted = str(out).replace("'", "''")
+    with store.cursor() as conn:
+        written = conn.execute(f"COPY ({_select(query, built)}) TO '{quoted}' (FORMAT PARQUET)", built.params).fetchone()
+    return int(written[0]) if written else 0
 
 
 # --- links into the page ---------------------------------------------------------------

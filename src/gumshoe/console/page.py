@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -36,6 +37,7 @@ class ConsoleParts(Protocol):
     sessions: Sessions
     templates: Templates
     regions: list[str]
+    exports: Path  # where raw-event exports are written before they are sent
 
     @property
     def services(self) -> Any: ...
@@ -133,6 +135,26 @@ class Page:
             raise
         finally:
             server.aws_api.record_call(caller, operation, parsed, error, self.request.request_id, caller.source_ip)
+
+    def call_own(self, operation: str, fn: Callable[[Context, dict[str, Any]], Any],
+                 params: dict[str, Any]) -> Any:
+        """Call one of Gumshoe's own api functions, which no AWS operation (and so no codec)
+        has, as the signed-in caller: its own checks, due jobs run, the call recorded in the
+        audit trail under ``operation``. DetectiveError on refusal."""
+        server = self.console.server
+        caller = self.caller()
+        error: DetectiveError | None = None
+        try:
+            ctx = Context(caller=caller, services=server.services, now_ms=now_ms())
+            result = fn(ctx, params)
+            if ctx.jobs_due:
+                server.jobs.run_due()
+            return result
+        except DetectiveError as exc:
+            error = exc
+            raise
+        finally:
+            server.aws_api.record_call(caller, operation, params, error, self.request.request_id, caller.source_ip)
 
     def call_all(self, operation: str, params: dict[str, Any], key: str, region: str | None = None,
                  pages_max: int = 20) -> list[Any]:

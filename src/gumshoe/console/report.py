@@ -7,6 +7,11 @@ The report's evidence says when: a TTP of API calls carries its first and last c
 (``firstSeen``, ``lastSeen``), a TTP of a finding names the finding, whose RELATED_FINDING
 indicator carries its times; an IMPOSSIBLE_TRAVEL indicator carries its two addresses and
 places, the distance and the two times (``startTime``, ``endTime``).
+
+Beyond Detective's fields the report says how much baseline the graph held (``baseline``),
+which role sessions of the principal it covered (``roleSessions``), and folds a principal's
+firsts with no baseline into one row per kind (``group: noBaseline``, its ``members``); and it
+has Gumshoe's own indicators, UNUSUAL_VOLUME and INSTANCE_CREDENTIALS_OFF_INSTANCE.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from gumshoe.indicators import TITLES
 from gumshoe.investigate.geo import GeoIP
 
 ORDER = list(TITLES)
+# The profile of an investigation's entity, by the report's entity type.
+PROFILE_TYPES = {"IAM_USER": "aws_user", "IAM_ROLE": "aws_role"}
+MEMBERS_SHOWN = 50  # the members of a folded row its <details> lists; the rest are counted
+REASONS = {"NOT_THE_INSTANCES_ADDRESS": "not an address of the instance", "OUTSIDE_AWS": "outside AWS"}
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
 # MITRE ATT&CK's Enterprise tactics in the order of its matrix: the lanes of the TTP timeline.
 TACTICS = ("Reconnaissance", "Resource Development", "Initial Access", "Execution", "Persistence",
@@ -31,8 +40,20 @@ TACTICS = ("Reconnaissance", "Resource Development", "Initial Access", "Executio
 @dataclass
 class Cell:
     text: str = ""
-    time: int | None = None  # epoch ms, shown in UTC
+    time: int | None = None  # epoch ms, shown in UTC (the link's text when entity is set)
     entity: tuple[str, str] | None = None  # (type, id): a link to its profile
+    query: dict[str, str] = field(default_factory=dict)  # more of the profile link's query (hour=)
+    entities: list[tuple[str, str]] = field(default_factory=list)  # several links, one after another
+
+
+@dataclass
+class Fold:
+    """A row that stands for several indicators (firsts with no baseline): its members' rows,
+    the first MEMBERS_SHOWN of them, and how many more there are."""
+
+    summary: str
+    rows: list[list[Cell]]
+    more: int = 0
 
 
 @dataclass
@@ -41,6 +62,7 @@ class Group:
     title: str
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
+    folds: dict[int, Fold] = field(default_factory=dict)  # by row index: the rows that fold others
 
 
 def _text(value: Any) -> Cell:
@@ -124,18 +146,14 @@ def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tup
     if kind == "FLAGGED_IP_ADDRESS":
         return ["IP address", "Reason"], [[_ip(i["detail"].get("IpAddress")), _text(i["detail"].get("Reason"))]
                                           for i in items]
-    if kind == "NEW_GEOLOCATION":
-        return ["Location", "IP address", "New for the account", "First seen"], [
-            [_text(i["detail"].get("Location")), _ip(i["detail"].get("IpAddress")),
-             _yes(i["detail"].get("IsNewForEntireAccount")), _when(i["evidence"].get("firstSeen"))] for i in items]
-    if kind == "NEW_ASO":
-        return ["Organization", "First IP address", "New for the account", "First seen"], [
-            [_text(i["detail"].get("Aso")), _ip(i["evidence"].get("ipAddress")),
-             _yes(i["detail"].get("IsNewForEntireAccount")), _when(i["evidence"].get("firstSeen"))] for i in items]
-    if kind == "NEW_USER_AGENT":
-        return ["User agent", "New for the account", "First seen"], [
-            [Cell(str(i["detail"].get("UserAgent", "")), entity=("user_agent", str(i["detail"].get("UserAgent", "")))),
-             _yes(i["detail"].get("IsNewForEntireAccount")), _when(i["evidence"].get("firstSeen"))] for i in items]
+    if kind in FIRST_COLUMNS:
+        return FIRST_COLUMNS[kind], [_first_row(kind, i) for i in items]
+    if kind == "UNUSUAL_VOLUME":
+        return ["Hour", "What", "Calls", "Failed", "Baseline median", "Factor", "Robust z"], [
+            _volume_row(i, report) for i in items]
+    if kind == "INSTANCE_CREDENTIALS_OFF_INSTANCE":
+        return ["Instance", "Session", "Used from", "Why", "The instance's addresses", "Calls", "First seen",
+                "Last seen", "APIs"], [_off_instance_row(i) for i in items]
     if kind == "RELATED_FINDING":
         return ["Type", "IP address", "First seen", "Last seen", "Finding"], [
             [_text(i["detail"].get("Type")), _ip(i["detail"].get("IpAddress")), _when(i["evidence"].get("firstSeen")),
@@ -150,14 +168,171 @@ def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tup
     return ["Detail", "Evidence"], [[_text(i["detail"]), _text(i["evidence"])] for i in items]
 
 
+FIRST_COLUMNS = {
+    "NEW_GEOLOCATION": ["Location", "IP address", "New for the account", "First seen"],
+    "NEW_ASO": ["Organization", "First IP address", "New for the account", "First seen"],
+    "NEW_USER_AGENT": ["User agent", "New for the account", "First seen"],
+}
+
+
+def _first_row(kind: str, indicator: dict[str, Any]) -> list[Cell]:
+    d, e = indicator["detail"], indicator["evidence"]
+    new, first = _yes(d.get("IsNewForEntireAccount")), _when(e.get("firstSeen"))
+    if kind == "NEW_GEOLOCATION":
+        return [_text(d.get("Location")), _ip(d.get("IpAddress")), new, first]
+    if kind == "NEW_ASO":
+        return [_text(d.get("Aso")), _ip(e.get("ipAddress")), new, first]
+    agent = str(d.get("UserAgent", ""))
+    return [Cell(agent, entity=("user_agent", agent)) if agent else Cell("-"), new, first]
+
+
+def _folded(kind: str, group: dict[str, Any]) -> tuple[list[Cell], Fold]:
+    """The one row of a principal's firsts of a kind with no baseline: the summary, how many are
+    new for the whole account, the earliest; and its members' own rows."""
+    members = [m for m in group.get("members", []) if isinstance(m, dict)]
+    width = len(FIRST_COLUMNS[kind])
+    new = sum(1 for m in members if m.get("detail", {}).get("IsNewForEntireAccount"))
+    firsts = [t for m in members if (t := _ms(m.get("evidence", {}).get("firstSeen"))) is not None]
+    summary = str(group.get("summary") or f"no baseline: {len(members):,} seen for the first time")
+    row = [Cell(summary), *[Cell("-") for _ in range(width - 3)], Cell(f"{new:,} of {len(members):,}"),
+           Cell(time=min(firsts)) if firsts else Cell("-")]
+    shown = members[:MEMBERS_SHOWN]
+    return row, Fold(summary, [_first_row(kind, m) for m in shown], len(members) - len(shown))
+
+
+def _number(value: Any, form: str = "{:,}") -> Cell:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _text(value)
+    return Cell(form.format(value))
+
+
+def _volume_row(indicator: dict[str, Any], report: dict[str, Any]) -> list[Cell]:
+    """An hour of unusual volume: the hour (a link to the principal's profile narrowed to it),
+    what stood out, its calls and failures, the baseline's median hour, the factor, the robust z."""
+    d, e = indicator["detail"], indicator["evidence"]
+    hour = _ms(d.get("Hour"))
+    if hour is None:
+        hour = _ms(e.get("firstSeen"))
+    entity_type, arn = PROFILE_TYPES.get(str(report.get("entityType", ""))), report.get("entityArn")
+    if hour is None:
+        when = Cell("-")
+    elif entity_type and arn:
+        when = Cell(time=hour, entity=(entity_type, str(arn)), query={"hour": str(hour)})
+    else:
+        when = Cell(time=hour)
+    calls = d.get("Kind", "CALLS") == "CALLS"
+    median = d.get("BaselineMedian")
+    if isinstance(median, (int, float)) and not isinstance(median, bool):
+        text = f"{median:g} calls an active hour" if calls else f"{median:.0%} of calls failed"
+        hours = e.get("baselineHours")
+        baseline = Cell(text + (f" ({hours:,} active hours)" if isinstance(hours, int) else ""))
+    else:
+        baseline = _text(median)
+    factor = d.get("Factor")
+    return [when, Cell("API calls" if calls else "failed share of calls"), _number(d.get("APICallCount")),
+            _number(d.get("APIFailureCount")), baseline,
+            _number(factor, "×{:g}") if factor is not None else Cell("-"), _number(e.get("z"), "{:g}")]
+
+
+def _off_instance_row(indicator: dict[str, Any]) -> list[Cell]:
+    """An instance's credentials used elsewhere: the instance, the session, the address it was
+    used from and why it is foreign, the instance's own addresses, the calls and their APIs."""
+    d, e = indicator["detail"], indicator["evidence"]
+    instance, session = str(d.get("InstanceId") or ""), str(d.get("SessionArn") or "")
+    reason = str(d.get("Reason") or "")
+    why = REASONS.get(reason, reason or "-") + (f" ({e['aso']})" if e.get("aso") else "")
+    own = [str(ip) for ip in d.get("InstanceIpAddresses") or () if ip]
+    apis = [str(a) for a in e.get("apis") or ()]
+    return [Cell(instance, entity=("ec2_instance", instance)) if instance else Cell("-"),
+            Cell(session, entity=("role_session", session)) if session else Cell("-"),
+            _ip(d.get("IpAddress")), Cell(why),
+            Cell(entities=[("ip_address", ip) for ip in own]) if own else Cell("-"),
+            _number(e.get("eventCount")), _when(e.get("firstSeen")), _when(e.get("lastSeen")),
+            _text(", ".join(apis))]
+
+
 def groups(report: dict[str, Any]) -> list[Group]:
     by_type: dict[str, list[dict[str, Any]]] = {}
     for indicator in report.get("indicators", []):
         by_type.setdefault(indicator["type"], []).append(indicator)
     out = []
     for kind in sorted(by_type, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k)):
-        columns, rows = _rows(kind, by_type[kind], report)
+        items = by_type[kind]
+        if kind in FIRST_COLUMNS:
+            group = Group(kind, TITLES.get(kind, kind), FIRST_COLUMNS[kind])
+            for item in items:
+                if item.get("group") == "noBaseline":
+                    row, fold = _folded(kind, item)
+                    group.folds[len(group.rows)] = fold
+                    group.rows.append(row)
+                else:
+                    group.rows.append(_first_row(kind, item))
+            out.append(group)
+            continue
+        columns, rows = _rows(kind, items, report)
         out.append(Group(kind, TITLES.get(kind, kind), columns, rows))
+    return out
+
+
+def indicator_count(report: dict[str, Any]) -> int:
+    """The report's indicators, each folded row counted by its members."""
+    return sum(int(i.get("count", 1)) if i.get("group") else 1 for i in report.get("indicators", []))
+
+
+# --- what the report covered: its baseline, the role sessions ----------------------------
+
+
+def _days(value: Any) -> str:
+    days = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return "no days" if days <= 0 else f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def baseline_note(report: dict[str, Any]) -> str | None:
+    """How much baseline the graph held before the scope, for the principal and its account, in
+    a sentence; None when the report does not say (an investigation older than the field)."""
+    base = report.get("baseline")
+    if not isinstance(base, dict):
+        return None
+    who = {"IAM_USER": "user", "IAM_ROLE": "role"}.get(str(report.get("entityType", "")), "principal")
+    total = base.get("days", 45)
+    entity_days, account_days = base.get("entityDays", 0), base.get("accountDays", 0)
+    note = f"the graph holds {_days(entity_days)} of the {total}-day baseline before the scope for this {who}"
+    if account_days != entity_days:
+        note += f" ({_days(account_days)} for its account)"
+    events = base.get("entityEvents")
+    if events == 0:
+        note += (f", and no call of the {who}'s own in them: \"new\" indicators from an empty baseline "
+                 "are counted as one")
+    elif isinstance(events, int):
+        note += f", with {events:,} call{'s' if events != 1 else ''} of its own"
+        if isinstance(entity_days, (int, float)) and isinstance(total, (int, float)) and entity_days < total:
+            note += ": \"new\" means not seen since the baseline's records start"
+    return note
+
+
+@dataclass
+class RoleSession:
+    role_arn: str
+    role: str  # the role's name
+    session_arn: str
+    session: str  # the session's name
+    events: int | None
+    first_ms: int | None
+    last_ms: int | None
+
+
+def role_sessions(report: dict[str, Any]) -> list[RoleSession]:
+    """The role sessions the principal started with AssumeRole*, whose calls the report counted
+    as its own ("via role X, session Y")."""
+    out = []
+    for s in report.get("roleSessions") or ():
+        if not isinstance(s, dict) or not s.get("sessionArn"):
+            continue
+        role_arn, session_arn = str(s.get("roleArn") or ""), str(s["sessionArn"])
+        events = s.get("events")
+        out.append(RoleSession(role_arn, role_arn.rsplit("/", 1)[-1], session_arn, session_arn.rsplit("/", 1)[-1],
+                               events if isinstance(events, int) else None, _ms(s.get("firstSeen")),
+                               _ms(s.get("lastSeen"))))
     return out
 
 

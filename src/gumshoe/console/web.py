@@ -7,18 +7,22 @@ no framing, no MIME sniffing, and no caching of pages that show a caller's data.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import orjson
 
 from gumshoe.errors import RequestEntityTooLargeException
-from gumshoe.web.asgi import Receive, Send, read_body, send_bytes
+from gumshoe.web.asgi import Receive, Send, read_body, send_bytes, send_stream
 from gumshoe.web.asgi import Request as HttpRequest
 
 MAX_FORM_BYTES = 64 * 1024
+FILE_CHUNK = 256 * 1024  # the pieces a file body is sent in
 
 SECURITY_HEADERS = [
     (b"content-security-policy", (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -119,6 +123,23 @@ async def read_form(request: Request, receive: Receive) -> None:
     request.form_lists = lists
 
 
+class FileBody:
+    """A response body read from a file in FILE_CHUNK pieces, never whole in memory; the file
+    is deleted once the response is sent, or failed, or was a HEAD (``close``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with self.path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
+                yield chunk
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Response:
     status: int = 200
@@ -126,6 +147,7 @@ class Response:
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     cacheable: bool = False
+    file: FileBody | None = None  # the body instead of ``body``: sent in pieces, then deleted
 
     def set_cookie(self, name: str, value: str, *, max_age: int, secure: bool = False) -> None:
         parts = [f"{name}={value}", "Path=/console", "HttpOnly", "SameSite=Strict", f"Max-Age={max_age}"]
@@ -138,6 +160,14 @@ class Response:
 
     async def send(self, send: Send, request_id: str, head_only: bool = False) -> None:
         headers = [*SECURITY_HEADERS, (b"cache-control", b"public, max-age=3600" if self.cacheable else b"no-store")]
+        if self.file is not None:
+            try:
+                await send_stream(send, self.status, self.file.chunks(), request_id,
+                                  content_type=self.content_type.encode(), length=self.file.size, head=head_only,
+                                  extra_headers=headers + self.headers)
+            finally:
+                self.file.close()
+            return
         await send_bytes(send, self.status, self.body, request_id, content_type=self.content_type.encode(),
                          head=head_only, extra_headers=headers + self.headers)
 

@@ -4,7 +4,8 @@ API, Gumshoe's own /_gumshoe/ endpoints and the console.
 A ``Request`` is built once per request from the ASGI scope; its body is read (capped) or
 streamed by the surface that knows how much it takes. Every answer goes out through
 ``send_bytes`` (or ``send_json`` / ``send_error``): the request id on every response, errors in
-AWS's shape with their type in ``x-amzn-ErrorType``.
+AWS's shape with their type in ``x-amzn-ErrorType``. A body too large to hold in memory (the
+console's exports) goes out in pieces through ``send_stream``, with the same headers.
 """
 
 from __future__ import annotations
@@ -135,6 +136,25 @@ async def send_bytes(send: Send, status: int, payload: bytes, request_id: str, *
         headers += extra_headers
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else payload})
+
+
+async def send_stream(send: Send, status: int, chunks: AsyncIterator[bytes], request_id: str, *,
+                      content_type: bytes, length: int | None = None, head: bool = False,
+                      extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """One response start, then its body piece by piece as ``chunks`` gives them (one ASGI
+    message each, ``more_body`` until the last): ``content-length`` when the length is known,
+    chunked transfer otherwise. A HEAD gets the headers only (``chunks`` is not read)."""
+    headers = [(b"x-amzn-requestid", request_id.encode()), (b"content-type", content_type)]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    if extra_headers:
+        headers += extra_headers
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if not head:
+        async for chunk in chunks:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def send_json(send: Send, request: Request, value: Any, status: int = 200, *, head: bool = False) -> None:

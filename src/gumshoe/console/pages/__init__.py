@@ -34,6 +34,7 @@ def routes() -> list[Route]:
         Route("POST", ("accounts", "members"), accounts.invite),
         Route("POST", ("accounts", "members", "delete"), accounts.remove),
         Route("POST", ("accounts", "packages"), accounts.packages),
+        Route("POST", ("accounts", "packages", "disable"), accounts.disable_package),
         Route("POST", ("accounts", "organization"), accounts.auto_enable),
         Route("POST", ("accounts", "organization", "enable"), accounts.enable_organization_accounts),
         Route("POST", ("accounts", "organization", "administrator"), accounts.designate_administrator),

@@ -15,6 +15,10 @@ The organization's part is shown to two accounts only:
 
 The organization's accounts come from the account directory, as Detective's console asks
 AWS Organizations (ListAccounts) for them.
+
+The optional datasource packages are started with UpdateDatasourcePackages and, as in
+Detective's console, turned off again: with Gumshoe's own DisableDatasourcePackages
+(api/datasources.py), since the AWS API has no operation for it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gumshoe.api.datasources import OPTIONAL_PACKAGES, disable_datasource_packages
 from gumshoe.api.organization import organization_graph_of
 from gumshoe.console.page import Page
 from gumshoe.console.web import Response, redirect, url
@@ -35,6 +40,8 @@ NOTICES = {
     "declined": "You declined the invitation.",
     "left": "Your account left the behavior graph.",
     "packages": "The datasource package was started.",
+    "packages-disabled": "The datasource package was disabled: the behavior graph takes no more of its records "
+                         "(what it holds stays). Start it again to resume.",
     "org-enabled": "Detective is enabling the organization accounts: it checks that each belongs to the organization, "
                    "then its data volume. The table shows where each one stands.",
     "auto-enable-on": "AutoEnable is on: accounts that join the organization from now on become member accounts.",
@@ -44,7 +51,6 @@ NOTICES = {
 }
 # The model's CreateMembers.Accounts holds 1 to 50 accounts.
 CREATE_MEMBERS_MAX_ACCOUNTS = 50
-OPTIONAL_PACKAGES = ("EKS_AUDIT", "ASFF_SECURITYHUB_FINDING")
 PACKAGE_LABELS = {
     "DETECTIVE_CORE": "Detective core (CloudTrail, VPC Flow Logs, GuardDuty)",
     "EKS_AUDIT": "EKS audit logs",
@@ -178,6 +184,17 @@ async def packages(page: Page) -> Response:
     form = page.request.form
     return _act(page, "UpdateDatasourcePackages",
                 {"GraphArn": form.get("graph_arn", ""), "DatasourcePackages": [form.get("package", "")]}, "packages")
+
+
+async def disable_package(page: Page) -> Response:
+    """Gumshoe's own DisableDatasourcePackages (the AWS API has none): an optional package off."""
+    form = page.request.form
+    params = {"GraphArn": form.get("graph_arn", ""), "DatasourcePackages": [form.get("package", "")]}
+    try:
+        page.call_own("DisableDatasourcePackages", disable_datasource_packages, params)
+    except DetectiveError as exc:
+        return _render(page, error=exc.message, status=exc.status, form=dict(form))
+    return redirect(url("/console/accounts", done="packages-disabled"))
 
 
 async def accept(page: Page) -> Response:

@@ -1,17 +1,28 @@
 """Raw events: ``/console/graphs/<graph id>/events?source=&join=&f0=&o0=&v0=…&from=&to=[&page=]``
 searches one of the graph's raw tables in the scope time (console/events.py builds the
 query), 100 records a page, newest first; ``…/events.csv`` and ``…/events.parquet`` download
-the same query's records (the first 100,000)."""
+every record of the same query.
+
+An export is written in one read of the store (its read rules: this thread's connection, one
+of its few read slots) to a temporary file under the data directory's ``exports/``, then sent
+from that file in pieces and deleted: memory stays bounded however many records match, and a
+slow download never holds a read slot of the store."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
 
 from gumshoe.console import events
 from gumshoe.console.page import Page
 from gumshoe.console.render import utc
 from gumshoe.console.timescope import TimeScope, iso, parse_scope
-from gumshoe.console.web import Response, url
+from gumshoe.console.web import FileBody, Response, url
+from gumshoe.graph.store import GraphStore
 
 
 def _page_number(value: str | None) -> int:
@@ -51,13 +62,43 @@ async def page(page: Page, graph_id: str) -> Response:
         operators=events.OPERATORS, valueless=events.VALUELESS, rows=rows, found=found,
         cells=events.rows_for_page(found["rows"], found["columns"], utc), nav=nav,
         keep=query.params(), csv_url=url(path + ".csv", **here), parquet_url=url(path + ".parquet", **here),
-        export_limit=events.EXPORT_LIMIT,
     )
 
 
 def _filename(query: events.Query, scope: TimeScope, suffix: str) -> str:
     stamp = re.sub(r"[^0-9TZ]", "", iso(scope.start_ms)) + "-" + re.sub(r"[^0-9TZ]", "", iso(scope.end_ms))
     return f"gumshoe-{query.source.name}-{stamp}.{suffix}"
+
+
+async def _spool(page: Page, write: Callable[[GraphStore, events.Query, Path], int], store: GraphStore,
+                 query: events.Query, suffix: str) -> tuple[Path, int]:
+    """The export written to a new temporary file (off the event loop): its path and how many
+    records it holds. A request given up on (the client gone) leaves no file behind, even when
+    the writing thread finishes after it."""
+    folder = page.console.exports
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="export-", suffix=f".{suffix}", dir=folder)
+    os.close(handle)
+    path = Path(name)
+    abandoned = threading.Event()
+
+    def run() -> int:
+        try:
+            return write(store, query, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            if abandoned.is_set():
+                path.unlink(missing_ok=True)
+
+    try:
+        rows: int = await page.query(run)
+    except BaseException:
+        abandoned.set()
+        path.unlink(missing_ok=True)
+        raise
+    return path, rows
 
 
 async def export(page: Page, graph_id: str, kind: str) -> Response:
@@ -67,16 +108,15 @@ async def export(page: Page, graph_id: str, kind: str) -> Response:
         return parsed
     scope, query = parsed
     if kind == "csv":
-        body, rows, cut = await page.query(events.export_csv, graph.store, query)
+        path, rows = await _spool(page, events.export_csv, graph.store, query, kind)
         content_type = "text/csv; charset=utf-8"
     else:
-        body, rows, cut = await page.query(events.export_parquet, graph.store, query)
+        path, rows = await _spool(page, events.export_parquet, graph.store, query, kind)
         content_type = "application/vnd.apache.parquet"
-    response = Response(body=body, content_type=content_type)
+    response = Response(content_type=content_type, file=FileBody(path))
     response.headers += [
         (b"content-disposition", f'attachment; filename="{_filename(query, scope, kind)}"'.encode()),
         (b"x-gumshoe-rows", str(rows).encode()),
-        (b"x-gumshoe-truncated", b"true" if cut else b"false"),
     ]
     return response
 

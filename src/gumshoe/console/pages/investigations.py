@@ -1,7 +1,7 @@
 """Investigations: the list (ListInvestigations, with its filters), starting one from a
 profile (StartInvestigation), the report (``investigation_report``: severity and why,
 indicators grouped by type with their evidence, the TTPs as a timeline, impossible travel on
-the map), its export as JSON, archive and unarchive (UpdateInvestigationState)."""
+the map, how much baseline it had, the role sessions it covered), its export as JSON, archive and unarchive (UpdateInvestigationState)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ FILTERS = {
     "status": ("Status", ("RUNNING", "SUCCESSFUL", "FAILED")),
     "state": ("State", ("ACTIVE", "ARCHIVED")),
 }
-ENTITY_TYPES = {"IAM_USER": "aws_user", "IAM_ROLE": "aws_role"}
+ENTITY_TYPES = report_view.PROFILE_TYPES
 
 
 async def index(page: Page, graph_id: str) -> Response:
@@ -109,7 +109,8 @@ async def report(page: Page, graph_id: str, investigation_id: str) -> Response:
     return page.render("investigation.html", title=f"Investigation {investigation_id}", report=found,
                        groups=report_view.groups(found), entity_type=entity_type, scope=scope,
                        running=found["status"] == "RUNNING", ttp_chart=ttps, untimed_ttps=untimed, travel=travel,
-                       ttp_anchor=report_view.ttp_anchor)
+                       ttp_anchor=report_view.ttp_anchor, indicator_count=report_view.indicator_count(found),
+                       baseline_note=report_view.baseline_note(found), role_sessions=report_view.role_sessions(found))
 
 
 async def export(page: Page, graph_id: str, investigation_id: str) -> Response:
