@@ -102,6 +102,23 @@ def graph_extent(store: GraphStore) -> tuple[int, int] | None:
     return store.remembered("extent", compute)
 
 
+# Entities first seen in a scope (``new``). Those with no row since the last compaction have
+# their first sighting in ``firsts`` (sorted by time: the scope's row groups only); those with
+# rows since (the tail of ``entities``) take the earlier of both. Not materialized: a month
+# holds millions of first sightings, and counting them twice costs less than keeping them.
+_NEW_AT_COMPACTION = """new AS NOT MATERIALIZED (SELECT type, id, first_ms AS first FROM firsts WHERE first_ms >= $start AND first_ms < $end)"""
+_NEW_SINCE_COMPACTION = """tail AS (SELECT type, id, any_value(ekey) AS ekey, min(first_ms) AS first FROM entities
+                     WHERE rowid >= $sorted GROUP BY type, id),
+    settled AS (SELECT f.type, f.id, f.first_ms AS first FROM firsts f
+                WHERE f.first_ms >= $start AND f.first_ms < $end
+                  AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.ekey = f.ekey AND t.type = f.type AND t.id = f.id)),
+    moved AS (SELECT t.type, t.id, least(t.first, min(f.first_ms)) AS first FROM tail t
+              LEFT JOIN (SELECT * FROM firsts WHERE ekey IN (SELECT ekey FROM tail)) f
+                   ON f.ekey = t.ekey AND f.type = t.type AND f.id = t.id
+              GROUP BY t.type, t.id, t.first),
+    new AS (SELECT * FROM settled UNION ALL SELECT * FROM moved WHERE first >= $start AND first < $end)"""
+
+
 def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
     """The summary page's panels for a scope."""
     first, last = _hours(start_ms, end_ms)
@@ -110,13 +127,19 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         # The rollups of by_hour (sorted by hour: a scope reads its own hours' row groups). A
         # role's calls are its sessions' calls; addresses are those of formats/vpcflow.py's
         # traffic, as either end.
+        # The top of each panel apart (a window over every group ranks them several times slower).
         rows = conn.execute(
-            """SELECT panel, entity_type, entity_id, sum(success), sum(failure), sum(bytes) FROM by_hour
-               WHERE hour BETWEEN $first AND $last GROUP BY panel, entity_type, entity_id
-               QUALIFY row_number() OVER (
-                   PARTITION BY panel, CASE WHEN panel = 'calls' AND entity_type <> 'ip_address' THEN '' ELSE entity_type END
-                   ORDER BY CASE WHEN panel = 'calls' THEN sum(success) + sum(failure) ELSE sum(bytes) END DESC,
-                            entity_id, entity_type) <= $top""",
+            """WITH sums AS MATERIALIZED (
+                    SELECT panel, entity_type, entity_id, sum(success) AS ok, sum(failure) AS failed, sum(bytes) AS b
+                    FROM by_hour WHERE hour BETWEEN $first AND $last GROUP BY panel, entity_type, entity_id)
+               (SELECT * FROM sums WHERE panel = 'calls' AND entity_type <> 'ip_address'
+                ORDER BY ok + failed DESC, entity_id, entity_type LIMIT $top)
+               UNION ALL (SELECT * FROM sums WHERE panel = 'calls' AND entity_type = 'ip_address'
+                          ORDER BY ok + failed DESC, entity_id LIMIT $top)
+               UNION ALL (SELECT * FROM sums WHERE panel = 'traffic' AND entity_type = 'ec2_instance'
+                          ORDER BY b DESC, entity_id LIMIT $top)
+               UNION ALL (SELECT * FROM sums WHERE panel = 'traffic' AND entity_type = 'ip_address'
+                          ORDER BY b DESC, entity_id LIMIT $top)""",
             hours,
         ).fetchall()
         calls = sorted((r for r in rows if r[0] == "calls"), key=lambda r: (-(r[3] + r[4]), r[2], r[1]))
@@ -133,24 +156,15 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         rows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
         traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
-        # New in the scope: first seen in it. Entities with no row since the last compaction
-        # have their first sighting in ``firsts`` (sorted by time: the scope's row groups only);
-        # those with rows since (the tail of ``entities``) take the earlier of both.
+        # New in the scope: first seen in it (_NEW_AT_COMPACTION, _NEW_SINCE_COMPACTION).
+        sorted_rows = _entities_sorted(conn)
+        tail_rows = conn.execute("SELECT count(*) FROM entities WHERE rowid >= ?", [sorted_rows]).fetchone()
         new = conn.execute(
-            """WITH tail AS (SELECT type, id, any_value(ekey) AS ekey, min(first_ms) AS first FROM entities
-                             WHERE rowid >= $sorted GROUP BY type, id),
-                    settled AS (SELECT f.type, f.id, f.first_ms AS first FROM firsts f
-                                WHERE f.first_ms >= $start AND f.first_ms < $end
-                                  AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.ekey = f.ekey AND t.type = f.type AND t.id = f.id)),
-                    moved AS (SELECT t.type, t.id, least(t.first, min(f.first_ms)) AS first FROM tail t
-                              LEFT JOIN (SELECT * FROM firsts WHERE ekey IN (SELECT ekey FROM tail)) f
-                                   ON f.ekey = t.ekey AND f.type = t.type AND f.id = t.id
-                              GROUP BY t.type, t.id, t.first),
-                    new AS MATERIALIZED (SELECT * FROM settled
-                                         UNION ALL SELECT * FROM moved WHERE first >= $start AND first < $end)
+            f"""WITH {_NEW_SINCE_COMPACTION if tail_rows and tail_rows[0] else _NEW_AT_COMPACTION}
                SELECT type, NULL, NULL, count(*) FROM new GROUP BY type
                UNION ALL (SELECT type, id, first, NULL FROM new ORDER BY first DESC, type, id LIMIT $top)""",
-            {"start": start_ms, "end": end_ms, "top": top * 2, "sorted": _entities_sorted(conn)},
+            {"start": start_ms, "end": end_ms, "top": top * 2}
+            | ({"sorted": sorted_rows} if tail_rows and tail_rows[0] else {}),
         ).fetchall()
         new_counts = sorted(((t, n) for t, i, _, n in new if i is None), key=lambda r: (-r[1], r[0]))
         newest = sorted(((t, i, seen) for t, i, seen, _ in new if i is not None), key=lambda r: (-r[2], r[0], r[1]))
