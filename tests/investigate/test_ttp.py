@@ -80,17 +80,28 @@ def test_ids_are_attack_shaped(ttp_map: TtpMap) -> None:
 ATTACK = Path(__file__).resolve().parent / "attack_enterprise.tsv"
 
 
-def attack_enterprise() -> tuple[str, dict[str, tuple[str, frozenset[str]]]]:
-    """The checked-in ATT&CK Enterprise list: its version, and id -> (name, tactic ids)."""
+def _attack_rows() -> tuple[str, list[tuple[str, str, frozenset[str], frozenset[str]]]]:
     text = ATTACK.read_text(encoding="utf-8")
     version = re.search(r"ATT&CK Enterprise v(\d+\.\d+)", text)
     assert version is not None, "attack_enterprise.tsv names no ATT&CK version"
-    rows = {}
+    rows = []
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            id_, name, tactics = line.split("\t")
-            rows[id_] = (name, frozenset(filter(None, tactics.split(","))))
+            id_, name, tactics, platforms = line.split("\t")
+            rows.append((id_, name, frozenset(filter(None, tactics.split(","))),
+                         frozenset(filter(None, platforms.split(",")))))
     return version.group(1), rows
+
+
+def attack_enterprise() -> tuple[str, dict[str, tuple[str, frozenset[str]]]]:
+    """The checked-in ATT&CK Enterprise list: its version, and id -> (name, tactic ids)."""
+    version, rows = _attack_rows()
+    return version, {id_: (name, tactics) for id_, name, tactics, _ in rows}
+
+
+def attack_platforms() -> dict[str, frozenset[str]]:
+    """Technique id -> the platforms ATT&CK lists for it ("IaaS", "Identity Provider", ...)."""
+    return {id_: platforms for id_, _, _, platforms in _attack_rows()[1] if not id_.startswith("TA")}
 
 
 def test_every_attack_id_of_the_mapping_is_a_known_enterprise_id() -> None:
