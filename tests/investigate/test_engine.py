@@ -223,6 +223,20 @@ def test_request_conditions_decide_sharing(graph: Graph, geo: GeoIP) -> None:
     assert ttp["APISuccessCount"] == 2  # the call's count, with the sharing among them
 
 
+def test_user_data_makes_a_launch_execution(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="ec2.amazonaws.com", name="RunInstances")
+    assert "Execution" not in {d["Tactic"] for d in of(run(graph, geo), "TTP_OBSERVED")}
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="RunInstances", flags="user_data")
+    [execution] = [d for d in of(run(graph, geo), "TTP_OBSERVED") if d["Tactic"] == "Execution"]
+    assert execution["Technique"].startswith("T1651 ") and execution["APIName"] == "ec2:RunInstances"
+
+
+def test_lambda_calls_are_mapped_under_their_versioned_names(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="lambda.amazonaws.com", name="AddPermission20150331v2")
+    [ttp] = of(run(graph, geo), "TTP_OBSERVED")
+    assert ttp["APIName"] == "lambda:AddPermission20150331v2" and ttp["Technique"].startswith("T1546 ")
+
+
 def test_routine_calls_from_a_new_address_are_indicators(graph: Graph, geo: GeoIP) -> None:
     baseline(graph, source="iam.amazonaws.com", name="AttachUserPolicy")
     graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="AttachUserPolicy", ip="198.51.100.99")
