@@ -441,7 +441,11 @@ def test_an_indicator_keeps_its_first_five_event_ids_and_lists_twenty_targets(gr
     for n in range(30):
         graph.call(START + HOUR_MS + (30 - n) * 1000, source="iam.amazonaws.com", name="CreateAccessKey",
                    targets=f"user:u{n:02d}")
-    [ttp] = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    # A key for another user is Persistence and Privilege Escalation; each keeps its evidence.
+    ttps = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    assert {i.wire()["IndicatorDetail"]["TTPsObservedDetail"]["Tactic"] for i in ttps} == {
+        "Persistence", "Privilege Escalation"}
+    [ttp] = [i for i in ttps if i.wire()["IndicatorDetail"]["TTPsObservedDetail"]["Tactic"] == "Persistence"]
     assert ttp.evidence["eventIds"] == ["e30", "e29", "e28", "e27", "e26"]  # the earliest first
     assert len(ttp.evidence["targets"]) == 20 and ttp.evidence["targetCount"] == 30
     assert ttp.evidence["eventCount"] == 30
