@@ -211,6 +211,39 @@ def test_request_flags_of_sharing_and_public_calls(name, source, parameters, fla
     assert record.request_flags == flags
 
 
+# RunInstances as CloudTrail writes it: the user data is never logged, only that it was sent.
+RUN_INSTANCES = {
+    "instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890", "minCount": 1, "maxCount": 1}]},
+    "instanceType": "t3.micro", "blockDeviceMapping": {}, "monitoring": {"enabled": False},
+    "disableApiTermination": False, "disableApiStop": False, "clientToken": "e5b0c2a8-3d1f-4c7e-9a2b-1f0e3d5c7b9a",
+    "iamInstanceProfile": {"name": "app-server"}, "userData": "<sensitiveDataRemoved>",
+}
+
+
+@pytest.mark.parametrize(("name", "parameters", "flags"), [
+    ("RunInstances", RUN_INSTANCES, "user_data"),
+    ("RunInstances", {k: v for k, v in RUN_INSTANCES.items() if k != "userData"}, ""),
+    ("ModifyInstanceAttribute", {"instanceId": "i-0123456789abcdef0",
+                                 "userData": {"value": "<sensitiveDataRemoved>"}}, "user_data"),
+    ("ModifyInstanceAttribute", {"instanceId": "i-0123456789abcdef0", "attribute": "userData",
+                                 "value": "<sensitiveDataRemoved>"}, "user_data"),
+    ("ModifyInstanceAttribute", {"instanceId": "i-0123456789abcdef0", "instanceType": {"value": "m5.large"}}, ""),
+    # Reading an instance's user data names the attribute but sends none.
+    ("DescribeInstanceAttribute", {"instanceId": "i-0123456789abcdef0", "attribute": "userData"}, ""),
+])
+def test_request_flags_of_user_data(name, parameters, flags):
+    with_response = event(name, "ec2.amazonaws.com", requestParameters=parameters,
+                          responseElements={"requestId": "3f1e2d4c-5b6a-4978-8e9d-0a1b2c3d4e5f"})
+    [record], rejects, _ = read(delivery(with_response))
+    assert rejects == []
+    assert record.request_flags == flags
+    # The flag changes nothing else the reader keeps: what the call acted on, or its identity.
+    [plain], _, _ = read(delivery(event(name, "ec2.amazonaws.com", requestParameters={
+        k: v for k, v in parameters.items() if k not in ("userData", "attribute", "value")})))
+    assert record.targets == plain.targets and record.instance_id == plain.instance_id
+    assert cloudtrail.DEDUP_KEY == ("account_id", "region", "event_id")
+
+
 def test_the_account_falls_back_to_the_identity_when_the_recipient_is_missing():
     record = event()
     del record["recipientAccountId"]

@@ -223,6 +223,20 @@ def test_request_conditions_decide_sharing(graph: Graph, geo: GeoIP) -> None:
     assert ttp["APISuccessCount"] == 2  # the call's count, with the sharing among them
 
 
+def test_user_data_makes_a_launch_execution(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="ec2.amazonaws.com", name="RunInstances")
+    assert "Execution" not in {d["Tactic"] for d in of(run(graph, geo), "TTP_OBSERVED")}
+    graph.call(START + 2 * HOUR_MS, source="ec2.amazonaws.com", name="RunInstances", flags="user_data")
+    [execution] = [d for d in of(run(graph, geo), "TTP_OBSERVED") if d["Tactic"] == "Execution"]
+    assert execution["Technique"].startswith("T1651 ") and execution["APIName"] == "ec2:RunInstances"
+
+
+def test_lambda_calls_are_mapped_under_their_versioned_names(graph: Graph, geo: GeoIP) -> None:
+    graph.call(START + HOUR_MS, source="lambda.amazonaws.com", name="AddPermission20150331v2")
+    [ttp] = of(run(graph, geo), "TTP_OBSERVED")
+    assert ttp["APIName"] == "lambda:AddPermission20150331v2" and ttp["Technique"].startswith("T1546 ")
+
+
 def test_routine_calls_from_a_new_address_are_indicators(graph: Graph, geo: GeoIP) -> None:
     baseline(graph, source="iam.amazonaws.com", name="AttachUserPolicy")
     graph.call(START + HOUR_MS, source="iam.amazonaws.com", name="AttachUserPolicy", ip="198.51.100.99")
@@ -427,7 +441,11 @@ def test_an_indicator_keeps_its_first_five_event_ids_and_lists_twenty_targets(gr
     for n in range(30):
         graph.call(START + HOUR_MS + (30 - n) * 1000, source="iam.amazonaws.com", name="CreateAccessKey",
                    targets=f"user:u{n:02d}")
-    [ttp] = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    # A key for another user is Persistence and Privilege Escalation; each keeps its evidence.
+    ttps = [i for i in run(graph, None).indicators if i.type == "TTP_OBSERVED"]
+    assert {i.wire()["IndicatorDetail"]["TTPsObservedDetail"]["Tactic"] for i in ttps} == {
+        "Persistence", "Privilege Escalation"}
+    [ttp] = [i for i in ttps if i.wire()["IndicatorDetail"]["TTPsObservedDetail"]["Tactic"] == "Persistence"]
     assert ttp.evidence["eventIds"] == ["e30", "e29", "e28", "e27", "e26"]  # the earliest first
     assert len(ttp.evidence["targets"]) == 20 and ttp.evidence["targetCount"] == 30
     assert ttp.evidence["eventCount"] == 30

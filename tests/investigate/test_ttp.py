@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gumshoe.investigate.ttp import Ttp, TtpMap, TtpMapError, api_label
+from gumshoe.investigate.ttp import Ttp, TtpMap, TtpMapError, api_label, operation
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED_TACTICS = [
@@ -54,7 +54,7 @@ def _only(ttps: tuple[Ttp, ...]) -> Ttp:
 
 
 def test_packaged_map_loads_and_maps_many_calls(ttp_map: TtpMap) -> None:
-    assert 120 <= len(ttp_map.api_names()) <= 250
+    assert 300 <= len(ttp_map.api_names()) <= 500
     assert ("cloudtrail.amazonaws.com", "StopLogging") in ttp_map.api_names()
 
 
@@ -80,17 +80,28 @@ def test_ids_are_attack_shaped(ttp_map: TtpMap) -> None:
 ATTACK = Path(__file__).resolve().parent / "attack_enterprise.tsv"
 
 
-def attack_enterprise() -> tuple[str, dict[str, tuple[str, frozenset[str]]]]:
-    """The checked-in ATT&CK Enterprise list: its version, and id -> (name, tactic ids)."""
+def _attack_rows() -> tuple[str, list[tuple[str, str, frozenset[str], frozenset[str]]]]:
     text = ATTACK.read_text(encoding="utf-8")
     version = re.search(r"ATT&CK Enterprise v(\d+\.\d+)", text)
     assert version is not None, "attack_enterprise.tsv names no ATT&CK version"
-    rows = {}
+    rows = []
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            id_, name, tactics = line.split("\t")
-            rows[id_] = (name, frozenset(filter(None, tactics.split(","))))
+            id_, name, tactics, platforms = line.split("\t")
+            rows.append((id_, name, frozenset(filter(None, tactics.split(","))),
+                         frozenset(filter(None, platforms.split(",")))))
     return version.group(1), rows
+
+
+def attack_enterprise() -> tuple[str, dict[str, tuple[str, frozenset[str]]]]:
+    """The checked-in ATT&CK Enterprise list: its version, and id -> (name, tactic ids)."""
+    version, rows = _attack_rows()
+    return version, {id_: (name, tactics) for id_, name, tactics, _ in rows}
+
+
+def attack_platforms() -> dict[str, frozenset[str]]:
+    """Technique id -> the platforms ATT&CK lists for it ("IaaS", "Identity Provider", ...)."""
+    return {id_: platforms for id_, _, _, platforms in _attack_rows()[1] if not id_.startswith("TA")}
 
 
 def test_every_attack_id_of_the_mapping_is_a_known_enterprise_id() -> None:
@@ -160,9 +171,10 @@ def test_when_takes_only_known_flags(tmp_path: Path) -> None:
 
 
 def test_console_login_depends_on_its_outcome(ttp_map: TtpMap) -> None:
-    success = _only(ttp_map.for_api("signin.amazonaws.com", "ConsoleLogin", failed=False))
+    success = ttp_map.for_api("signin.amazonaws.com", "ConsoleLogin", failed=False)
     failure = _only(ttp_map.for_api("signin.amazonaws.com", "ConsoleLogin", failed=True))
-    assert (success.tactic, success.technique_id) == ("Initial Access", "T1078.004")
+    assert {(ttp.tactic, ttp.technique_id, ttp.weight) for ttp in success} == {
+        ("Initial Access", "T1078.004", "normal"), ("Discovery", "T1538", "low")}
     assert (failure.tactic, failure.technique_id) == ("Credential Access", "T1110")
 
 
@@ -182,8 +194,111 @@ def test_a_call_can_serve_two_tactics(ttp_map: TtpMap) -> None:
     }
 
 
-def test_lambda_calls_use_the_names_cloudtrail_records(ttp_map: TtpMap) -> None:
-    assert ttp_map.for_api("lambda.amazonaws.com", "AddPermission20150331v2", failed=False)
+# Lambda event names as CloudTrail records them, with the operation each stands for.
+LAMBDA_EVENTS = [
+    ("CreateFunction20150331", "CreateFunction"),
+    ("UpdateFunctionCode20150331v2", "UpdateFunctionCode"),
+    ("AddPermission20150331v2", "AddPermission"),
+    ("UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfiguration"),
+    ("CreateEventSourceMapping20150331", "CreateEventSourceMapping"),
+    ("PublishLayerVersion20181031", "PublishLayerVersion"),
+    ("AddLayerVersionPermission20181031", "AddLayerVersionPermission"),
+    ("CreateFunctionUrlConfig20211031", "CreateFunctionUrlConfig"),
+    ("PutFunctionConcurrency20171031", "PutFunctionConcurrency"),
+    ("ListFunctions20150331", "ListFunctions"),
+    ("Invoke", "Invoke"),
+]
+
+
+@pytest.mark.parametrize(("event_name", "name"), LAMBDA_EVENTS)
+def test_lambda_event_names_lose_their_api_version(event_name: str, name: str) -> None:
+    assert operation("lambda.amazonaws.com", event_name) == name
+
+
+@pytest.mark.parametrize("event_name", ["CreateFunction20150331", "UpdateFunctionCode20150331v2",
+                                        "AddPermission20150331v2", "UpdateFunctionConfiguration20150331v2",
+                                        "CreateEventSourceMapping20150331", "PublishLayerVersion20181031",
+                                        "CreateFunctionUrlConfig20211031", "PutFunctionConcurrency20171031"])
+def test_lambda_calls_map_under_the_names_cloudtrail_records(ttp_map: TtpMap, event_name: str) -> None:
+    versioned = ttp_map.for_api("lambda.amazonaws.com", event_name, failed=False)
+    assert versioned
+    # A later API version of the same operation maps the same way.
+    newer = re.sub(r"\d{8}(v\d+)?$", "20991231v9", event_name)
+    assert ttp_map.for_api("lambda.amazonaws.com", newer, failed=False) == versioned
+
+
+def test_only_lambda_names_are_shortened(ttp_map: TtpMap) -> None:
+    assert operation("ec2.amazonaws.com", "CreateFunction20150331") == "CreateFunction20150331"
+    assert operation("lambda.amazonaws.com", "20150331") == "20150331"  # nothing left to name
+    assert ttp_map.for_api("iam.amazonaws.com", "CreateUser20150331", failed=False) == ()
+    assert ("lambda.amazonaws.com", "CreateFunction") in ttp_map.api_names()
+    assert not any(re.search(r"\d{8}", name) for source, name in ttp_map.api_names() if source == "lambda.amazonaws.com")
+
+
+def test_a_versioned_lambda_name_in_a_file_is_shortened_too(tmp_path: Path) -> None:
+    text = _api(names='["CreateFunction20150331"]').replace("cloudtrail.amazonaws.com", "lambda.amazonaws.com")
+    ttp_map = _load(tmp_path, text + NAMES)
+    assert ttp_map.api_names() == {("lambda.amazonaws.com", "CreateFunction")}
+    assert ttp_map.for_api("lambda.amazonaws.com", "CreateFunction20150331", failed=False)
+    with pytest.raises(TtpMapError, match="already mapped"):
+        _load(tmp_path, text + text.replace("CreateFunction20150331", "CreateFunction") + NAMES)
+
+
+def _pairs(ttps: tuple[Ttp, ...]) -> set[tuple[str, str]]:
+    return {(ttp.tactic, ttp.technique_id) for ttp in ttps}
+
+
+def test_user_data_makes_a_launch_execution(ttp_map: TtpMap) -> None:
+    plain = ttp_map.for_api("ec2.amazonaws.com", "RunInstances", failed=False)
+    scripted = ttp_map.for_api("ec2.amazonaws.com", "RunInstances", False, frozenset({"user_data"}))
+    assert "Execution" not in {ttp.tactic for ttp in plain}
+    assert _pairs(scripted) - _pairs(plain) == {("Execution", "T1651")}
+    changed = ttp_map.for_api("ec2.amazonaws.com", "ModifyInstanceAttribute", False, frozenset({"user_data"}))
+    assert ("Execution", "T1651") in _pairs(changed)
+    assert ("Execution", "T1651") not in _pairs(ttp_map.for_api("ec2.amazonaws.com", "ModifyInstanceAttribute", False))
+
+
+@pytest.mark.parametrize("name", ["SendCommand", "StartAutomationExecution", "StartSession", "CreateAssociation"])
+def test_systems_manager_commands_and_sessions_are_execution(ttp_map: TtpMap, name: str) -> None:
+    assert ("Execution", "T1651") in _pairs(ttp_map.for_api("ssm.amazonaws.com", name, failed=False))
+
+
+def test_a_session_manager_shell_is_also_lateral_movement(ttp_map: TtpMap) -> None:
+    assert _pairs(ttp_map.for_api("ssm.amazonaws.com", "StartSession", failed=False)) == {
+        ("Execution", "T1651"), ("Lateral Movement", "T1021.008")}
+
+
+@pytest.mark.parametrize("name", ["CreateTrustAnchor", "UpdateTrustAnchor", "EnableTrustAnchor",
+                                  "CreateProfile", "UpdateProfile", "EnableProfile"])
+def test_roles_anywhere_is_persistence_and_escalation(ttp_map: TtpMap, name: str) -> None:
+    assert _pairs(ttp_map.for_api("rolesanywhere.amazonaws.com", name, failed=False)) == {
+        ("Persistence", "T1098.001"), ("Privilege Escalation", "T1098.001")}
+
+
+def test_a_federation_token_persists_and_evades(ttp_map: TtpMap) -> None:
+    ttps = ttp_map.for_api("sts.amazonaws.com", "GetFederationToken", failed=False)
+    assert _pairs(ttps) == {("Persistence", "T1098.001"), ("Defense Evasion", "T1550.001"),
+                            ("Credential Access", "T1606")}
+    assert sorted(ttp.weight for ttp in ttps) == ["low", "low", "normal"]
+
+
+@pytest.mark.parametrize(("source", "name", "technique"), [
+    ("iam.amazonaws.com", "CreateAccessKey", "T1098.001"),
+    ("iam.amazonaws.com", "CreateLoginProfile", "T1098.001"),
+    ("iam.amazonaws.com", "AttachUserPolicy", "T1098.003"),
+    ("sso.amazonaws.com", "CreateAccountAssignment", "T1098.003"),
+    ("iam.amazonaws.com", "EnableMFADevice", "T1098.005"),
+])
+def test_account_manipulation_is_persistence_and_privilege_escalation(
+        ttp_map: TtpMap, source: str, name: str, technique: str) -> None:
+    pairs = _pairs(ttp_map.for_api(source, name, failed=False))
+    assert {("Persistence", technique), ("Privilege Escalation", technique)} <= pairs
+
+
+def test_trusting_an_identity_provider_is_evasion_and_escalation(ttp_map: TtpMap) -> None:
+    for name in ("CreateSAMLProvider", "UpdateSAMLProvider", "CreateOpenIDConnectProvider"):
+        assert _pairs(ttp_map.for_api("iam.amazonaws.com", name, failed=False)) == {
+            ("Defense Evasion", "T1484.002"), ("Privilege Escalation", "T1484.002")}
 
 
 def test_unmapped_call_has_no_ttp(ttp_map: TtpMap) -> None:
@@ -234,6 +349,114 @@ def test_doc_lists_every_tactic(ttp_map: TtpMap) -> None:
     doc = (REPO / "docs" / "TTP_MAPPING.md").read_text()
     for tactic in {ttp.tactic for _, _, ttp in _all_api_ttps(ttp_map)}:
         assert f"| {tactic} |" in doc, tactic
+
+
+# --- ATT&CK's IaaS and Identity Provider matrices, and the doc's account of them ---------
+
+CLOUD_PLATFORMS = frozenset({"IaaS", "Identity Provider"})
+DOC = REPO / "docs" / "TTP_MAPPING.md"
+
+
+def _doc_table(heading: str, nth: int = 0) -> list[list[str]]:
+    """The cells of each body row of the nth table under a heading of TTP_MAPPING.md."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    tables: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in lines[lines.index(heading) + 1:]:
+        if line.startswith("#"):
+            break
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+        elif rows:
+            tables.append(rows[2:])  # past the header and its rule
+            rows = []
+    if rows:
+        tables.append(rows[2:])
+    assert len(tables) > nth and tables[nth], f"no table #{nth} under {heading!r}"
+    return tables[nth]
+
+
+def _packaged() -> dict[str, list[dict[str, object]]]:
+    return tomllib.loads(resources.files("gumshoe.investigate").joinpath("data/ttp.toml").read_text())
+
+
+def _mapped_tactics() -> dict[str, set[str]]:
+    data = _packaged()
+    mapped: dict[str, set[str]] = {}
+    for row in [*data["api"], *data["finding"]]:
+        mapped.setdefault(str(row["technique"]), set()).add(str(row["tactic"]))
+    return mapped
+
+
+def _cloud_techniques() -> dict[str, frozenset[str]]:
+    _, known = attack_enterprise()
+    return {id_: known[id_][1] for id_, platforms in attack_platforms().items() if platforms & CLOUD_PLATFORMS}
+
+
+def test_every_cloud_technique_is_mapped_or_the_doc_says_why_not() -> None:
+    """Each technique of ATT&CK's IaaS and Identity Provider platforms is mapped (a parent
+    through one of its sub-techniques, too), or listed with its reason under "Techniques not
+    mapped"; and nothing listed there is mapped after all."""
+    mapped = _mapped_tactics()
+    cloud = _cloud_techniques()
+    assert len(cloud) > 100
+    unmapped = {t for t in cloud if t not in mapped and not any(m.startswith(t + ".") for m in mapped)}
+    _, known = attack_enterprise()
+    listed = {}
+    for technique, why in _doc_table("### Techniques not mapped"):
+        id_, name = technique.split(" ", 1)
+        assert name == known[id_][0], technique
+        assert why, technique
+        listed[id_] = why
+    assert set(listed) == unmapped, (sorted(unmapped - set(listed)), sorted(set(listed) - unmapped))
+
+
+def test_each_cloud_technique_is_reported_under_every_tactic_attack_gives_it_or_the_doc_says_why() -> None:
+    mapped = _mapped_tactics()
+    cloud = _cloud_techniques()
+    missing = {(t, tactic) for t, tactics in cloud.items() if t in mapped for tactic in tactics - mapped[t]}
+    listed = set()
+    tactics = _packaged()["tactics"]
+    for technique, tactic, why in _doc_table("### Tactics not reported"):
+        id_, name = tactic.split(" ", 1)
+        assert tactics[id_] == name and why, tactic  # type: ignore[call-overload]
+        listed.add((technique, id_))
+    assert listed == missing, (sorted(missing - listed), sorted(listed - missing))
+
+
+def _cell_apis(cell: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"`([^`]+)`", cell))
+
+
+def test_the_doc_lists_every_row_of_the_mapping_with_its_source() -> None:
+    """"Every row" of TTP_MAPPING.md holds the [[api]] and [[finding]] rows of ttp.toml, one for
+    one and in order, each with a link to its technique's ATT&CK page."""
+    data = _packaged()
+    expected = []
+    for row in data["api"]:
+        conditions = [] if row.get("outcome", "any") == "any" else [str(row["outcome"])]
+        if row.get("when"):
+            conditions.append("when " + ", ".join(row["when"]))  # type: ignore[arg-type]
+        label = str(row["source"]).removesuffix(".amazonaws.com")
+        expected.append((tuple(f"{label}:{name}" for name in row["names"]),  # type: ignore[attr-defined]
+                         "; ".join(conditions) or "any", row.get("weight", "normal"), row["tactic"], row["technique"]))
+    found = []
+    for apis, conditions, weight, tactic, technique, source in _doc_table("## Every row"):
+        found.append((_cell_apis(apis), conditions, weight, tactic.split(" ")[0], technique))
+        assert f"https://attack.mitre.org/techniques/{technique.replace('.', '/')}/" in source, apis
+    assert found == expected
+    findings = []
+    for prefix, weight, tactic, technique, source in _doc_table("## Every row", nth=1):
+        findings.append((_cell_apis(prefix)[0], weight, tactic.split(" ")[0], technique))
+        assert f"https://attack.mitre.org/techniques/{technique.replace('.', '/')}/" in source, prefix
+    assert findings == [(row["prefix"], row.get("weight", "normal"), row["tactic"], row["technique"])
+                        for row in data["finding"]]
+
+
+def test_every_mapped_call_appears_in_the_doc(ttp_map: TtpMap) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    for source, name in ttp_map.api_names():
+        assert f"`{api_label(source, name)}`" in doc, api_label(source, name)
 
 
 # --- Files written here -------------------------------------------------------------------

@@ -75,7 +75,8 @@ class ApiEvent(msgspec.Struct, gc=False):
     vpc_endpoint_id: str
     # Comma-separated: "shared" (a snapshot or image shared with an account), "public" (shared
     # with everyone, a bucket opened to all, ingress from any address), "unblocked" (Block
-    # Public Access turned off); "" for every other call.
+    # Public Access turned off), "user_data" (an instance launched with, or given, user data);
+    # "" for every other call.
     request_flags: str = ""
     # What the call acted on, from its request parameters: "kind:value" words separated by
     # spaces ("snapshot:snap-1 account:999988887777"); "" when it names nothing (_targets).
@@ -134,6 +135,9 @@ class _Request(msgspec.Struct):
     acl: Any = msgspec.field(default=None, name="x-amz-acl")
     ipPermissions: Any = None  # AuthorizeSecurityGroupIngress
     PublicAccessBlockConfiguration: Any = None  # Put(Bucket|Account)PublicAccessBlock
+    userData: Any = None  # RunInstances, ModifyInstanceAttribute: "<sensitiveDataRemoved>" when sent
+    attribute: Any = None  # ModifyInstanceAttribute's other form: attribute "userData" with a value
+    value: Any = None
     # From here on, what a call acted on (targets), in the order _targets writes them: names and
     # ids, checked for type there, as a few of these names mean other things (or other types)
     # in other services.
@@ -581,6 +585,14 @@ def _policy_is_public(policy: Any) -> bool:
     return False
 
 
+def _given(value: Any) -> bool:
+    """Whether a request parameter carries something: CloudTrail writes user data as
+    "<sensitiveDataRemoved>" (or {"value": "<sensitiveDataRemoved>"}), never the script."""
+    if isinstance(value, dict):
+        return any(_given(v) for v in value.values())
+    return value is not None and value != "" and value != []
+
+
 def _request_flags(request: _Request) -> str:
     flags: set[str] = set()
     for permission in (request.createVolumePermission, request.launchPermission):
@@ -601,6 +613,8 @@ def _request_flags(request: _Request) -> str:
     block = request.PublicAccessBlockConfiguration
     if isinstance(block, dict) and any(v is False or v == "false" for v in block.values()):
         flags.add("unblocked")
+    if _given(request.userData) or (request.attribute == "userData" and _given(request.value)):
+        flags.add("user_data")
     return ",".join(sorted(flags))
 
 

@@ -6,6 +6,7 @@ once and answers look-ups for the TTP_OBSERVED indicator::
     ttp.toml ─> TtpMap.load (checked) ─┬─> for_api(source, name, failed, flags)  exact (source, name),
                                        │                                  filtered by outcome and
                                        │                                  the request's flags
+                                       │          (Lambda's API version dropped from the name)
                                        ├─> for_finding(type)              longest prefix wins
                                        └─> api_names()                    pre-filter for SQL
 """
@@ -23,7 +24,7 @@ from typing import Any
 OUTCOMES = ("any", "success", "failure")
 # What the CloudTrail reader flags in a request's parameters (ApiEvent.request_flags): a row with
 # ``when`` maps a call only when its request carried one of them.
-REQUEST_FLAGS = ("shared", "public", "unblocked")
+REQUEST_FLAGS = ("shared", "public", "unblocked", "user_data")
 WEIGHTS = ("low", "normal", "high")
 
 _TACTIC_ID = re.compile(r"TA\d{4}")
@@ -33,6 +34,11 @@ _TTP_KEYS = {"tactic", "technique", "procedure", "weight"}
 _API_KEYS = _TTP_KEYS | {"source", "names", "outcome", "when"}
 _FINDING_KEYS = _TTP_KEYS | {"prefix"}
 _PACKAGED = "gumshoe/investigate/data/ttp.toml"
+# Lambda records most management events with the API version it served them under, a date and
+# sometimes a revision: CreateFunction20150331, UpdateFunctionCode20150331v2,
+# PublishLayerVersion20181031. The mapping names the operation alone; both sides drop the suffix.
+_VERSIONED_SOURCES = frozenset({"lambda.amazonaws.com"})
+_API_VERSION = re.compile(r"(?<=[A-Za-z])\d{8}(v\d+)?$")
 
 
 class TtpMapError(ValueError):
@@ -81,7 +87,7 @@ class TtpMap:
                 flags: frozenset[str] = frozenset()) -> tuple[Ttp, ...]:
         """The TTPs of one CloudTrail call with its request's flags; () when it is not mapped."""
         outcome = "failure" if failed else "success"
-        rows = self._apis.get((event_source, event_name), ())
+        rows = self._apis.get((event_source, operation(event_source, event_name)), ())
         return tuple(ttp for row_outcome, when, ttp in rows
                      if row_outcome in ("any", outcome) and (not when or when & flags))
 
@@ -93,8 +99,17 @@ class TtpMap:
         return ()
 
     def api_names(self) -> frozenset[tuple[str, str]]:
-        """Every mapped (eventSource, eventName), whatever the outcome."""
+        """Every mapped (eventSource, eventName), whatever the outcome; Lambda's without their
+        API version (see ``operation``)."""
         return frozenset(self._apis)
+
+
+def operation(event_source: str, event_name: str) -> str:
+    """The operation a CloudTrail eventName stands for: Lambda's without the API version it
+    carries (``UpdateFunctionCode20150331v2`` -> ``UpdateFunctionCode``), others as they are."""
+    if event_source in _VERSIONED_SOURCES:
+        return _API_VERSION.sub("", event_name)
+    return event_name
 
 
 def api_label(event_source: str, event_name: str) -> str:
@@ -124,7 +139,7 @@ def _parse(data: dict[str, Any], where: str) -> TtpMap:
         conditions = frozenset(when)
         ttp = _ttp(row, tactics, techniques, at)
         for name in names:
-            mapped = apis.setdefault((source, name), [])
+            mapped = apis.setdefault((source, operation(source, name)), [])
             for other_outcome, other_when, other in mapped:
                 same = (other.tactic_id, other.technique_id) == (ttp.tactic_id, ttp.technique_id)
                 exclusive = bool(conditions) and bool(other_when) and not conditions & other_when
