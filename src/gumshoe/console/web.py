@@ -8,6 +8,7 @@ no framing, no MIME sniffing, and no caching of pages that show a caller's data.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -124,20 +125,21 @@ async def read_form(request: Request, receive: Receive) -> None:
 
 
 class FileBody:
-    """A response body read from a file in FILE_CHUNK pieces, never whole in memory; the file
-    is deleted once the response is sent, or failed, or was a HEAD (``close``)."""
+    """A response body read from a file in FILE_CHUNK pieces, never whole in memory. The file
+    is opened and deleted at once: the open handle keeps its data until the response is sent,
+    or failed, or was a HEAD (``close``), and no name is left behind meanwhile."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.size = path.stat().st_size
+        self._file = path.open("rb")
+        self.size = os.fstat(self._file.fileno()).st_size
+        path.unlink(missing_ok=True)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        with self.path.open("rb") as f:
-            while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
-                yield chunk
+        while chunk := await asyncio.to_thread(self._file.read, FILE_CHUNK):
+            yield chunk
 
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self._file.close()
 
 
 @dataclass
