@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
+from gumshoe.graph.queries import entities_sorted, links_sorted, links_to
 from gumshoe.graph.store import GraphStore
 
 PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
@@ -38,27 +39,6 @@ _FLOW_FILTER = {
 
 def _hours(start_ms: int, end_ms: int) -> tuple[int, int]:
     return start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
-
-
-def _links_sorted(conn: Any) -> int:
-    """How many of ``links``' rows ``links_by_dst`` holds (the rest came after the last compaction)."""
-    row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _entities_sorted(conn: Any) -> int:
-    """How many of ``entities``' rows ``firsts`` was made from (the rest came after the last compaction)."""
-    row = conn.execute("SELECT value FROM store_meta WHERE key = 'entities_sorted'").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _links_to(ids: str) -> str:
-    """The links pointing at any of the ids in the parameter ``ids`` (a list): those sorted by
-    destination, and those appended since (``$sorted``: ``_links_sorted``)."""
-    keys = f"(SELECT hash(unnest(${ids}::VARCHAR[])))"
-    wanted = f"dkey IN {keys} AND dst_id IN (SELECT unnest(${ids}::VARCHAR[]))"
-    return (f"(SELECT * FROM links_by_dst WHERE {wanted} "
-            f"UNION ALL SELECT * FROM links WHERE rowid >= $sorted AND {wanted})")
 
 
 def entity(store: GraphStore, entity_id: str) -> dict[str, Any] | None:
@@ -148,16 +128,16 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         roles = [i for t, i, _, _ in principals if t == "aws_role"]
         # A role's sessions active in the scope: its session_of links (sorted by destination).
         sessions = dict(conn.execute(
-            f"""SELECT dst_id, count(DISTINCT src_id) FROM {_links_to("roles")}
+            f"""SELECT dst_id, count(DISTINCT src_id) FROM {links_to("roles")}
                WHERE kind = 'session_of' AND src_type = 'role_session' AND hour BETWEEN $first AND $last
                GROUP BY dst_id""",
-            {"first": first, "last": last, "roles": roles, "sorted": _links_sorted(conn)},
+            {"first": first, "last": last, "roles": roles, "sorted": links_sorted(conn)},
         ).fetchall()) if roles else {}
         rows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
         traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
         # New in the scope: first seen in it (_NEW_AT_COMPACTION, _NEW_SINCE_COMPACTION).
-        sorted_rows = _entities_sorted(conn)
+        sorted_rows = entities_sorted(conn)
         tail_rows = conn.execute("SELECT count(*) FROM entities WHERE rowid >= ?", [sorted_rows]).fetchone()
         new = conn.execute(
             f"""WITH {_NEW_SINCE_COMPACTION if tail_rows and tail_rows[0] else _NEW_AT_COMPACTION}
@@ -250,12 +230,12 @@ def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 1
         ).fetchall()
         calls = {loc: (pt, pid, n) for loc, pt, pid, n in conn.execute(
             f"""SELECT a.location, arg_min(k.src_type, k.first_ms), arg_min(k.src_id, k.first_ms), sum(k.count)
-                FROM {_links_to("ips")} k JOIN (SELECT unnest($places::VARCHAR[]) AS location,
+                FROM {links_to("ips")} k JOIN (SELECT unnest($places::VARCHAR[]) AS location,
                                                      unnest($ips::VARCHAR[]) AS ip) a ON a.ip = k.dst_id
                 WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address' AND k.hour >= $first_hour
                 GROUP BY a.location""",
             {"places": [loc for loc, _ in addresses], "ips": [ip for _, ip in addresses], "first_hour": first_hour,
-             "sorted": _links_sorted(conn)},
+             "sorted": links_sorted(conn)},
         ).fetchall()} if addresses else {}
     return [{"location": loc, "ip": ip, "principalType": calls.get(loc, (None,))[0],
              "principalId": calls.get(loc, (None, None))[1], "firstSeen": first,
@@ -286,7 +266,7 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
             f"""WITH addresses AS (SELECT unnest($asos::VARCHAR[]) AS aso, unnest($ips::VARCHAR[]) AS ip,
                                           unnest($firsts::BIGINT[]) AS first),
                calls AS (SELECT a.aso, k.src_type AS pt, k.src_id AS pid, min(k.first_ms) AS first, sum(k.count) AS n
-                         FROM {_links_to("ips")} k JOIN addresses a ON a.ip = k.dst_id
+                         FROM {links_to("ips")} k JOIN addresses a ON a.ip = k.dst_id
                          WHERE k.kind = 'connected_from' AND k.dst_type = 'ip_address'
                            AND k.hour BETWEEN $first_hour AND $last_hour
                          GROUP BY ALL),
@@ -299,7 +279,7 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
                FROM by_address a LEFT JOIN by_principal p USING (aso)""",
             {"asos": [a for a, _, _ in addresses], "ips": [ip for _, ip, _ in addresses],
              "firsts": [int(f) for _, _, f in addresses], "listed": listed, "first_hour": first_hour,
-             "last_hour": last_hour, "sorted": _links_sorted(conn)},
+             "last_hour": last_hour, "sorted": links_sorted(conn)},
         ).fetchall() if addresses else []
     found = {aso: rest for aso, *rest in rows}
     return [{"aso": aso, "firstSeen": first, "addressCount": int(found[aso][0]), "addresses": list(found[aso][1]),

@@ -31,6 +31,27 @@ ENTITY_TYPES = (
 # thousands of sessions, whose rows lie all over the table (sorted by entity key).
 ENTITY_ROWS = """WITH rows AS (SELECT hour, dimension, value, success, failure, bytes FROM hourly
                                 WHERE ekey = hash($id) AND entity_id = $id AND hour BETWEEN $first AND $last)"""
+def links_sorted(conn: Any) -> int:
+    """How many of ``links``' rows ``links_by_dst`` holds (the rest came after the last compaction)."""
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def entities_sorted(conn: Any) -> int:
+    """How many of ``entities``' rows ``firsts`` was made from (the rest came after the last compaction)."""
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'entities_sorted'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def links_to(ids: str) -> str:
+    """The links pointing at any of the ids in the parameter ``ids`` (a list): those sorted by
+    destination, and those appended since (``$sorted``: ``links_sorted``)."""
+    keys = f"(SELECT hash(unnest(${ids}::VARCHAR[])))"
+    wanted = f"dkey IN {keys} AND dst_id IN (SELECT unnest(${ids}::VARCHAR[]))"
+    return (f"(SELECT * FROM links_by_dst WHERE {wanted} "
+            f"UNION ALL SELECT * FROM links WHERE rowid >= $sorted AND {wanted})")
+
+
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     sql = (
         "SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "
@@ -61,8 +82,7 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
     entity_type, _ = found
     first_hour, last_hour = start_ms // HOUR_MS, (end_ms - 1) // HOUR_MS
     with store.cursor() as conn:
-        row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
-        sorted_links = row[0] if row else 0
+        sorted_links = links_sorted(conn)
         incoming = f"""(SELECT * FROM links_by_dst WHERE dkey = hash($id) AND dst_id = $id
                         UNION ALL SELECT * FROM links WHERE rowid >= {int(sorted_links)} AND dkey = hash($id) AND dst_id = $id)"""
         sessions = 0

@@ -159,6 +159,7 @@ class GraphStore:
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gumshoe-graph-writer")
         self._conn.execute("SET enable_progress_bar = false")  # DuckDB's bar would print amid a command's output
+        # A file with store_meta already was made before, perhaps by an older Gumshoe.
         made = self._conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_meta'").fetchone()
         self._conn.execute(SCHEMA)
         self._bring_up_to_date(old=bool(made and made[0]))
@@ -179,9 +180,10 @@ class GraphStore:
         """Make the derived rows a graph made by an older Gumshoe lacks, from its raw tables."""
         conn = self._conn
         row = conn.execute("SELECT value FROM store_meta WHERE key = 'derived_version'").fetchone()
-        version = row[0] if row else (1 if old else DERIVED_VERSION)
-        if version >= DERIVED_VERSION and row:
+        if row is not None and row[0] >= DERIVED_VERSION:
             return
+        # No version: a new file (nothing to make), or one from before versions were kept (1).
+        version = row[0] if row else (1 if old else DERIVED_VERSION)
         started = time.monotonic()
         conn.execute("BEGIN TRANSACTION")
         try:
