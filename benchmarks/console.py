@@ -123,8 +123,20 @@ def graph(cache: Path, events: int, fresh: bool) -> tuple[Path, str]:
     if loaded != events:
         raise SystemExit(f"the graph took {loaded:,} events of {events:,}")
     console.print(f"  loaded in {seconds:,.0f} s ({events / seconds:,.0f} events/s)")
+    if not compacted(data_dir):
+        console.print("  [bold red]the ingest run did not compact the graph[/] (it logged why): pages read "
+                      "uncompacted tables, slower than a compacted graph")
     done.write_text(f"{arn} {stamp}\n")
     return data_dir, arn
+
+
+def compacted(data_dir: Path) -> bool:
+    """Whether the graph's derived tables were compacted (graph/store.py notes it in store_meta)."""
+    import duckdb
+
+    graph_file = next((data_dir / "graphs").glob("*.duckdb"))
+    with duckdb.connect(str(graph_file), read_only=True) as conn:
+        return bool(conn.execute("SELECT count(*) FROM store_meta WHERE key = 'hourly_sorted'").fetchone()[0])
 
 
 def subjects(data_dir: Path, scope: tuple[int, int]) -> Subjects:
