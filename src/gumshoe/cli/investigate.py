@@ -40,6 +40,7 @@ DEFAULT_SCOPE_MS = 7 * 24 * 3_600_000
 # The engine's words for an entity the graph has no event of (investigate/engine.py NEVER_SEEN):
 # the report then is no clean verdict, and the command fails.
 NEVER_SEEN = "has no events in this behavior graph"
+QUIET_SCOPE = "made no API call in the scope"  # the engine's note for a principal quiet in the scope
 SEVERITY_STYLE = {
     "CRITICAL": "bold white on red", "HIGH": "bold red", "MEDIUM": "bold yellow", "LOW": "bold cyan",
     "INFORMATIONAL": "bold green",
@@ -215,7 +216,13 @@ def print_report(report: dict[str, Any], show_all: bool = False) -> None:
         else:
             groups.setdefault(indicator["type"], []).append(indicator)
     if not groups:
-        out.print("  No indicator of compromise in the scope.")
+        notes = " ".join(report.get("notes", []))
+        if NEVER_SEEN in notes:
+            out.print("  No verdict: the graph holds no event of this entity (see the note above).")
+        elif QUIET_SCOPE in notes:
+            out.print("  No verdict: the entity made no API call in this scope (see the note above).")
+        else:
+            out.print("  No indicator of compromise in the scope.")
     for kind, items in groups.items():
         out.print(_ttp_table(items, show_all) if kind == "TTP_OBSERVED" else _table(kind, items))
 

@@ -585,7 +585,8 @@ def _group_firsts(indicators: list[Indicator], *, account_has_baseline: bool) ->
             indicator.evidence["noBaseline"] = True
 
 
-# How a report says that the principal was not seen: the CLI recognises the first (exit 1).
+# How a report says that the principal was not seen: the CLI recognises it (exit 1), and the
+# note of a quiet scope ("made no API call in the scope"), so that neither reads as clean.
 NEVER_SEEN = "has no events in this behavior graph"
 
 
