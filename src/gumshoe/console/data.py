@@ -206,8 +206,13 @@ def _first_sightings(store: GraphStore, column: str) -> list[tuple[str, int, str
     return store.remembered(f"first_sightings:{column}", compute)
 
 
-def _first_in(sightings: list[tuple[str, int, str]], start_ms: int, end_ms: int,
-              top: int) -> list[tuple[str, int, str]]:
+def _first_seen_in(store: GraphStore, column: str, start_ms: int, end_ms: int,
+                   top: int) -> list[tuple[str, int, str]] | None:
+    """The places or networks (``column``) first seen in the scope, newest first, the first
+    ``top``; None when no address was located with that database."""
+    sightings = _first_sightings(store, column)
+    if sightings is None:
+        return None
     return [s for s in sightings if start_ms <= s[1] < end_ms][:top]
 
 
@@ -216,12 +221,9 @@ def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 1
     the scope: none of their addresses was seen before it. Each with its first address, the
     principal of the first API call from there and the calls from there since the scope began;
     None when the graph's addresses were never located (no GeoIP database)."""
-    sightings = _first_sightings(store, "location")
-    if sightings is None:
-        return None
-    new = _first_in(sightings, start_ms, end_ms, top)
+    new = _first_seen_in(store, "location", start_ms, end_ms, top)
     if not new:
-        return []
+        return None if new is None else []
     first_hour, _ = _hours(start_ms, end_ms)
     with store.cursor() as conn:
         addresses = conn.execute(
@@ -237,10 +239,12 @@ def new_geolocations(store: GraphStore, start_ms: int, end_ms: int, top: int = 1
             {"places": [loc for loc, _ in addresses], "ips": [ip for _, ip in addresses], "first_hour": first_hour,
              "sorted": links_sorted(conn)},
         ).fetchall()} if addresses else {}
-    return [{"location": loc, "ip": ip, "principalType": calls.get(loc, (None,))[0],
-             "principalId": calls.get(loc, (None, None))[1], "firstSeen": first,
-             "calls": int(calls[loc][2]) if loc in calls else 0}
-            for loc, first, ip in new]
+    found = []
+    for loc, first, ip in new:
+        principal_type, principal_id, n = calls.get(loc, (None, None, 0))
+        found.append({"location": loc, "ip": ip, "principalType": principal_type, "principalId": principal_id,
+                      "firstSeen": first, "calls": int(n)})
+    return found
 
 
 def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, listed: int = 5) -> list[dict[str, Any]] | None:
@@ -249,12 +253,9 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
     scope and the principals whose API calls came from them in the scope (the first
     ``listed`` of each, by first time, and how many in all), and those calls; None when no
     address of the graph was located with an ASN database."""
-    sightings = _first_sightings(store, "aso")
-    if sightings is None:
-        return None
-    new = _first_in(sightings, start_ms, end_ms, top)
+    new = _first_seen_in(store, "aso", start_ms, end_ms, top)
     if not new:
-        return []
+        return None if new is None else []
     first_hour, last_hour = _hours(start_ms, end_ms)
     with store.cursor() as conn:
         addresses = conn.execute(

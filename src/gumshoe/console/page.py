@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,6 +83,11 @@ class Route:
     csrf: bool = True  # for POST
 
 
+@dataclass
+class _Audited:
+    params: dict[str, Any] | None = None
+
+
 class Page:
     """One request being answered: who asks, and the helpers every page uses."""
 
@@ -117,44 +123,46 @@ class Page:
         """Call an api function as the signed-in caller, exactly as the AWS API does: the
         parameters validated by the operation's codec, the result as the wire has it (JSON),
         due jobs run, the call recorded in the audit trail. DetectiveError on refusal."""
-        server = self.console.server
-        codec = server.aws_api.codecs[operation]
+        codec = self.console.server.aws_api.codecs[operation]
         caller = self.caller(region)
-        parsed: dict[str, Any] | None = None
-        error: DetectiveError | None = None
-        try:
-            parsed = codec.parse({}, b"", orjson.dumps(params or {}))
-            ctx = Context(caller=caller, services=server.services, now_ms=now_ms())
-            result = HANDLERS[operation](ctx, parsed)
-            if ctx.jobs_due:
-                server.jobs.run_due()
-            body = codec.serialize(result)
+        with self._audited(operation, caller) as audit:
+            audit.params = parsed = codec.parse({}, b"", orjson.dumps(params or {}))
+            body = codec.serialize(self._handle(caller, lambda ctx: HANDLERS[operation](ctx, parsed)))
             return orjson.loads(body) if body else {}
-        except DetectiveError as exc:
-            error = exc
-            raise
-        finally:
-            server.aws_api.record_call(caller, operation, parsed, error, self.request.request_id, caller.source_ip)
 
     def call_own(self, operation: str, fn: Callable[[Context, dict[str, Any]], Any],
                  params: dict[str, Any]) -> Any:
         """Call one of Gumshoe's own api functions, which no AWS operation (and so no codec)
         has, as the signed-in caller: its own checks, due jobs run, the call recorded in the
         audit trail under ``operation``. DetectiveError on refusal."""
-        server = self.console.server
         caller = self.caller()
+        with self._audited(operation, caller) as audit:
+            audit.params = params
+            return self._handle(caller, lambda ctx: fn(ctx, params))
+
+    def _handle(self, caller: Caller, fn: Callable[[Context], Any]) -> Any:
+        """An api function's answer for the caller, with the jobs it made due run."""
+        server = self.console.server
+        ctx = Context(caller=caller, services=server.services, now_ms=now_ms())
+        result = fn(ctx)
+        if ctx.jobs_due:
+            server.jobs.run_due()
+        return result
+
+    @contextmanager
+    def _audited(self, operation: str, caller: Caller) -> Iterator[_Audited]:
+        """The block's call recorded in the audit trail, refused or not, with the parameters
+        the block sets (None when they did not parse)."""
+        audit = _Audited()
         error: DetectiveError | None = None
         try:
-            ctx = Context(caller=caller, services=server.services, now_ms=now_ms())
-            result = fn(ctx, params)
-            if ctx.jobs_due:
-                server.jobs.run_due()
-            return result
+            yield audit
         except DetectiveError as exc:
             error = exc
             raise
         finally:
-            server.aws_api.record_call(caller, operation, params, error, self.request.request_id, caller.source_ip)
+            self.console.server.aws_api.record_call(caller, operation, audit.params, error, self.request.request_id,
+                                                    caller.source_ip)
 
     def call_all(self, operation: str, params: dict[str, Any], key: str, region: str | None = None,
                  pages_max: int = 20) -> list[Any]:
