@@ -140,12 +140,16 @@ def test_batch_get_membership_datasources_is_the_members_own_view(env):
     assert [u["GraphArn"] for u in out["UnprocessedGraphs"]] == [mine]
 
 
-@pytest.mark.parametrize("who", ["other-admin", "member", "other-region"])
+# Callers who do not administer ADMIN's graph in REGION: (account, Region).
+NOT_THE_ADMINISTRATOR = {"other-admin": (OTHER_ADMIN, REGION), "member": (M1, REGION),
+                         "other-region": (ADMIN, OTHER_REGION)}
+
+
+@pytest.mark.parametrize("who", NOT_THE_ADMINISTRATOR)
 def test_datasources_of_a_graph_the_caller_does_not_administer_are_not_found(env, who):
     arn = env.graph(ADMIN)
     env.join(arn, ADMIN, M1)
-    caller, region = {"other-admin": (OTHER_ADMIN, REGION), "member": (M1, REGION),
-                      "other-region": (ADMIN, OTHER_REGION)}[who]
+    caller, region = NOT_THE_ADMINISTRATOR[who]
     graph_before = packages(env, arn)["DatasourcePackages"]
     member_before = member_history(env, arn, M1)
     with pytest.raises(ResourceNotFoundException):
@@ -225,12 +229,11 @@ def test_detective_core_and_unknown_packages_cannot_be_disabled(env, wanted):
     assert packages(env, arn)["DatasourcePackages"] == before  # nothing changed, EKS_AUDIT included
 
 
-@pytest.mark.parametrize("who", ["other-admin", "member", "other-region"])
+@pytest.mark.parametrize("who", NOT_THE_ADMINISTRATOR)
 def test_only_the_graphs_administrator_disables_a_package(env, who):
     arn = env.graph(ADMIN)
     env.join(arn, ADMIN, M1)
-    caller, region = {"other-admin": (OTHER_ADMIN, REGION), "member": (M1, REGION),
-                      "other-region": (ADMIN, OTHER_REGION)}[who]
+    caller, region = NOT_THE_ADMINISTRATOR[who]
     before = packages(env, arn)["DatasourcePackages"]
     with pytest.raises(ResourceNotFoundException):
         env.call(datasources.disable_datasource_packages, caller, {"GraphArn": arn, "DatasourcePackages": ["EKS_AUDIT"]},

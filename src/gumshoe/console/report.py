@@ -146,8 +146,6 @@ def _rows(kind: str, items: list[dict[str, Any]], report: dict[str, Any]) -> tup
     if kind == "FLAGGED_IP_ADDRESS":
         return ["IP address", "Reason"], [[_ip(i["detail"].get("IpAddress")), _text(i["detail"].get("Reason"))]
                                           for i in items]
-    if kind in FIRST_COLUMNS:
-        return FIRST_COLUMNS[kind], [_first_row(kind, i) for i in items]
     if kind == "UNUSUAL_VOLUME":
         return ["Hour", "What", "Calls", "Failed", "Baseline median", "Factor", "Robust z"], [
             _volume_row(i, report) for i in items]
@@ -200,8 +198,12 @@ def _folded(kind: str, group: dict[str, Any]) -> tuple[list[Cell], Fold]:
     return row, Fold(summary, [_first_row(kind, m) for m in shown], len(members) - len(shown))
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _number(value: Any, form: str = "{:,}") -> Cell:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         return _text(value)
     return Cell(form.format(value))
 
@@ -222,7 +224,7 @@ def _volume_row(indicator: dict[str, Any], report: dict[str, Any]) -> list[Cell]
         when = Cell(time=hour)
     calls = d.get("Kind", "CALLS") == "CALLS"
     median = d.get("BaselineMedian")
-    if isinstance(median, (int, float)) and not isinstance(median, bool):
+    if _is_number(median):
         text = f"{median:g} calls an active hour" if calls else f"{median:.0%} of calls failed"
         hours = e.get("baselineHours")
         baseline = Cell(text + (f" ({hours:,} active hours)" if isinstance(hours, int) else ""))
@@ -259,19 +261,25 @@ def groups(report: dict[str, Any]) -> list[Group]:
     for kind in sorted(by_type, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k)):
         items = by_type[kind]
         if kind in FIRST_COLUMNS:
-            group = Group(kind, TITLES.get(kind, kind), FIRST_COLUMNS[kind])
-            for item in items:
-                if item.get("group") == "noBaseline":
-                    row, fold = _folded(kind, item)
-                    group.folds[len(group.rows)] = fold
-                    group.rows.append(row)
-                else:
-                    group.rows.append(_first_row(kind, item))
-            out.append(group)
-            continue
-        columns, rows = _rows(kind, items, report)
-        out.append(Group(kind, TITLES.get(kind, kind), columns, rows))
+            out.append(_firsts_group(kind, items))
+        else:
+            columns, rows = _rows(kind, items, report)
+            out.append(Group(kind, TITLES.get(kind, kind), columns, rows))
     return out
+
+
+def _firsts_group(kind: str, items: list[dict[str, Any]]) -> Group:
+    """Firsts (new places, networks, user agents): a row each, or one row folding those of a
+    principal with no baseline."""
+    group = Group(kind, TITLES.get(kind, kind), FIRST_COLUMNS[kind])
+    for item in items:
+        if item.get("group") == "noBaseline":
+            row, fold = _folded(kind, item)
+            group.folds[len(group.rows)] = fold
+            group.rows.append(row)
+        else:
+            group.rows.append(_first_row(kind, item))
+    return group
 
 
 def indicator_count(report: dict[str, Any]) -> int:
@@ -283,7 +291,7 @@ def indicator_count(report: dict[str, Any]) -> int:
 
 
 def _days(value: Any) -> str:
-    days = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    days = float(value) if _is_number(value) else 0.0
     return "no days" if days <= 0 else f"{days:g} day" + ("" if days == 1 else "s")
 
 
@@ -344,7 +352,7 @@ def _of_type(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def _ms(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return int(value) if _is_number(value) else None
 
 
 def ttp_anchor(index: int) -> str:

@@ -70,6 +70,13 @@ def _filename(query: events.Query, scope: TimeScope, suffix: str) -> str:
     return f"gumshoe-{query.source.name}-{stamp}.{suffix}"
 
 
+# How each export is written, and its media type.
+EXPORTS: dict[str, tuple[Callable[[GraphStore, events.Query, Path], int], str]] = {
+    "csv": (events.export_csv, "text/csv; charset=utf-8"),
+    "parquet": (events.export_parquet, "application/vnd.apache.parquet"),
+}
+
+
 async def _spool(page: Page, write: Callable[[GraphStore, events.Query, Path], int], store: GraphStore,
                  query: events.Query, suffix: str) -> tuple[Path, int]:
     """The export written to a new temporary file (off the event loop): its path and how many
@@ -107,12 +114,8 @@ async def export(page: Page, graph_id: str, kind: str) -> Response:
     if isinstance(parsed, Response):
         return parsed
     scope, query = parsed
-    if kind == "csv":
-        path, rows = await _spool(page, events.export_csv, graph.store, query, kind)
-        content_type = "text/csv; charset=utf-8"
-    else:
-        path, rows = await _spool(page, events.export_parquet, graph.store, query, kind)
-        content_type = "application/vnd.apache.parquet"
+    write, content_type = EXPORTS[kind]
+    path, rows = await _spool(page, write, graph.store, query, kind)
     response = Response(content_type=content_type, file=FileBody(path))
     response.headers += [
         (b"content-disposition", f'attachment; filename="{_filename(query, scope, kind)}"'.encode()),
