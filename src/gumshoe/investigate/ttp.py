@@ -8,7 +8,7 @@ once and answers look-ups for the TTP_OBSERVED indicator::
                                        │                                  the request's flags
                                        │          (Lambda's API version dropped from the name)
                                        ├─> for_finding(type)              longest prefix wins
-                                       └─> api_names()                    pre-filter for SQL
+                                       └─> api_names()                    every mapped call
 """
 
 from __future__ import annotations
