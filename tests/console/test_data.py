@@ -315,6 +315,8 @@ def test_a_profile_maps_the_places_of_its_addresses(located: Any) -> None:
         ("Lagos, Nigeria", [cw.IP_AWAY], [cw.AWAY_ASO]), ("Paris, France", [cw.IP_HOME], [cw.HOME_ASO])]
     assert sorted((d.x, d.y) for d in shown.dots) == sorted([worldmap.project(*cw.PARIS), worldmap.project(*cw.LAGOS)])
     assert profile.places_of("0" * 32, scope, {}, located.geo) is None
+    # Looked up in the server's GeoIP databases, the same places as located in the graph.
+    assert data.places(located.store, [cw.IP_HOME, cw.IP_AWAY, "192.0.2.1"], located.geo) == places
 
 
 def test_without_an_asn_database_the_asos_are_unknown(located: Any) -> None:

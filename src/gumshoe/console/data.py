@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
-from gumshoe.graph.queries import entities_sorted, links_sorted, links_to
+from gumshoe.graph.queries import busiest, entities_sorted, links_sorted, links_to
 from gumshoe.graph.store import GraphStore
+from gumshoe.investigate.geo import GeoIP
 
 PRINCIPAL_TYPES = ("aws_user", "aws_role", "role_session", "federated_user")
 INVESTIGABLE_TYPES = ("aws_user", "aws_role")
@@ -102,26 +103,10 @@ _NEW_SINCE_COMPACTION = """tail AS (SELECT type, id, any_value(ekey) AS ekey, mi
 def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dict[str, Any]:
     """The summary page's panels for a scope."""
     first, last = _hours(start_ms, end_ms)
-    hours = {"first": first, "last": last, "top": top}
     with store.cursor() as conn:
-        # The rollups of by_hour (sorted by hour: a scope reads its own hours' row groups). A
-        # role's calls are its sessions' calls; addresses are those of formats/vpcflow.py's
-        # traffic, as either end.
-        # The top of each panel apart (a window over every group ranks them several times slower).
-        rows = conn.execute(
-            """WITH sums AS MATERIALIZED (
-                    SELECT panel, entity_type, entity_id, sum(success) AS ok, sum(failure) AS failed, sum(bytes) AS b
-                    FROM by_hour WHERE hour BETWEEN $first AND $last GROUP BY panel, entity_type, entity_id)
-               (SELECT * FROM sums WHERE panel = 'calls' AND entity_type <> 'ip_address'
-                ORDER BY ok + failed DESC, entity_id, entity_type LIMIT $top)
-               UNION ALL (SELECT * FROM sums WHERE panel = 'calls' AND entity_type = 'ip_address'
-                          ORDER BY ok + failed DESC, entity_id LIMIT $top)
-               UNION ALL (SELECT * FROM sums WHERE panel = 'traffic' AND entity_type = 'ec2_instance'
-                          ORDER BY b DESC, entity_id LIMIT $top)
-               UNION ALL (SELECT * FROM sums WHERE panel = 'traffic' AND entity_type = 'ip_address'
-                          ORDER BY b DESC, entity_id LIMIT $top)""",
-            hours,
-        ).fetchall()
+        # The busiest of each panel (graph/queries.py): a role's calls are its sessions' calls;
+        # addresses are those of formats/vpcflow.py's traffic, as either end.
+        rows = busiest(conn, first, last, top)
         calls = sorted((r for r in rows if r[0] == "calls"), key=lambda r: (-(r[3] + r[4]), r[2], r[1]))
         principals = [(t, i, ok, failed) for _, t, i, ok, failed, _ in calls if t != "ip_address"]
         addresses = [(i, ok, failed) for _, t, i, ok, failed, _ in calls if t == "ip_address"]
@@ -133,8 +118,8 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
                GROUP BY dst_id""",
             {"first": first, "last": last, "roles": roles, "sorted": links_sorted(conn)},
         ).fetchall()) if roles else {}
-        rows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
-        traffic = {kind: sorted((r for r in rows if r[0] == kind), key=lambda r: (-r[2], r[1]))
+        flows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
+        traffic = {kind: sorted((r for r in flows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
         # New in the scope: first seen in it (_NEW_AT_COMPACTION, _NEW_SINCE_COMPACTION).
         sorted_rows = entities_sorted(conn)
@@ -289,11 +274,17 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
             for aso, first, _ in new if aso in found]
 
 
-def places(store: GraphStore, ips: list[str]) -> dict[str, dict[str, str]]:
-    """The place and ASO of each address that investigations have located (``ip_geo``)."""
+def places(store: GraphStore, ips: list[str], geo: GeoIP | None = None) -> dict[str, dict[str, str]]:
+    """The place and ASO of each address: looked up in the server's GeoIP databases (``geo``,
+    what investigations and the background geolocation store in ``ip_geo`` — a page's few
+    addresses are microseconds each there, where a join reads all of ``ip_geo``), or without
+    them, as investigations located them before (``ip_geo``)."""
     wanted = sorted(set(ips))
     if not wanted:
         return {}
+    if geo is not None:
+        return {ip: {"location": loc, "aso": aso} for ip, (loc, aso) in zip(wanted, geo.locate_many(wanted), strict=True)
+                if loc or aso}
     with store.cursor() as conn:
         if not _has_table(conn, "ip_geo"):
             return {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
-from gumshoe.graph.store import GraphStore
+from gumshoe.graph.store import MEASURE, GraphStore
 
 ENTITY_TYPES = (
     "aws_account", "aws_user", "aws_role", "role_session", "federated_user", "ec2_instance",
@@ -50,6 +50,81 @@ def links_to(ids: str) -> str:
     wanted = f"dkey IN {keys} AND dst_id IN (SELECT unnest(${ids}::VARCHAR[]))"
     return (f"(SELECT * FROM links_by_dst WHERE {wanted} "
             f"UNION ALL SELECT * FROM links WHERE rowid >= $sorted AND {wanted})")
+
+
+# The top of each summary panel from ``sums``: principals' calls, addresses' calls, instances'
+# traffic, addresses' traffic (each apart: a window over every group ranks them several times slower).
+_TOP_OF_EACH_PANEL = " UNION ALL ".join(
+    f"""(SELECT panel, entity_type, entity_id, success, failure, bytes FROM sums
+         WHERE panel = '{panel}' AND entity_type {op} 'ip_address' ORDER BY measure DESC, entity_id, entity_type LIMIT $top)"""
+    for panel in ("calls", "traffic") for op in ("<>", "="))
+
+
+def busiest(conn: Any, first_hour: int, last_hour: int, top: int) -> list[tuple[str, str, str, int, int, int]]:
+    """The ``top`` entities of each summary panel over whole hours ``first_hour`` to
+    ``last_hour``: (panel, entity_type, entity_id, success, failure, bytes), exact, ranked by
+    the panel's measure (graph/store.py ``MEASURE``), a panel's addresses apart from the rest.
+
+    A scope of whole days would group millions of rows to sum every entity. Instead it is cut
+    in parts (each whole day from ``by_day``; the rest of its hours, and the rows appended
+    since ``by_day`` was rolled up, summed from ``by_hour``) and a threshold picks the entities
+    worth summing (after TPUT, Cao and Wang 2004): the leaders of each part have totals whose
+    top-th best is a bar T; an entity whose total reaches T reaches, in some part, that part's
+    share of T (its hours over the scope's), so only those are summed."""
+    day_first, day_last = -(-first_hour // 24), (last_hour + 1) // 24 - 1
+    days = max(0, day_last - day_first + 1)
+    params: dict[str, Any] = {"first": first_hour, "last": last_hour, "top": top}
+    if not days:  # hours of one or two days: summing them is quicker than the parts
+        return _rows(conn.execute(
+            f"""WITH sums AS MATERIALIZED (
+                    SELECT *, {MEASURE} AS measure FROM (
+                        SELECT panel, entity_type, entity_id, sum(success) AS success, sum(failure) AS failure,
+                               sum(bytes) AS bytes FROM by_hour WHERE hour BETWEEN $first AND $last GROUP BY ALL))
+                {_TOP_OF_EACH_PANEL}""", params).fetchall())
+    mark = conn.execute("SELECT value FROM store_meta WHERE key = 'by_hour_sorted'").fetchone()
+    hours = last_hour - first_hour + 1
+    params |= {"day_first": day_first, "day_last": day_last, "inner_first": day_first * 24,
+               "inner_last": (day_last + 1) * 24 - 1, "mark": int(mark[0]) if mark else 0,
+               "rest_hours": hours - 24 * days, "hours": hours}
+    return _rows(conn.execute(
+        f"""WITH rest AS MATERIALIZED (
+                SELECT *, {MEASURE} AS measure FROM (
+                    SELECT panel, entity_type, entity_id, hash(entity_id) AS ekey, sum(success) AS success,
+                           sum(failure) AS failure, sum(bytes) AS bytes
+                    FROM (SELECT * FROM by_hour WHERE hour BETWEEN $first AND $inner_first - 1
+                          UNION ALL SELECT * FROM by_hour WHERE hour BETWEEN $inner_last + 1 AND $last
+                          UNION ALL SELECT * FROM by_hour WHERE rowid >= $mark AND hour BETWEEN $inner_first AND $inner_last)
+                    GROUP BY ALL)),
+            parts AS (
+                SELECT panel, entity_type, entity_id, ekey, success, failure, bytes, measure, 24 AS hours,
+                       day_rank <= $top AS leads
+                FROM by_day WHERE day BETWEEN $day_first AND $day_last
+                UNION ALL
+                SELECT *, $rest_hours, row_number() OVER (PARTITION BY panel, entity_type
+                                                          ORDER BY measure DESC, entity_id) <= $top FROM rest),
+            -- Grouped by key alone: a key's rows of other panels are summed too, and harmless.
+            leaders AS (
+                SELECT panel, entity_type = 'ip_address' AS ip, sum(measure) AS total FROM parts
+                WHERE ekey IN (SELECT ekey FROM parts WHERE leads) GROUP BY panel, entity_type, ekey),
+            bar AS (
+                SELECT panel, ip, CASE WHEN count(*) >= $top THEN min(total) ELSE 0 END AS total FROM (
+                    SELECT *, row_number() OVER (PARTITION BY panel, ip ORDER BY total DESC) AS place FROM leaders)
+                WHERE place <= $top GROUP BY ALL),
+            reaching AS (
+                SELECT DISTINCT p.ekey FROM parts p
+                LEFT JOIN bar b ON b.panel = p.panel AND b.ip = (p.entity_type = 'ip_address')
+                WHERE p.measure * $hours >= coalesce(b.total, 0) * p.hours),
+            sums AS MATERIALIZED (
+                SELECT panel, entity_type, any_value(entity_id) AS entity_id, sum(success) AS success,
+                       sum(failure) AS failure, sum(bytes) AS bytes, sum(measure) AS measure FROM parts
+                WHERE ekey IN (SELECT ekey FROM reaching) GROUP BY panel, entity_type, ekey)
+            {_TOP_OF_EACH_PANEL}""",
+        params,
+    ).fetchall())
+
+
+def _rows(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, int, int, int]]:
+    return [(p, t, i, int(ok), int(failed), int(b)) for p, t, i, ok, failed, b in rows]
 
 
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:

@@ -14,7 +14,13 @@ and readers sum them:
 
 Compaction also writes two copies sorted another way: ``links_by_dst`` (links by destination)
 and ``firsts`` (each entity's first sighting, by time); rows appended since are read from
-``links`` and ``entities`` (``store_meta``'s ``links_sorted`` and ``entities_sorted``).
+``links`` and ``entities`` (``store_meta``'s ``links_sorted`` and ``entities_sorted``). And it
+rolls ``by_hour`` up by day, each row ranked within its day, panel and entity type, for the
+summary's busiest entities over long scopes (graph/queries.py ``busiest``):
+
+    by_day    (day, panel, entity_type, entity_id, ekey, success, failure, bytes, measure, day_rank)
+
+``by_day`` holds the ``by_hour`` rows before ``store_meta``'s ``by_hour_sorted``.
 
 A graph made by an older Gumshoe lacks the derived rows added since: opening it makes them
 from its raw tables, once (``DERIVED_VERSION``).
@@ -73,6 +79,10 @@ CREATE TABLE IF NOT EXISTS by_hour (
     hour BIGINT, panel VARCHAR, entity_type VARCHAR, entity_id VARCHAR, success BIGINT, failure BIGINT, bytes BIGINT
 );
 CREATE TABLE IF NOT EXISTS links_by_dst AS SELECT * FROM links LIMIT 0;
+CREATE TABLE IF NOT EXISTS by_day (
+    day BIGINT, panel VARCHAR, entity_type VARCHAR, entity_id VARCHAR, ekey UBIGINT,
+    success BIGINT, failure BIGINT, bytes BIGINT, measure BIGINT, day_rank BIGINT
+);
 CREATE TABLE IF NOT EXISTS firsts (type VARCHAR, id VARCHAR, ekey UBIGINT, first_ms BIGINT);
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
 CREATE TABLE IF NOT EXISTS loaded_objects (
@@ -122,6 +132,17 @@ for _reader in READERS:
         assert _version <= DERIVED_VERSION and all(s in _reader.DERIVED for s in _statements), _reader.KIND
         BACKFILLS.setdefault(_version, []).extend((_reader.RAW_TABLE, _keyed(s)) for s in _statements)
 
+# by_hour summed by UTC day. ``measure`` is what the summary ranks a panel's rows by: calls for
+# principals and addresses, bytes for traffic.
+MEASURE = "CASE panel WHEN 'traffic' THEN bytes ELSE success + failure END"
+ROLL_UP_DAYS = f"""CREATE OR REPLACE TABLE by_day AS
+    SELECT *, row_number() OVER (PARTITION BY day, panel, entity_type ORDER BY measure DESC, entity_id) AS day_rank
+    FROM (SELECT *, {MEASURE} AS measure FROM (
+        SELECT hour // 24 AS day, panel, entity_type, entity_id, hash(entity_id) AS ekey, CAST(sum(success) AS BIGINT)
+               AS success, CAST(sum(failure) AS BIGINT) AS failure, CAST(sum(bytes) AS BIGINT) AS bytes
+        FROM by_hour GROUP BY ALL))
+    ORDER BY day, day_rank"""
+
 # Compaction: derived rows appended since the last one, past this many (or a quarter of the
 # table), are summed and the tables rewritten in key order.
 COMPACT_MIN_ROWS = 200_000
@@ -163,6 +184,7 @@ class GraphStore:
         made = self._conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_meta'").fetchone()
         self._conn.execute(SCHEMA)
         self._bring_up_to_date(old=bool(made and made[0]))
+        self._roll_up_days_if_missing()
         self._reader = _Reader()
         self._readers: list[duckdb.DuckDBPyConnection] = []
         self._reads = threading.Condition()
@@ -200,6 +222,28 @@ class GraphStore:
         if version < DERIVED_VERSION:
             log.info("graph store %s: derived rows brought from version %d to %d in %.1f s", self.path.name,
                      version, DERIVED_VERSION, time.monotonic() - started)
+
+    def _roll_up_days(self) -> None:
+        """Write ``by_day`` from ``by_hour`` as it is now (in the caller's transaction)."""
+        conn = self._conn
+        conn.execute(ROLL_UP_DAYS)
+        rows = conn.execute("SELECT count(*) FROM by_hour").fetchone()[0]  # type: ignore[index]
+        conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('by_hour_sorted', ?)", [rows])
+
+    def _roll_up_days_if_missing(self) -> None:
+        """A graph compacted by a Gumshoe before ``by_day``: roll it up now, once, rather than
+        wait for the next compaction (which a graph no longer loaded never has)."""
+        conn = self._conn
+        keys = {k for (k,) in conn.execute("SELECT key FROM store_meta").fetchall()}
+        if "hourly_sorted" not in keys or "by_hour_sorted" in keys:
+            return
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            self._roll_up_days()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._reads:
@@ -347,6 +391,7 @@ class GraphStore:
                 # entities appended later (rowid past entities_sorted) are read from entities.
                 conn.execute("CREATE OR REPLACE TABLE firsts AS SELECT type, id, ekey, min(first_ms) AS first_ms "
                              "FROM entities GROUP BY ALL ORDER BY first_ms")
+                self._roll_up_days()
                 after = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
                 links = conn.execute("SELECT count(*) FROM links").fetchone()[0]  # type: ignore[index]
                 entities = conn.execute("SELECT count(*) FROM entities").fetchone()[0]  # type: ignore[index]

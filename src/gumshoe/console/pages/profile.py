@@ -117,7 +117,7 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
     value_ids = [r["value"] for p in profile["panels"].values() for r in p]
     kinds = await page.query(data.types_of, graph.store, value_ids) if value_ids else {}
     addresses = [i for i, t in kinds.items() if t == "ip_address"] + ([entity_id] if entity_type == "ip_address" else [])
-    located = await page.query(data.places, graph.store, addresses)
+    located = await page.query(data.places, graph.store, addresses, page.geoip)
     page_number = int_param(query.get("page"), 1, 1, 1_000_000)
     events = flows_page = None
     breakdown: list[dict[str, Any]] = []
