@@ -380,3 +380,24 @@ def test_newly_observed_entities_after_a_compaction_and_an_earlier_load(tmp_path
         assert new_users(store, 10, 2) == {"alice": 10}
     finally:
         store.close()
+
+
+def test_related_entities_show_a_page_of_each_relationship_at_a_time() -> None:
+    sessions = [{"direction": "in", "kind": "session_of", "type": "role_session", "id": f"s{n:03d}", "count": 100 - n}
+                for n in range(60)]
+    accounts = [{"direction": "out", "kind": "belongs_to", "type": "aws_account", "id": "111122223333", "count": 1}]
+
+    def link(group: str, n: int) -> str:
+        return f"{group}/{n}"
+
+    first, = [g for g in profile.related_groups(sessions + accounts, {}, link) if g["key"] == "in-session_of"]
+    assert [r["id"] for r in first["rows"]] == [f"s{n:03d}" for n in range(profile.RELATED_PAGE)]
+    assert first["nav"] == {"number": 1, "pages": 3, "total": 60, "prev": None, "next": "in-session_of/2"}
+    groups = profile.related_groups(sessions + accounts, {"rel": "in-session_of", "rpage": "3"}, link)
+    paged, belongs = groups
+    assert [r["id"] for r in paged["rows"]] == [f"s{n:03d}" for n in range(50, 60)]
+    assert (paged["nav"]["prev"], paged["nav"]["next"]) == ("in-session_of/2", None)
+    # The other relationship stays on its only page, with no pager; a page past the end is the last.
+    assert belongs["rows"] == accounts and belongs["nav"] is None
+    past = profile.related_groups(sessions, {"rel": "in-session_of", "rpage": "99"}, link)[0]
+    assert past["nav"]["number"] == 3

@@ -2,13 +2,16 @@
 
 The panels of ``graph.queries.profile`` as tables, the API call volume per hour as a chart
 (successful and failed calls; VPC flows for addresses and instances), the related entities
-as links, the places of its addresses on a map (once located). ``&hour=<epoch ms>`` narrows the panels to that hour and lists its raw events, a
+as links by relationship, a page of each at a time (``&rel=<direction>-<kind>&rpage=N``:
+an instance role has thousands of sessions), the places of its addresses on a map (once
+located). ``&hour=<epoch ms>`` narrows the panels to that hour and lists its raw events, a
 page at a time (``&page=N``); a chart bar links there, and so does each row of the table
 under the chart, for keyboards and for browsers without JavaScript.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gumshoe.console import data, names, worldmap
@@ -20,6 +23,7 @@ from gumshoe.console.web import Response, redirect, url
 from gumshoe.graph import queries
 
 PAGE_SIZE = 50
+RELATED_PAGE = 25  # related entities of one relationship shown at a time
 
 
 def int_param(value: str | None, default: int, low: int, high: int) -> int:
@@ -88,6 +92,29 @@ def places_of(graph_id: str, scope: TimeScope, located: dict[str, dict[str, str]
     return drawn, rows
 
 
+def related_groups(related: list[dict[str, Any]], query: dict[str, str],
+                   link: Callable[[str, int], str]) -> list[dict[str, Any]]:
+    """The related entities by relationship (kind and direction, the busiest first),
+    ``RELATED_PAGE`` of each at a time: the page of the group the URL names (``rel``,
+    ``rpage``), the first of the others. ``link(group, n)`` is the URL of a group's page n."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in related:
+        groups.setdefault(f"{r['direction']}-{r['kind']}", []).append(r)
+    out = []
+    for key, rows in groups.items():
+        pages = max(1, -(-len(rows) // RELATED_PAGE))
+        number = min(int_param(query.get("rpage"), 1, 1, pages), pages) if query.get("rel") == key else 1
+        out.append({
+            "key": key, "label": names.relationship_label(rows[0]["kind"], rows[0]["direction"]),
+            "rows": rows[(number - 1) * RELATED_PAGE:number * RELATED_PAGE],
+            "nav": None if pages == 1 else {
+                "number": number, "pages": pages, "total": len(rows),
+                "prev": link(key, number - 1) if number > 1 else None,
+                "next": link(key, number + 1) if number < pages else None},
+        })
+    return out
+
+
 def lifetime(entity: dict[str, Any]) -> TimeScope:
     """Whole hours around an entity's first and last event (the last 30 days of it at most)."""
     end = (entity["lastSeen"] // HOUR_MS + 1) * HOUR_MS
@@ -144,6 +171,9 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
                 "next": link(page_number + 1) if page_number < pages else None}
 
     drill = profile_url(graph.id, entity_type, entity_id, scope)
+
+    def related_link(group: str, n: int) -> str:
+        return profile_url(graph.id, entity_type, entity_id, scope, hour=hour, rel=group, rpage=n) + f"#rel-{group}"
     hour_links = [] if hour is None else [
         (label, url(f"/console/graphs/{graph.id}/events", **params, **window.range_query()))
         for label, params in entity_queries(entity_type, entity_id)]
@@ -163,4 +193,5 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
         breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
         wide=lifetime(found).range_query(), hour_links=hour_links, places=places_of(graph.id, scope, located, page.geoip),
+        related=related_groups(profile["related"], query, related_link),
     )
