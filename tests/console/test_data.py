@@ -390,14 +390,16 @@ def test_related_entities_show_a_page_of_each_relationship_at_a_time() -> None:
     def link(group: str, n: int) -> str:
         return f"{group}/{n}"
 
-    first, = [g for g in profile.related_groups(sessions + accounts, {}, link) if g["key"] == "in-session_of"]
+    totals = [{"direction": "in", "kind": "session_of", "count": 15_000}]
+    first, = [g for g in profile.related_groups(sessions + accounts, totals, {}, link) if g["key"] == "in-session_of"]
+    assert (first["total"], first["listed"]) == (15_000, 60)
     assert [r["id"] for r in first["rows"]] == [f"s{n:03d}" for n in range(profile.RELATED_PAGE)]
     assert first["nav"] == {"number": 1, "pages": 3, "total": 60, "prev": None, "next": "in-session_of/2"}
-    groups = profile.related_groups(sessions + accounts, {"rel": "in-session_of", "rpage": "3"}, link)
+    groups = profile.related_groups(sessions + accounts, totals, {"rel": "in-session_of", "rpage": "3"}, link)
     paged, belongs = groups
     assert [r["id"] for r in paged["rows"]] == [f"s{n:03d}" for n in range(50, 60)]
     assert (paged["nav"]["prev"], paged["nav"]["next"]) == ("in-session_of/2", None)
     # The other relationship stays on its only page, with no pager; a page past the end is the last.
-    assert belongs["rows"] == accounts and belongs["nav"] is None
-    past = profile.related_groups(sessions, {"rel": "in-session_of", "rpage": "99"}, link)[0]
+    assert belongs["rows"] == accounts and belongs["nav"] is None and belongs["total"] == 1
+    past = profile.related_groups(sessions, totals, {"rel": "in-session_of", "rpage": "99"}, link)[0]
     assert past["nav"]["number"] == 3

@@ -593,6 +593,25 @@ def test_a_role_profile_is_the_sum_of_its_sessions_profiles(tmp_path: Path) -> N
     store.close()
 
 
+def test_a_profile_lists_the_busiest_of_each_relationship_and_counts_them_all(tmp_path: Path) -> None:
+    """An instance role's thousands of sessions would crowd out its other relationships: each
+    relationship lists its busiest (four times the panels' top) and says how many it has."""
+    store = GraphStore(tmp_path / "g.duckdb")
+    # Session k makes k + 1 calls: the busiest are the last ones.
+    lines = [session_line(n, f"s{k:02d}", ip="198.51.100.7", agent="aws-cli/2") for k in range(12) for n in range(k + 1)]
+    load(store, "sessions", api_events(lines))
+    role = queries.profile(store, f"arn:aws:iam::{ACCOUNT}:role/Deploy", *SCOPE, top=2)
+    assert role is not None
+    sessions = [r for r in role["related"] if (r["direction"], r["kind"]) == ("in", "session_of")]
+    assert [r["id"].rsplit("/", 1)[1] for r in sessions] == [f"s{k:02d}" for k in range(11, 3, -1)]
+    assert [r["count"] for r in sessions] == list(range(12, 4, -1))
+    totals = {(t["direction"], t["kind"]): t["count"] for t in role["relatedTotals"]}
+    assert totals[("in", "session_of")] == 12
+    assert {k for k in totals if k != ("in", "session_of")} == {(r["direction"], r["kind"]) for r in role["related"]
+                                                                if r["kind"] != "session_of"}
+    store.close()
+
+
 def derived_rows_of_version_2(store: GraphStore) -> dict[str, list[tuple[Any, ...]]]:
     """The rows derived version 2 added (the summary's rollups and the roles' own hourly rows), summed."""
     with store.cursor() as conn:

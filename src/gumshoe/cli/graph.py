@@ -88,7 +88,8 @@ def profile(args: argparse.Namespace) -> int:
                           when(r["firstSeen"]), when(r["lastSeen"]))
         out.print(table)
     if profile["related"]:
-        top = f" (the top {RELATED_TOP}: there may be more)" if len(profile["related"]) >= RELATED_TOP else ""
+        more = [f"{t['count']:,} {t['kind']}" for t in profile["relatedTotals"] if t["count"] > RELATED_TOP]
+        top = f" (the busiest {RELATED_TOP} of each relationship; in all {', '.join(more)})" if more else ""
         table = Table(title="related entities" + top, title_justify="left")
         for column in ("", "relationship", "type", "id", "count", "first seen", "last seen"):
             table.add_column(column, overflow="fold")

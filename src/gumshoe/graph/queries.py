@@ -207,15 +207,20 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
         ).fetchall()
         rows = [r[1:] for r in both if r[0] == 0]
         volume = [(r[6], r[3], r[4]) for r in both if r[0] == 1]
+        # The busiest related entities of each relationship (an instance role has thousands of
+        # sessions), with how many there are in all.
         related = conn.execute(
-            f"""SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms) FROM (
+            f"""SELECT direction, kind, other_type, other_id, sum(count), sum(bytes), min(first_ms), max(last_ms),
+                       count(*) OVER (PARTITION BY direction, kind) FROM (
                    SELECT 'out' AS direction, kind, dst_type AS other_type, dst_id AS other_id, count, bytes, first_ms, last_ms, hour
                        FROM links WHERE skey = hash($id) AND src_id = $id
                    UNION ALL
                    SELECT 'in', kind, src_type, src_id, count, bytes, first_ms, last_ms, hour FROM {incoming}
                ) WHERE hour BETWEEN $first AND $last
-               GROUP BY ALL ORDER BY kind, sum(count) DESC, other_id, direction""",
-            {"id": entity_id, "first": first_hour, "last": last_hour},
+               GROUP BY direction, kind, other_type, other_id
+               QUALIFY row_number() OVER (PARTITION BY direction, kind ORDER BY sum(count) DESC, other_id) <= $shown
+               ORDER BY kind, sum(count) DESC, other_id, direction""",
+            {"id": entity_id, "first": first_hour, "last": last_hour, "shown": top * 4},
         ).fetchall()
     panels: dict[str, list[dict[str, Any]]] = {}
     for dimension, value, success, failure, nbytes, first, last in rows:
@@ -233,6 +238,8 @@ def profile(store: GraphStore, entity_id: str, start_ms: int, end_ms: int, top: 
         "related": [
             {"direction": d, "kind": k, "type": t, "id": i, "count": int(c), "bytes": int(b),
              "firstSeen": first, "lastSeen": last}
-            for d, k, t, i, c, b, first, last in related[: top * 4]
+            for d, k, t, i, c, b, first, last, _ in related
         ],
+        "relatedTotals": [{"direction": d, "kind": k, "count": n}
+                          for d, k, n in sorted({(d, k, int(n)) for d, k, *_, n in related})],
     }

@@ -92,11 +92,13 @@ def places_of(graph_id: str, scope: TimeScope, located: dict[str, dict[str, str]
     return drawn, rows
 
 
-def related_groups(related: list[dict[str, Any]], query: dict[str, str],
+def related_groups(related: list[dict[str, Any]], totals: list[dict[str, Any]], query: dict[str, str],
                    link: Callable[[str, int], str]) -> list[dict[str, Any]]:
     """The related entities by relationship (kind and direction, the busiest first),
     ``RELATED_PAGE`` of each at a time: the page of the group the URL names (``rel``,
-    ``rpage``), the first of the others. ``link(group, n)`` is the URL of a group's page n."""
+    ``rpage``), the first of the others. ``link(group, n)`` is the URL of a group's page n.
+    ``totals`` says how many each relationship has in all (the profile lists the busiest)."""
+    in_all = {f"{t['direction']}-{t['kind']}": t["count"] for t in totals}
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in related:
         groups.setdefault(f"{r['direction']}-{r['kind']}", []).append(r)
@@ -106,6 +108,7 @@ def related_groups(related: list[dict[str, Any]], query: dict[str, str],
         number = min(int_param(query.get("rpage"), 1, 1, pages), pages) if query.get("rel") == key else 1
         out.append({
             "key": key, "label": names.relationship_label(rows[0]["kind"], rows[0]["direction"]),
+            "total": in_all.get(key, len(rows)), "listed": len(rows),
             "rows": rows[(number - 1) * RELATED_PAGE:number * RELATED_PAGE],
             "nav": None if pages == 1 else {
                 "number": number, "pages": pages, "total": len(rows),
@@ -193,5 +196,5 @@ async def page(page: Page, graph_id: str, entity_type: str, entity_id: str) -> R
         investigable=entity_type in data.INVESTIGABLE_TYPES, events_nav=nav(events), flows_nav=nav(flows_page),
         breakdown=breakdown, ip_types=await page.query(data.types_of, graph.store, [b["sourceIp"] for b in breakdown]),
         wide=lifetime(found).range_query(), hour_links=hour_links, places=places_of(graph.id, scope, located, page.geoip),
-        related=related_groups(profile["related"], query, related_link),
+        related=related_groups(profile["related"], profile["relatedTotals"], query, related_link),
     )
