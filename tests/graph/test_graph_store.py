@@ -612,6 +612,27 @@ def test_a_profile_lists_the_busiest_of_each_relationship_and_counts_them_all(tm
     store.close()
 
 
+def test_search_by_a_part_of_an_id_sums_compacted_and_appended_rows(store):
+    """Search reads ``names`` (the compacted entities, the busiest first) and the rows
+    appended since: an entity in both has its figures summed, one only appended is found."""
+    load(store, "one", api_events([ct_line(n) for n in range(3)] + [ct_line(n, user="bob") for n in range(5)]))
+    assert store.compact(force=True)
+    load(store, "two", api_events([ct_line(n, user="alice") for n in range(10, 14)]
+                                  + [ct_line(n, user="Carol") for n in range(20, 22)]))
+    found = {r[1]: r for r in queries.find_by_part(store, None, "USER/")}
+    assert [found[u][5] for u in (ALICE, BOB)] == [7, 5]  # alice: 3 compacted + 4 appended
+    carol = f"arn:aws:iam::{ACCOUNT}:user/Carol"
+    assert found[carol][5] == 2
+    assert [r[1] for r in queries.find_by_part(store, "aws_user", "user/")] == [ALICE, BOB, carol]  # the busiest first
+    exact = queries.find_by_part(store, None, BOB)
+    assert exact[0][1] == BOB and exact[0][6] and not any(r[6] for r in exact[1:])
+    assert queries.find_by_part(store, None, "nobody") == []
+    # Completion: ids starting with the text in any case, in order.
+    assert queries.complete_ids(store, None, f"ARN:aws:iam::{ACCOUNT}:USER/") == [
+        ("aws_user", ALICE), ("aws_user", BOB), ("aws_user", carol)]
+    assert queries.complete_ids(store, "aws_user", f"arn:aws:iam::{ACCOUNT}:user/c") == [("aws_user", carol)]
+
+
 def derived_rows_of_version_2(store: GraphStore) -> dict[str, list[tuple[Any, ...]]]:
     """The rows derived version 2 added (the summary's rollups and the roles' own hourly rows), summed."""
     with store.cursor() as conn:

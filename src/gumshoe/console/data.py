@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gumshoe.clock import HOUR_MS
-from gumshoe.graph.queries import busiest, entities_sorted, links_sorted, links_to
+from gumshoe.graph.queries import busiest, complete_ids, entities_sorted, find_by_part, links_sorted, links_to
 from gumshoe.graph.store import GraphStore
 from gumshoe.investigate.geo import GeoIP
 
@@ -420,33 +420,16 @@ def finding_arn(store: GraphStore, finding_id: str) -> str | None:
 
 
 def complete(store: GraphStore, entity_type: str | None, prefix: str, limit: int = 20) -> list[dict[str, str]]:
-    """Entities whose id starts with ``prefix`` (for the search box's completion)."""
+    """Entities whose id starts with ``prefix``, in any case (for the search box's completion)."""
     if not prefix:
         return []
-    sql = ("SELECT DISTINCT type, id FROM entities WHERE starts_with(id, $prefix)"
-           + (" AND type = $type" if entity_type else "") + " ORDER BY id, type LIMIT $limit")
-    params: dict[str, Any] = {"prefix": prefix, "limit": limit}
-    if entity_type:
-        params["type"] = entity_type
-    with store.cursor() as conn:
-        rows = conn.execute(sql, params).fetchall()
-    return [{"type": t, "id": i} for t, i in rows]
+    return [{"type": t, "id": i} for t, i in complete_ids(store, entity_type, prefix, limit)]
 
 
 def search(store: GraphStore, entity_type: str | None, text: str, limit: int = 50) -> list[dict[str, Any]]:
     """Entities whose id is ``text`` or contains it (case-insensitive), exact matches first,
-    then the most active. A scan of every id (on the benchmark graph, lower() and contains()
-    beat ILIKE, and skipping addresses by type saves nothing)."""
+    then the most active (graph/queries.py ``find_by_part``)."""
     if not text:
         return []
-    sql = ("SELECT type, id, any_value(account_id), min(first_ms), max(last_ms), sum(events), "
-           "max(CASE WHEN id = $text THEN 1 ELSE 0 END) AS exact FROM entities "
-           "WHERE contains(lower(id), lower($text))" + (" AND type = $type" if entity_type else "")
-           + " GROUP BY type, id ORDER BY exact DESC, sum(events) DESC, id LIMIT $limit")
-    params: dict[str, Any] = {"text": text, "limit": limit}
-    if entity_type:
-        params["type"] = entity_type
-    with store.cursor() as conn:
-        rows = conn.execute(sql, params).fetchall()
     return [{"type": t, "id": i, "accountId": a, "firstSeen": f, "lastSeen": last, "events": int(n), "exact": bool(x)}
-            for t, i, a, f, last, n, x in rows]
+            for t, i, a, f, last, n, x in find_by_part(store, entity_type, text, limit)]

@@ -146,6 +146,48 @@ def _rows(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, int, int, in
     return [(p, t, i, int(ok), int(failed), int(b)) for p, t, i, ok, failed, b in rows]
 
 
+Figures = tuple[str, str, str, int, int, int]  # type, id, account, first, last, events
+
+
+def _by_part(conn: Any, match: str, order: str, params: dict[str, Any], entity_type: str | None,
+             limit: int, also: str = "", also_params: dict[str, Any] | None = None) -> list[Figures]:
+    """The entities whose lowercased id ``lid`` passes ``match`` that can be among the first
+    ``limit`` in ``order``: the first of ``names`` (the compacted entities, graph/store.py),
+    and every entity the rows appended since touch (or ``also`` names: a subquery of keys),
+    with figures summed over all its rows."""
+    typed = " AND type = $type" if entity_type else ""
+    params = params | ({"type": entity_type} if entity_type else {})
+    mark = conn.execute("SELECT value FROM store_meta WHERE key = 'names_sorted'").fetchall()
+    listed = conn.execute(
+        f"SELECT type, id, account_id, first_ms, last_ms, events FROM names WHERE {match}{typed} "
+        f"ORDER BY {order} LIMIT {int(limit)}", params).fetchall()
+    touched = (f"SELECT ekey FROM (SELECT *, lower(id) AS lid FROM entities WHERE rowid >= {int(mark[0][0]) if mark else 0}) "
+               f"WHERE {match}{typed}" + (f" UNION {also}" if also else ""))
+    summed = conn.execute(
+        f"""SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM (
+                SELECT *, lower(id) AS lid FROM entities WHERE ekey IN ({touched}))
+            WHERE {match}{typed} GROUP BY type, id""", params | (also_params or {})).fetchall()
+    found = {(r[0], r[1]): r for r in listed} | {(r[0], r[1]): r for r in summed}
+    return [(t, i, a, f, last, int(n)) for t, i, a, f, last, n in found.values()]
+
+
+def find_by_part(store: GraphStore, entity_type: str | None, text: str, limit: int = 50) -> list[tuple[Any, ...]]:
+    """(type, id, account, first, last, events, exact) of the entities whose id is ``text`` or
+    contains it (case-insensitive): the exact match first, then the busiest."""
+    with store.cursor() as conn:
+        found = _by_part(conn, "contains(lid, $part)", "events DESC, id", {"part": text.lower()}, entity_type, limit,
+                         also="SELECT hash($text)", also_params={"text": text})
+    ranked = sorted(((*f, f[1] == text) for f in found), key=lambda r: (not r[6], -r[5], r[1]))
+    return ranked[:limit]
+
+
+def complete_ids(store: GraphStore, entity_type: str | None, prefix: str, limit: int = 20) -> list[tuple[str, str]]:
+    """(type, id) of the entities whose id starts with ``prefix`` (case-insensitive), in order."""
+    with store.cursor() as conn:
+        found = _by_part(conn, "starts_with(lid, $start)", "lid, id, type", {"start": prefix.lower()}, entity_type, limit)
+    return sorted(((f[0], f[1]) for f in found), key=lambda r: (r[1].lower(), r[1], r[0]))[:limit]
+
+
 def list_entities(store: GraphStore, entity_type: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
     sql = (
         "SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM entities "

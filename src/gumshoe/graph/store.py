@@ -20,7 +20,14 @@ summary's busiest entities over long scopes (graph/queries.py ``busiest``):
 
     by_day    (day, panel, entity_type, entity_id, ekey, success, failure, bytes, measure, day_rank)
 
-``by_day`` holds the ``by_hour`` rows before ``store_meta``'s ``by_hour_sorted``.
+``by_day`` holds the ``by_hour`` rows before ``store_meta``'s ``by_hour_sorted``. And it copies
+each entity with its id lowercased and kept uncompressed, the busiest first, for search by a
+part of an id (graph/queries.py ``find_by_part``): a scan of ``entities`` decompresses millions
+of ids, where this one stops once it has the busiest matches:
+
+    names     (lid, type, id, ekey, account_id, first_ms, last_ms, events)
+
+``names`` holds the ``entities`` rows before ``store_meta``'s ``names_sorted``.
 
 A graph made by an older Gumshoe lacks the derived rows added since: opening it makes them
 from its raw tables, once (``DERIVED_VERSION``).
@@ -82,6 +89,10 @@ CREATE TABLE IF NOT EXISTS links_by_dst AS SELECT * FROM links LIMIT 0;
 CREATE TABLE IF NOT EXISTS by_day (
     day BIGINT, panel VARCHAR, entity_type VARCHAR, entity_id VARCHAR, ekey UBIGINT,
     success BIGINT, failure BIGINT, bytes BIGINT, measure BIGINT, day_rank BIGINT
+);
+CREATE TABLE IF NOT EXISTS names (
+    lid VARCHAR USING COMPRESSION uncompressed, type VARCHAR, id VARCHAR, ekey UBIGINT, account_id VARCHAR,
+    first_ms BIGINT, last_ms BIGINT, events BIGINT
 );
 CREATE TABLE IF NOT EXISTS firsts (type VARCHAR, id VARCHAR, ekey UBIGINT, first_ms BIGINT);
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value BIGINT);
@@ -184,7 +195,7 @@ class GraphStore:
         made = self._conn.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_meta'").fetchone()
         self._conn.execute(SCHEMA)
         self._bring_up_to_date(old=bool(made and made[0]))
-        self._roll_up_days_if_missing()
+        self._sorted_copies_if_missing()
         self._reader = _Reader()
         self._readers: list[duckdb.DuckDBPyConnection] = []
         self._reads = threading.Condition()
@@ -223,27 +234,34 @@ class GraphStore:
             log.info("graph store %s: derived rows brought from version %d to %d in %.1f s", self.path.name,
                      version, DERIVED_VERSION, time.monotonic() - started)
 
-    def _roll_up_days(self) -> None:
-        """Write ``by_day`` from ``by_hour`` as it is now (in the caller's transaction)."""
+    def _write_sorted_copies(self) -> None:
+        """Write ``by_day`` from ``by_hour`` and ``names`` from ``entities`` as they are now (in
+        the caller's transaction), and note how many rows of each they hold."""
         conn = self._conn
         conn.execute(ROLL_UP_DAYS)
-        rows = conn.execute("SELECT count(*) FROM by_hour").fetchone()[0]  # type: ignore[index]
-        conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('by_hour_sorted', ?)", [rows])
+        conn.execute("DELETE FROM names")
+        conn.execute("INSERT INTO names SELECT lower(id), type, id, any_value(ekey), min(account_id), min(first_ms), "
+                     "max(last_ms), sum(events) FROM entities GROUP BY type, id ORDER BY sum(events) DESC, id")
+        conn.execute("INSERT OR REPLACE INTO store_meta SELECT 'by_hour_sorted', count(*) FROM by_hour")
+        conn.execute("INSERT OR REPLACE INTO store_meta SELECT 'names_sorted', count(*) FROM entities")
 
-    def _roll_up_days_if_missing(self) -> None:
-        """A graph compacted by a Gumshoe before ``by_day``: roll it up now, once, rather than
-        wait for the next compaction (which a graph no longer loaded never has)."""
+    def _sorted_copies_if_missing(self) -> None:
+        """A graph compacted by a Gumshoe before ``by_day`` and ``names``: write them now, once,
+        rather than wait for the next compaction (which a graph no longer loaded never has)."""
         conn = self._conn
         keys = {k for (k,) in conn.execute("SELECT key FROM store_meta").fetchall()}
-        if "hourly_sorted" not in keys or "by_hour_sorted" in keys:
+        if "hourly_sorted" not in keys or {"by_hour_sorted", "names_sorted"} <= keys:
             return
+        started = time.monotonic()
         conn.execute("BEGIN TRANSACTION")
         try:
-            self._roll_up_days()
+            self._write_sorted_copies()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        log.info("graph store %s: the day rollup and the search copy written in %.1f s", self.path.name,
+                 time.monotonic() - started)
 
     def close(self) -> None:
         with self._reads:
@@ -391,7 +409,7 @@ class GraphStore:
                 # entities appended later (rowid past entities_sorted) are read from entities.
                 conn.execute("CREATE OR REPLACE TABLE firsts AS SELECT type, id, ekey, min(first_ms) AS first_ms "
                              "FROM entities GROUP BY ALL ORDER BY first_ms")
-                self._roll_up_days()
+                self._write_sorted_copies()
                 after = conn.execute("SELECT count(*) FROM hourly").fetchone()[0]  # type: ignore[index]
                 links = conn.execute("SELECT count(*) FROM links").fetchone()[0]  # type: ignore[index]
                 entities = conn.execute("SELECT count(*) FROM entities").fetchone()[0]  # type: ignore[index]
