@@ -111,13 +111,19 @@ def summary(store: GraphStore, start_ms: int, end_ms: int, top: int = 10) -> dic
         principals = [(t, i, ok, failed) for _, t, i, ok, failed, _ in calls if t != "ip_address"]
         addresses = [(i, ok, failed) for _, t, i, ok, failed, _ in calls if t == "ip_address"]
         roles = [i for t, i, _, _ in principals if t == "aws_role"]
-        # A role's sessions active in the scope: its session_of links (sorted by destination).
-        sessions = dict(conn.execute(
-            f"""SELECT dst_id, count(DISTINCT src_id) FROM {links_to("roles")}
-               WHERE kind = 'session_of' AND src_type = 'role_session' AND hour BETWEEN $first AND $last
-               GROUP BY dst_id""",
-            {"first": first, "last": last, "roles": roles, "sorted": links_sorted(conn)},
-        ).fetchall()) if roles else {}
+        # A role's sessions active in the scope: its session_of links (sorted by destination),
+        # counted by key (the ids' hashes: reading the ids themselves tripled the time), the
+        # keys written out so that DuckDB skips the row groups of other destinations.
+        keys = dict(conn.execute("SELECT hash(r), r FROM unnest(?::VARCHAR[]) AS t(r)", [roles]).fetchall()) \
+            if roles else {}
+        listed = ", ".join(str(int(k)) for k in keys)
+        sessions = {keys[k]: n for k, n in conn.execute(
+            f"""SELECT dkey, count(DISTINCT skey) FROM (
+                    SELECT dkey, skey, kind, hour FROM links_by_dst WHERE dkey IN ({listed})
+                    UNION ALL SELECT dkey, skey, kind, hour FROM links WHERE rowid >= $sorted AND dkey IN ({listed}))
+                WHERE kind = 'session_of' AND hour BETWEEN $first AND $last GROUP BY dkey""",
+            {"first": first, "last": last, "sorted": links_sorted(conn)},
+        ).fetchall()} if keys else {}
         flows = [(t, i, b, a, r) for p, t, i, a, r, b in rows if p == "traffic"]
         traffic = {kind: sorted((r for r in flows if r[0] == kind), key=lambda r: (-r[2], r[1]))
                    for kind in ("ec2_instance", "ip_address")}
