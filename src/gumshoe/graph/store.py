@@ -12,25 +12,24 @@ and readers sum them:
     hourly    (entity_type, entity_id, hour, dimension, value, success, failure, bytes)
     by_hour   (hour, panel, entity_type, entity_id, success, failure, bytes)
 
-Compaction also writes two copies sorted another way: ``links_by_dst`` (links by destination)
-and ``firsts`` (each entity's first sighting, by time); rows appended since are read from
-``links`` and ``entities`` (``store_meta``'s ``links_sorted`` and ``entities_sorted``). And it
-rolls ``by_hour`` up by day, each row ranked within its day, panel and entity type, for the
-summary's busiest entities over long scopes (graph/queries.py ``busiest``):
+Compaction also writes copies of them made for one question each, and notes in
+``store_meta`` how many rows of their source each holds (rows appended since are read from
+the source itself, beside the copy):
 
-    by_day    (day, panel, entity_type, entity_id, ekey, success, failure, bytes, measure, day_rank)
-
-``by_day`` holds the ``by_hour`` rows before ``store_meta``'s ``by_hour_sorted``. And it copies
-each entity with its id lowercased and kept uncompressed, the busiest first, for search by a
-part of an id (graph/queries.py ``find_by_part``): a scan of ``entities`` decompresses millions
-of ids, where this one stops once it has the busiest matches:
-
-    names     (lid, type, id, ekey, account_id, first_ms, last_ms, events)
-
-``names`` holds the ``entities`` rows before ``store_meta``'s ``names_sorted``.
+    links_by_dst  links sorted by destination: what points at an entity   (links_sorted)
+    firsts        each entity's first sighting, by time: newly observed   (entities_sorted)
+    by_day        by_hour summed by day, each row ranked within its day,  (by_hour_sorted)
+                  panel and entity type: the summary's busiest over long
+                  scopes (graph/queries.py ``busiest``)
+    names         the entities with their ids lowercased and stored       (names_sorted)
+                  uncompressed, the busiest first: search by a part of an
+                  id, which stops once it holds the busiest matches, where a
+                  scan of ``entities`` decompresses millions of ids
+                  (graph/queries.py ``find_by_part``)
 
 A graph made by an older Gumshoe lacks the derived rows added since: opening it makes them
-from its raw tables, once (``DERIVED_VERSION``).
+from its raw tables, once (``DERIVED_VERSION``); one compacted before ``by_day`` and ``names``
+gets them when opened, too.
 
 ``loaded_objects`` makes a load exactly-once: an object's rows and its ``loaded_objects`` row
 commit in one transaction, and a second load of the same object is refused. The object's
