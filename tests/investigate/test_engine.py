@@ -164,6 +164,18 @@ def test_impossible_travel(graph: Graph, geo: GeoIP) -> None:
                       "HourlyTimeDelta": 1}
 
 
+def test_calls_from_two_places_interleaved_in_an_hour_are_travel_with_no_time_between(graph: Graph, geo: GeoIP) -> None:
+    baseline(graph)
+    graph.call(START + HOUR_MS + 5 * 60_000)
+    graph.call(START + HOUR_MS + 20 * 60_000, ip=FRANKFURT)
+    graph.call(START + HOUR_MS + 50 * 60_000)  # Seattle again, after Frankfurt's first call
+    [travel] = [i for i in run(graph, geo).indicators if i.type == "IMPOSSIBLE_TRAVEL"]
+    assert (travel.detail["StartingIpAddress"], travel.detail["EndingIpAddress"]) == (SEATTLE, FRANKFURT)
+    assert travel.detail["HourlyTimeDelta"] == 0
+    assert travel.evidence["startTime"] == travel.evidence["endTime"] == START + HOUR_MS + 20 * 60_000
+    assert travel.evidence["interleaved"] is True
+
+
 def test_a_plausible_journey_is_not_impossible_travel(graph: Graph, geo: GeoIP) -> None:
     graph.call(START + HOUR_MS)
     graph.call(START + 20 * HOUR_MS, ip=FRANKFURT)  # ~430 km/h

@@ -279,11 +279,14 @@ class Investigator:
                         pair = (before.label, place.label)
                         if pair not in seen:
                             seen.add(pair)
+                            # Activity from both places within one hour can interleave: the
+                            # starting place's last call may come after the ending place's first.
                             out.append(Indicator("IMPOSSIBLE_TRAVEL", {
                                 "StartingIpAddress": before_ip, "EndingIpAddress": ip,
                                 "StartingLocation": before.label, "EndingLocation": place.label,
                                 "HourlyTimeDelta": int(hours),
-                            }, evidence={"distanceKm": round(km), "startTime": before_ms, "endTime": first_ms}))
+                            }, evidence={"distanceKm": round(km), "startTime": min(before_ms, first_ms),
+                                         "endTime": first_ms, "interleaved": before_ms > first_ms}))
             if previous is None or last_ms >= previous[2]:
                 previous = (place, ip, last_ms)
         return out
