@@ -24,8 +24,9 @@ _IPV6 = "|".join((
     rf"{_H}:(:{_H}){{1,6}}",
     rf":((:{_H}){{1,7}}|:)",
     rf"({_H}:){{6}}{_IPV4}",
-    rf"({_H}:){{0,5}}:{_IPV4}",
     rf"::({_H}:){{0,5}}{_IPV4}",
+    # groups on both sides of "::" before the IPv4 tail, six in all at most ("64:ff9b::1.2.3.4")
+    *(rf"({_H}:){{{left}}}(:{_H}){{0,{5 - left}}}:{_IPV4}" for left in range(1, 6)),
 ))
 _IP_PATTERN = f"{_IPV4}|{_IPV6}"
 
