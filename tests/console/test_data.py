@@ -394,7 +394,7 @@ def test_related_entities_show_a_page_of_each_relationship_at_a_time() -> None:
     first, = [g for g in profile.related_groups(sessions + accounts, totals, {}, link) if g["key"] == "in-session_of"]
     assert (first["total"], first["listed"]) == (15_000, 60)
     assert [r["id"] for r in first["rows"]] == [f"s{n:03d}" for n in range(profile.RELATED_PAGE)]
-    assert first["nav"] == {"number": 1, "pages": 3, "total": 60, "prev": None, "next": "in-session_of/2"}
+    assert first["nav"] == {"number": 1, "pages": 3, "total": 60, "listed": True, "prev": None, "next": "in-session_of/2"}
     groups = profile.related_groups(sessions + accounts, totals, {"rel": "in-session_of", "rpage": "3"}, link)
     paged, belongs = groups
     assert [r["id"] for r in paged["rows"]] == [f"s{n:03d}" for n in range(50, 60)]

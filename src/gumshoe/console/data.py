@@ -281,10 +281,10 @@ def new_asos(store: GraphStore, start_ms: int, end_ms: int, top: int = 10, liste
 
 
 def places(store: GraphStore, ips: list[str], geo: GeoIP | None = None) -> dict[str, dict[str, str]]:
-    """The place and ASO of each address: looked up in the server's GeoIP databases (``geo``,
-    what investigations and the background geolocation store in ``ip_geo`` — a page's few
-    addresses are microseconds each there, where a join reads all of ``ip_geo``), or without
-    them, as investigations located them before (``ip_geo``)."""
+    """The place and ASO of each address. With the server's GeoIP databases (``geo``) they are
+    looked up there: the same answers ``ip_geo`` keeps for them, microseconds an address,
+    where a join would read all of ``ip_geo``. Without, as investigations located them
+    before (``ip_geo``)."""
     wanted = sorted(set(ips))
     if not wanted:
         return {}

@@ -111,7 +111,7 @@ def related_groups(related: list[dict[str, Any]], totals: list[dict[str, Any]], 
             "total": in_all.get(key, len(rows)), "listed": len(rows),
             "rows": rows[(number - 1) * RELATED_PAGE:number * RELATED_PAGE],
             "nav": None if pages == 1 else {
-                "number": number, "pages": pages, "total": len(rows),
+                "number": number, "pages": pages, "total": len(rows), "listed": len(rows) < in_all.get(key, 0),
                 "prev": link(key, number - 1) if number > 1 else None,
                 "next": link(key, number + 1) if number < pages else None},
         })
