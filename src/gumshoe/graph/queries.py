@@ -31,16 +31,20 @@ ENTITY_TYPES = (
 # thousands of sessions, whose rows lie all over the table (sorted by entity key).
 ENTITY_ROWS = """WITH rows AS (SELECT hour, dimension, value, success, failure, bytes FROM hourly
                                 WHERE ekey = hash($id) AND entity_id = $id AND hour BETWEEN $first AND $last)"""
+def _mark(conn: Any, key: str) -> int:
+    """How many rows of its source a copy compaction wrote holds (``store_meta``, graph/store.py)."""
+    rows = conn.execute("SELECT value FROM store_meta WHERE key = ?", [key]).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
 def links_sorted(conn: Any) -> int:
     """How many of ``links``' rows ``links_by_dst`` holds (the rest came after the last compaction)."""
-    row = conn.execute("SELECT value FROM store_meta WHERE key = 'links_sorted'").fetchone()
-    return int(row[0]) if row else 0
+    return _mark(conn, "links_sorted")
 
 
 def entities_sorted(conn: Any) -> int:
     """How many of ``entities``' rows ``firsts`` was made from (the rest came after the last compaction)."""
-    row = conn.execute("SELECT value FROM store_meta WHERE key = 'entities_sorted'").fetchone()
-    return int(row[0]) if row else 0
+    return _mark(conn, "entities_sorted")
 
 
 def links_to(ids: str) -> str:
@@ -98,10 +102,9 @@ def busiest(conn: Any, first_hour: int, last_hour: int, top: int) -> list[tuple[
                         SELECT panel, entity_type, entity_id, sum(success) AS success, sum(failure) AS failure,
                                sum(bytes) AS bytes FROM by_hour WHERE hour BETWEEN $first AND $last GROUP BY ALL))
                 {_TOP_OF_EACH_PANEL}""", params).fetchall())
-    mark = conn.execute("SELECT value FROM store_meta WHERE key = 'by_hour_sorted'").fetchone()
     hours = last_hour - first_hour + 1
     params |= {"day_first": day_first, "day_last": day_last, "inner_first": day_first * 24,
-               "inner_last": (day_last + 1) * 24 - 1, "mark": int(mark[0]) if mark else 0}
+               "inner_last": (day_last + 1) * 24 - 1, "mark": _mark(conn, "by_hour_sorted")}
     # Two statements: the bars come out as numbers, so the second filters its scans by
     # constants (a join to the bars would read every column of every row). A leader's sum over
     # the days it leads is no more than its total: the bar made of those sums is no higher than
@@ -157,11 +160,10 @@ def _by_part(conn: Any, match: str, order: str, params: dict[str, Any], entity_t
     with figures summed over all its rows."""
     typed = " AND type = $type" if entity_type else ""
     params = params | ({"type": entity_type} if entity_type else {})
-    mark = conn.execute("SELECT value FROM store_meta WHERE key = 'names_sorted'").fetchall()
     listed = conn.execute(
         f"SELECT type, id, account_id, first_ms, last_ms, events FROM names WHERE {match}{typed} "
         f"ORDER BY {order} LIMIT {int(limit)}", params).fetchall()
-    touched = (f"SELECT ekey FROM (SELECT *, lower(id) AS lid FROM entities WHERE rowid >= {int(mark[0][0]) if mark else 0}) "
+    touched = (f"SELECT ekey FROM (SELECT *, lower(id) AS lid FROM entities WHERE rowid >= {_mark(conn, 'names_sorted')}) "
                f"WHERE {match}{typed}" + (f" UNION {also}" if also else ""))
     summed = conn.execute(
         f"""SELECT type, id, min(account_id), min(first_ms), max(last_ms), sum(events) FROM (

@@ -217,18 +217,13 @@ class GraphStore:
         # No version: a new file (nothing to make), or one from before versions were kept (1).
         version = row[0] if row else (1 if old else DERIVED_VERSION)
         started = time.monotonic()
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with _transaction(conn):
             for added in range(version + 1, DERIVED_VERSION + 1):
                 for raw_table, statement in BACKFILLS.get(added, []):
                     conn.execute(f"CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM {raw_table}")
                     conn.execute(statement)
             conn.execute("DROP VIEW IF EXISTS batch")
             conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('derived_version', ?)", [DERIVED_VERSION])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         if version < DERIVED_VERSION:
             log.info("graph store %s: derived rows brought from version %d to %d in %.1f s", self.path.name,
                      version, DERIVED_VERSION, time.monotonic() - started)
@@ -252,13 +247,8 @@ class GraphStore:
         if "hourly_sorted" not in keys or {"by_hour_sorted", "names_sorted"} <= keys:
             return
         started = time.monotonic()
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with _transaction(conn):
             self._write_sorted_copies()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         log.info("graph store %s: the day rollup and the search copy written in %.1f s", self.path.name,
                  time.monotonic() - started)
 
@@ -384,8 +374,7 @@ class GraphStore:
             sorted_rows = done[0] if done else 0
             if not force and rows - sorted_rows < max(COMPACT_MIN_ROWS, sorted_rows // 4):
                 return False
-            conn.execute("BEGIN TRANSACTION")
-            try:
+            with _transaction(conn):
                 for table, columns in DERIVED_COLUMNS.items():
                     sums = {"events": "sum(events)", "count": "sum(count)", "bytes": "sum(bytes)",
                             "success": "sum(success)", "failure": "sum(failure)",
@@ -414,10 +403,6 @@ class GraphStore:
                 entities = conn.execute("SELECT count(*) FROM entities").fetchone()[0]  # type: ignore[index]
                 conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('hourly_sorted', ?), ('links_sorted', ?), "
                              "('entities_sorted', ?)", [after, links, entities])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return True
 
     def begin(self, now_ms: int) -> Load:
@@ -430,6 +415,18 @@ class GraphStore:
             self._lock.release()
             raise
         return Load(self, now_ms)
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """A write transaction on the store's connection: committed if the block ends, else rolled back."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _sums_shrink(conn: duckdb.DuckDBPyConnection, table: str, group: str) -> bool:
